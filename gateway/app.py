@@ -1,0 +1,94 @@
+"""The app factory: a Sanic app serving one Config, with its plugins and sinks on ``app.ctx``."""
+
+from __future__ import annotations
+
+import logging
+from itertools import count
+import pluggy
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse
+
+from .config import Config
+from .errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UpstreamTimeout,
+)
+from .exchange import Exchange
+from .handlers import dispatch, error_response
+from .plugins import build_plugin_manager, notify
+from .runtime import Runtime, build_sinks
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("gateway")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
+_app_numbers = count(1)
+
+
+def create_app(
+    config: Config, *, plugins: pluggy.PluginManager | None = None, name: str | None = None
+) -> Sanic:
+    """An app for ``config``; sinks are started when the server starts, on its event loop."""
+    app = Sanic(name or f"gateway_{next(_app_numbers)}", configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = config.limits.max_body_bytes
+    app.config.RESPONSE_TIMEOUT = config.limits.request_timeout + 30
+    app.config.NOISY_EXCEPTIONS = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.ACCESS_LOG = False
+    app.config.MOTD = False
+    app.error_handler = _DialectErrorHandler()
+    pm = plugins or build_plugin_manager(config)
+    app.ctx.plugins = pm
+    app.ctx.runtime = Runtime(config, build_sinks(config, pm))
+    app.add_route(dispatch, "/", methods=_METHODS, name="root")
+    app.add_route(dispatch, "/<path:path>", methods=_METHODS, name="dispatch")
+
+    @app.before_server_start
+    async def _start(app: Sanic) -> None:
+        runtime: Runtime = app.ctx.runtime
+        await runtime.start()
+        await notify(app.ctx.plugins.hook.gateway_startup, config=runtime.config)
+
+    @app.after_server_stop
+    async def _stop(app: Sanic) -> None:
+        await app.ctx.runtime.close()
+
+    return app
+
+
+_BY_STATUS: dict[int, type[GatewayError]] = {
+    400: InvalidRequest,
+    404: NotFound,
+    405: MethodNotAllowed,
+    408: UpstreamTimeout,
+    413: PayloadTooLarge,
+    503: UpstreamTimeout,
+}
+
+
+class _DialectErrorHandler(ErrorHandler):
+    """Errors Sanic raises before a handler runs (oversized bodies, bad HTTP) in dialect shape."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        exchange = getattr(request.ctx, "exchange", None) if request is not None else None
+        if exchange is None:
+            headers = request.headers if request is not None else {}
+            exchange = Exchange(
+                "-", getattr(request, "method", ""), getattr(request, "path", ""), headers, ""
+            )
+        if isinstance(exception, GatewayError):
+            return error_response(exchange, exception)
+        if isinstance(exception, SanicException):
+            cls = _BY_STATUS.get(exception.status_code, GatewayError)
+            message = str(exception)
+            if cls is PayloadTooLarge:
+                message = "The request body is larger than limits.max_body_bytes in routes.yaml."
+            return error_response(exchange, cls(message))
+        log.error("unhandled error", exc_info=exception)
+        return error_response(exchange, GatewayError("Internal gateway error; see the log."))

@@ -1,0 +1,72 @@
+"""The access log: one JSON line per request, with no message content in it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO, Any
+
+from ..config import Config
+from ..exchange import Exchange
+from ..hookspecs import hookimpl
+
+__all__ = ["AccessLog", "record"]
+
+
+def record(exchange: Exchange) -> dict[str, Any]:
+    """The log line for a finished exchange: the envelope of the request, never its text."""
+    line: dict[str, Any] = {
+        "ts": round(time.time(), 3),
+        "id": exchange.id,
+        "method": exchange.method,
+        "path": exchange.path,
+        "route": exchange.route,
+        "endpoint": exchange.endpoint,
+        "model": exchange.model,
+        "target_model": exchange.target_model,
+        "sink": exchange.sink,
+        "stream": exchange.stream,
+        "passthrough": exchange.passthrough,
+        "status": exchange.status,
+        "latency_ms": _ms(exchange.latency_ms),
+        "ttfb_ms": _ms(exchange.ttfb_ms),
+    }
+    if exchange.usage is not None:
+        line["usage"] = {
+            "input_tokens": exchange.usage.input_tokens,
+            "output_tokens": exchange.usage.output_tokens,
+            "cache_read_input_tokens": exchange.usage.cache_read_input_tokens,
+            "cache_creation_input_tokens": exchange.usage.cache_creation_input_tokens,
+        }
+    if exchange.cost_usd is not None:
+        line["cost_usd"] = exchange.cost_usd
+    if exchange.error_type:
+        line["error"] = exchange.error_type
+    return line
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+class AccessLog:
+    def __init__(self) -> None:
+        self._out: IO[str] | None = None
+        self._owned = False
+
+    @hookimpl
+    def gateway_startup(self, config: Config) -> None:
+        if self._owned and self._out is not None:
+            self._out.close()
+        self._out, self._owned = None, False
+        if config.access_log == "-":
+            self._out = sys.stdout
+        elif config.access_log:
+            self._out = open(config.access_log, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            self._owned = True
+
+    @hookimpl
+    def gateway_request_finished(self, exchange: Exchange) -> None:
+        if self._out is not None:
+            self._out.write(json.dumps(record(exchange), separators=(",", ":")) + "\n")

@@ -1,0 +1,41 @@
+"""Token auth: when routes.yaml sets ``auth.token``, every request must present it."""
+
+from __future__ import annotations
+
+import hmac
+
+from ..config import Config
+from ..errors import AuthenticationFailed
+from ..exchange import Exchange
+from ..hookspecs import hookimpl
+
+__all__ = ["TokenAuth", "presented_token"]
+
+
+def presented_token(headers: object) -> str | None:
+    """The token in ``x-api-key`` or ``Authorization: Bearer``, as the OpenAI and Anthropic SDKs send it."""
+    get = headers.get  # type: ignore[attr-defined]
+    token = get("x-api-key")
+    if token:
+        return token
+    authorization = get("authorization") or ""
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+class TokenAuth:
+    @hookimpl
+    def gateway_authenticate(self, exchange: Exchange, config: Config) -> object:
+        expected = config.auth_token
+        if not expected:
+            return None
+        token = presented_token(exchange.headers)
+        if token is None:
+            raise AuthenticationFailed(
+                "This gateway requires a token: send it as the API key of your client "
+                "(x-api-key or Authorization: Bearer).",
+                code="missing_api_key",
+            )
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            raise AuthenticationFailed("The gateway token is not valid.", code="invalid_api_key")
+        return {"auth": "token"}

@@ -1,0 +1,153 @@
+"""The ``gateway`` command: serve, check, routes, token."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import Config, load_config
+from .plugins import build_plugin_manager
+from .routing import Router
+from .runtime import build_sinks
+from .yamlsource import ConfigError
+
+__all__ = ["main"]
+
+DEFAULT_CONFIG = "routes.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", default=DEFAULT_CONFIG, help="routes file (./routes.yaml)")
+    serve.add_argument("--host", default=None, help="address to bind ($HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port ($PORT, else 8000)")
+    serve.add_argument(
+        "--allow-unauthenticated-remote",
+        action="store_true",
+        help="serve a non-loopback address without auth.token (anyone who can reach it can use "
+        "your Claude account)",
+    )
+
+    check = commands.add_parser("check", help="validate a routes file")
+    check.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+
+    routes = commands.add_parser("routes", help="print the resolved route table")
+    routes.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+
+    commands.add_parser("token", help="print a new random token for auth.token")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check":
+        return _check(args.path)
+    if args.command == "routes":
+        return _routes(args.path)
+    print(secrets.token_urlsafe(32))
+    return 0
+
+
+def load_checked(path: str) -> Config:
+    """Everything ``serve`` would refuse, found without serving: schema, references, plugins, sinks."""
+    config = load_config(path)
+    build_sinks(config, build_plugin_manager(config))
+    return config
+
+
+def _report(error: ConfigError) -> int:
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    count = len(error.problems)
+    print(f"{count} error{'s' if count != 1 else ''}; nothing was served.", file=sys.stderr)
+    return 1
+
+
+def _check(path: str) -> int:
+    try:
+        config = load_checked(path)
+    except ConfigError as error:
+        return _report(error)
+    print(
+        f"{path}: OK ({len(config.routes)} routes, {len(config.mounts)} mounts, "
+        f"{len(config.sinks)} sinks, {len(config.models)} model entries)"
+    )
+    return 0
+
+
+def _routes(path: str) -> int:
+    try:
+        config = load_checked(path)
+    except ConfigError as error:
+        return _report(error)
+    router = Router(config)
+    names = ", ".join(name for name, _ in router.models.listed())
+    rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
+    for route in router:
+        method = "POST" if "." in route.endpoint or route.endpoint == "custom" else "GET"
+        sink = route.sink or (config.default_sink if method == "POST" else "")
+        models = (
+            ""
+            if method == "GET"
+            else ("(any)" if route.sink and _forwards(config, sink) else names)
+        )
+        rows.append((method, route.path, route.endpoint, sink, models))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
+def _forwards(config: Config, sink: str) -> bool:
+    return config.sinks[sink].kind == "http"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(args: argparse.Namespace) -> int:
+    host = args.host or os.environ.get("HOST") or "127.0.0.1"
+    port = args.port if args.port is not None else int(os.environ.get("PORT") or 8000)
+    try:
+        config = load_config(args.config)
+        plugins = build_plugin_manager(config)
+        from .app import create_app
+
+        app = create_app(config, plugins=plugins, name="gateway")
+    except ConfigError as error:
+        return _report(error)
+    if not config.auth_token and not _is_loopback(host) and not args.allow_unauthenticated_remote:
+        print(
+            f"Refusing to serve {host} without a token: anyone who can reach it could use your "
+            "Claude account. Set auth.token in routes.yaml (e.g. token: ${GATEWAY_TOKEN}, and "
+            "`export GATEWAY_TOKEN=$(gateway token)`), or pass --allow-unauthenticated-remote.",
+            file=sys.stderr,
+        )
+        return 2
+    app.ctx.config_path = Path(args.config)
+    app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

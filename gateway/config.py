@@ -1,0 +1,266 @@
+"""routes.yaml: load, validate against schemas/routes.schema.json, and freeze into a Config.
+
+``gateway check``, ``gateway serve`` and live reload all go through :func:`load_config`, so what
+the check accepts is exactly what the server runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from .yamlsource import ConfigError, JsonPath, Located, Problem, load_yaml
+
+__all__ = [
+    "SCHEMA_DIR",
+    "STANDARD_DIALECTS",
+    "Config",
+    "ConfigError",
+    "Limits",
+    "ModelRule",
+    "MountConfig",
+    "Problem",
+    "RouteConfig",
+    "SinkConfig",
+    "load_config",
+    "validate_with_schema",
+]
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SCHEMA_DIR = PROJECT_DIR / "schemas"
+STANDARD_DIALECTS = (
+    "openai.chat",
+    "openai.responses",
+    "anthropic.messages",
+    "anthropic.count_tokens",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkConfig:
+    name: str
+    kind: str
+    options: Mapping[str, Any]
+    path: JsonPath
+    # Environment variables the options refer to that were not set, by option path.
+    unset_env: Mapping[JsonPath, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRule:
+    """One entry of ``models``: an exact name with aliases, a glob, or a regular expression."""
+
+    name: str | None = None
+    aliases: tuple[str, ...] = ()
+    match: str | None = None
+    regex: re.Pattern[str] | None = None
+    target: str | None = None
+    sink: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    path: str
+    dialect: str
+    sink: str | None = None
+    model: str | None = None
+    request_transforms: tuple[str, ...] = ()
+    response_transforms: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MountConfig:
+    prefix: str
+    sink: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 32 * 1024 * 1024
+    request_timeout: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: Path
+    default_sink: str
+    sinks: Mapping[str, SinkConfig]
+    models: tuple[ModelRule, ...]
+    routes: tuple[RouteConfig, ...]
+    mounts: tuple[MountConfig, ...]
+    hooks: tuple[str, ...]
+    transforms: Mapping[str, Mapping[str, str]]
+    limits: Limits
+    auth_token: str | None
+    access_log: str | None
+    document: Located = field(repr=False, compare=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    def problem(self, path: JsonPath, message: str) -> Problem:
+        return self.document.problem(path, message)
+
+
+@cache
+def _schema(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate_with_schema(
+    document: Located, data: Any, schema_file: str, at: JsonPath = ()
+) -> list[Problem]:
+    """Every violation of ``schemas/<schema_file>`` by ``data`` (found at ``at`` in ``document``)."""
+    problems = []
+    for error in sorted(_schema(schema_file).iter_errors(data), key=lambda e: list(e.path)):
+        if error.validator in ("oneOf", "anyOf") and error.context:
+            error = best_match(error.context)
+        path = (*at, *error.absolute_path)
+        message = error.message
+        unset = document.unset_env.get(path)
+        if unset:
+            message += f" (the environment variable {', '.join(unset)} is not set)"
+        problems.append(document.problem(path, message))
+    return problems
+
+
+def load_config(path: Path | str) -> Config:
+    """Loads and checks a routes file; raises ConfigError listing every problem found."""
+    source = Path(path).resolve()
+    document = load_yaml(source)
+    document.file = str(path)
+    problems = validate_with_schema(document, document.data, "routes.schema.json")
+    if problems:
+        raise ConfigError(problems)
+    config = _build(source, document)
+    problems = _check_references(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _build(source: Path, document: Located) -> Config:
+    data = document.data
+    sinks = {
+        name: SinkConfig(
+            name=name,
+            kind=raw["kind"],
+            options={k: v for k, v in raw.items() if k != "kind"},
+            path=("sinks", name),
+            unset_env={
+                p[2:]: tuple(v) for p, v in document.unset_env.items() if p[:2] == ("sinks", name)
+            },
+        )
+        for name, raw in data["sinks"].items()
+    }
+    auth = data.get("auth", {})
+    log = data.get("access_log", {})
+    return Config(
+        source=source,
+        default_sink=data.get("default_sink") or next(iter(sinks)),
+        sinks=sinks,
+        models=tuple(_model(document, i, raw) for i, raw in enumerate(data.get("models", []))),
+        routes=tuple(_route(raw) for raw in data["routes"]),
+        mounts=tuple(MountConfig(m["prefix"], m.get("sink")) for m in data.get("mounts", [])),
+        hooks=tuple(data.get("hooks", [])),
+        transforms=data.get("transforms", {}),
+        limits=Limits(**data.get("limits", {})),
+        auth_token=auth.get("token") or None,
+        access_log=(log.get("path") or "-") if log.get("enabled", True) else None,
+        document=document,
+    )
+
+
+def _model(document: Located, index: int, raw: dict[str, Any]) -> ModelRule:
+    regex = None
+    if "regex" in raw:
+        try:
+            regex = re.compile(raw["regex"])
+        except re.error as exc:
+            raise ConfigError(
+                [document.problem(("models", index, "regex"), f"invalid regular expression: {exc}")]
+            ) from None
+    return ModelRule(
+        name=raw.get("name"),
+        aliases=tuple(raw.get("aliases", ())),
+        match=raw.get("match"),
+        regex=regex,
+        target=raw.get("target"),
+        sink=raw.get("sink"),
+        description=raw.get("description"),
+    )
+
+
+def _route(raw: dict[str, Any]) -> RouteConfig:
+    transforms = raw.get("transforms", {})
+    return RouteConfig(
+        path=raw["path"].rstrip("/") or "/",
+        dialect=raw["dialect"],
+        sink=raw.get("sink"),
+        model=raw.get("model"),
+        request_transforms=tuple(transforms.get("request", ())),
+        response_transforms=tuple(transforms.get("response", ())),
+        description=raw.get("description"),
+    )
+
+
+def _check_references(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+    known = ", ".join(sorted(config.sinks))
+
+    def sink_exists(name: str | None, path: JsonPath) -> None:
+        if name is not None and name not in config.sinks:
+            problems.append(config.problem(path, f"'{name}' is not a defined sink ({known})"))
+
+    sink_exists(config.document.data.get("default_sink"), ("default_sink",))
+    for i, model in enumerate(config.models):
+        sink_exists(model.sink, ("models", i, "sink"))
+    seen_names: dict[str, int] = {}
+    for i, model in enumerate(config.models):
+        for j, name in enumerate(filter(None, (model.name, *model.aliases))):
+            path: JsonPath = ("models", i, "name") if j == 0 else ("models", i, "aliases", j - 1)
+            if name in seen_names:
+                problems.append(
+                    config.problem(
+                        path, f"'{name}' is already defined by models[{seen_names[name]}]"
+                    )
+                )
+            seen_names.setdefault(name, i)
+    seen_paths: dict[str, int] = {}
+    for i, route in enumerate(config.routes):
+        sink_exists(route.sink, ("routes", i, "sink"))
+        if route.path in seen_paths:
+            problems.append(
+                config.problem(
+                    ("routes", i, "path"),
+                    f"'{route.path}' is already routed by routes[{seen_paths[route.path]}]",
+                )
+            )
+        seen_paths.setdefault(route.path, i)
+        for side in ("request", "response"):
+            names = route.request_transforms if side == "request" else route.response_transforms
+            for j, name in enumerate(names):
+                if name not in config.transforms:
+                    problems.append(
+                        config.problem(
+                            ("routes", i, "transforms", side, j),
+                            f"'{name}' is not a defined transform",
+                        )
+                    )
+    for i, mount in enumerate(config.mounts):
+        sink_exists(mount.sink, ("mounts", i, "sink"))
+    return problems

@@ -1,0 +1,64 @@
+"""Client dialects: each turns its own JSON into the IR and IR answers back into its JSON and SSE."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .. import ir
+from ..errors import GatewayError
+from . import anthropic_messages, openai_chat
+
+__all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder"]
+
+
+class StreamEncoder(Protocol):
+    def encode(self, event: ir.Event) -> bytes: ...
+
+    def end(self) -> bytes: ...
+
+    def error(self, error: GatewayError) -> bytes: ...
+
+
+ErrorEncoder = Callable[[GatewayError], tuple[int, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    decode_request: Callable[[dict[str, Any]], ir.Request]
+    encode_response: Callable[[ir.Response], dict[str, Any]]
+    stream_encoder: Callable[[ir.Request, dict[str, Any]], StreamEncoder]
+    encode_error: ErrorEncoder
+
+
+DIALECTS: Mapping[str, Dialect] = {
+    openai_chat.NAME: Dialect(
+        openai_chat.NAME,
+        openai_chat.decode_request,
+        openai_chat.encode_response,
+        lambda request, body: openai_chat.StreamEncoder(
+            request, include_usage=openai_chat.include_usage(body)
+        ),
+        openai_chat.encode_error,
+    ),
+    anthropic_messages.NAME: Dialect(
+        anthropic_messages.NAME,
+        anthropic_messages.decode_request,
+        anthropic_messages.encode_response,
+        lambda request, body: anthropic_messages.StreamEncoder(request),
+        anthropic_messages.encode_error,
+    ),
+}
+
+
+def error_encoder(endpoint: str | None, headers: Mapping[str, str]) -> ErrorEncoder:
+    """The error shape a client expects: its route's dialect, else a guess from its headers."""
+    if endpoint is not None and endpoint.startswith("anthropic."):
+        return anthropic_messages.encode_error
+    if endpoint is not None and endpoint.startswith("openai."):
+        return openai_chat.encode_error
+    if "anthropic-version" in headers:
+        return anthropic_messages.encode_error
+    return openai_chat.encode_error

@@ -1,0 +1,369 @@
+"""OpenAI Chat Completions (``POST /v1/chat/completions``): requests in, answers out."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from .. import ir
+from ..errors import GatewayError, InvalidRequest
+from . import _fields as f
+from .openai_content import content_to_ir, tool_choice_to_ir, tools_to_ir
+from .sse import sse, sse_json
+
+__all__ = [
+    "FINISH_REASONS",
+    "NAME",
+    "StreamEncoder",
+    "decode_request",
+    "encode_error",
+    "encode_response",
+    "include_usage",
+    "usage_from_ir",
+]
+
+NAME = "openai.chat"
+
+FINISH_REASONS: dict[str | None, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    None: "stop",
+}
+
+# Accepted and without effect on the answer (billing, storage and tracing knobs).
+_IGNORED = {
+    "seed", "service_tier", "store", "metadata", "user", "prompt_cache_key",
+    "safety_identifier", "verbosity",
+}  # fmt: skip
+
+
+def decode_request(body: dict[str, Any]) -> ir.Request:
+    _refuse_unsupported(body)
+    messages = f.get(body, "messages", list, "", required=True)
+    if not messages:
+        raise InvalidRequest("messages: must contain at least one message", param="messages")
+    system, turns = _messages(messages)
+    max_tokens = f.positive_int(body, "max_completion_tokens", "")
+    if max_tokens is None:
+        max_tokens = f.positive_int(body, "max_tokens", "")
+    tools = tools_to_ir(f.get(body, "tools", list, "", default=[]))
+    tools += _legacy_functions(body)
+    tool_choice = tool_choice_to_ir(body.get("tool_choice", body.get("function_call")))
+    if body.get("parallel_tool_calls") is False:
+        tool_choice = tool_choice or ir.ToolChoice("auto")
+        tool_choice.disable_parallel_tool_use = True
+    stream = f.get(body, "stream", bool, "", default=False)
+    return ir.Request(
+        model=f.get(body, "model", str, "", required=True),
+        messages=turns,
+        system=system,
+        max_tokens=max_tokens,
+        temperature=f.number_in(body, "temperature", "", 0.0, 1.0),
+        top_p=f.number_in(body, "top_p", "", 0.0, 1.0),
+        stop=f.stop_list(body.get("stop"), "stop"),
+        tools=tools,
+        tool_choice=tool_choice,
+        stream=stream,
+        user=f.get(body, "user", str, ""),
+    )
+
+
+def include_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+_UNSUPPORTED = {
+    "audio": "audio output",
+    "prediction": "predicted outputs",
+    "web_search_options": "web search",
+    "logit_bias": "logit_bias",
+    "top_logprobs": "top_logprobs",
+}
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    n = body.get("n")
+    if n not in (None, 1):
+        raise InvalidRequest("n: only n=1 is supported; send separate requests instead", param="n")
+    if body.get("logprobs"):
+        raise InvalidRequest("logprobs: Claude does not return log probabilities", param="logprobs")
+    for key in ("frequency_penalty", "presence_penalty"):
+        if body.get(key) not in (None, 0, 0.0):
+            raise InvalidRequest(f"{key}: not supported by Claude; leave it unset or 0", param=key)
+    for key, what in _UNSUPPORTED.items():
+        if body.get(key) not in (None, {}, []):
+            raise InvalidRequest(f"{key}: {what} is not supported by this gateway", param=key)
+    modalities = body.get("modalities")
+    if modalities not in (None, ["text"]):
+        raise InvalidRequest("modalities: only ['text'] is supported", param="modalities")
+    response_format = body.get("response_format")
+    if response_format not in (None, {"type": "text"}):
+        raise InvalidRequest(
+            "response_format: only {'type': 'text'} is supported; describe the JSON you want "
+            "in the prompt instead",
+            param="response_format",
+        )
+    if body.get("reasoning_effort") is not None:
+        raise InvalidRequest(
+            "reasoning_effort: not supported through the OpenAI dialect; use the Anthropic "
+            "Messages endpoint with 'thinking' instead",
+            param="reasoning_effort",
+        )
+
+
+def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
+    system: list[str] = []
+    turns: list[ir.Message] = []
+    for i in range(len(raw)):
+        message = f.object_at(raw, i, "messages")
+        path = f"messages[{i}]"
+        role = f.get(message, "role", str, path, required=True)
+        if role in ("system", "developer"):
+            system.append(_text_only(message.get("content"), f"{path}.content"))
+        elif role == "user":
+            _append(turns, "user", content_to_ir(message.get("content"), f"{path}.content"))
+        elif role == "assistant":
+            _append(turns, "assistant", _assistant(message, path))
+        elif role == "tool":
+            result = ir.ToolResult(
+                tool_use_id=f.get(message, "tool_call_id", str, path, required=True),
+                content=_tool_output(message.get("content"), f"{path}.content"),
+            )
+            _append(turns, "user", [result])
+        else:
+            raise InvalidRequest(
+                f"{path}.role: '{role}' is not supported "
+                "(use system, developer, user, assistant or tool)",
+                param=f"{path}.role",
+            )
+    if not turns:
+        raise InvalidRequest("messages: at least one user message is required", param="messages")
+    return ("\n\n".join(s for s in system if s) or None), turns
+
+
+def _append(turns: list[ir.Message], role: str, content: list[ir.Content]) -> None:
+    """Consecutive turns of one role become one turn (tool results must share a user turn)."""
+    if turns and turns[-1].role == role:
+        turns[-1].content.extend(content)
+    else:
+        turns.append(ir.Message(role, content))  # type: ignore[arg-type]
+
+
+def _text_only(content: Any, path: str) -> str:
+    parts = content_to_ir(content, path)
+    if any(not isinstance(p, ir.Text) for p in parts):
+        raise InvalidRequest(f"{path}: system messages may only contain text", param=path)
+    return "".join(p.text for p in parts)  # type: ignore[union-attr]
+
+
+def _tool_output(content: Any, path: str) -> list[ir.Text | ir.Image]:
+    return content_to_ir(content, path)  # type: ignore[return-value]
+
+
+def _assistant(message: dict[str, Any], path: str) -> list[ir.Content]:
+    content = message.get("content")
+    parts: list[ir.Content] = [] if content is None else content_to_ir(content, f"{path}.content")
+    parts = [p for p in parts if not (isinstance(p, ir.Text) and not p.text)]
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(ir.Text(refusal))
+    for j, call in enumerate(f.get(message, "tool_calls", list, path, default=[])):
+        parts.append(_tool_call(call, f"{path}.tool_calls[{j}]"))
+    legacy = f.get(message, "function_call", dict, path)
+    if legacy is not None:
+        parts.append(_tool_call({"id": "call_legacy", "function": legacy}, f"{path}.function_call"))
+    return parts
+
+
+def _tool_call(call: Any, path: str) -> ir.ToolUse:
+    if not isinstance(call, dict):
+        raise InvalidRequest(f"{path}: expected an object", param=path)
+    function = f.get(call, "function", dict, path, required=True)
+    arguments = f.get(function, "arguments", str, f"{path}.function", default="{}")
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        raise InvalidRequest(
+            f"{path}.function.arguments: not valid JSON", param=f"{path}.function.arguments"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest(
+            f"{path}.function.arguments: must encode a JSON object",
+            param=f"{path}.function.arguments",
+        )
+    return ir.ToolUse(
+        id=f.get(call, "id", str, path, required=True),
+        name=f.get(function, "name", str, f"{path}.function", required=True),
+        input=parsed,
+    )
+
+
+def _legacy_functions(body: dict[str, Any]) -> list[ir.Tool]:
+    functions = f.get(body, "functions", list, "", default=[])
+    return tools_to_ir([{"type": "function", "function": fn} for fn in functions])
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+
+def usage_from_ir(usage: ir.Usage) -> dict[str, Any]:
+    prompt = usage.prompt_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": prompt + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+    }
+
+
+def _message_from_ir(content: list[ir.Content]) -> dict[str, Any]:
+    texts = [p.text for p in content if isinstance(p, ir.Text)]
+    calls = [_call_from_ir(p) for p in content if isinstance(p, ir.ToolUse)]
+    thinking = [p.thinking for p in content if isinstance(p, ir.Thinking)]
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not calls else None,
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    if thinking:
+        message["reasoning_content"] = "".join(thinking)
+    return message
+
+
+def _call_from_ir(part: ir.ToolUse) -> dict[str, Any]:
+    return {
+        "id": part.id,
+        "type": "function",
+        "function": {"name": part.name, "arguments": json.dumps(part.input, ensure_ascii=False)},
+    }
+
+
+def encode_response(response: ir.Response) -> dict[str, Any]:
+    return {
+        "id": _completion_id(response.id),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": response.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": _message_from_ir(response.content),
+                "logprobs": None,
+                "finish_reason": FINISH_REASONS.get(response.stop_reason, "stop"),
+            }
+        ],
+        "usage": usage_from_ir(response.usage),
+        "system_fingerprint": None,
+    }
+
+
+def _completion_id(message_id: str) -> str:
+    return "chatcmpl-" + (message_id.removeprefix("msg_") or "gateway")
+
+
+class StreamEncoder:
+    """IR events as ``chat.completion.chunk`` SSE; one id and ``created`` for every chunk."""
+
+    def __init__(self, request: ir.Request, *, include_usage: bool) -> None:
+        self._model = request.model
+        self._include_usage = include_usage
+        self._id = "chatcmpl-gateway"
+        self._created = int(time.time())
+        self._tool_index: dict[int, int] = {}
+        self._finish: str | None = None
+        self._usage = ir.Usage()
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+        if self._include_usage:
+            chunk["usage"] = None
+        return sse_json(chunk)
+
+    def encode(self, event: ir.Event) -> bytes:
+        match event:
+            case ir.MessageStart(id=id_, model=model):
+                self._id = _completion_id(id_)
+                self._model = model or self._model
+                return self._chunk({"role": "assistant", "content": "", "refusal": None})
+            case ir.TextDelta(text=text):
+                return self._chunk({"content": text}) if text else b""
+            case ir.ThinkingDelta(thinking=thinking):
+                # Where DeepSeek, vLLM and Open WebUI look for reasoning in a chat stream.
+                return self._chunk({"reasoning_content": thinking}) if thinking else b""
+            case ir.BlockStart(index=index, block=ir.ToolUse(id=id_, name=name)):
+                self._tool_index[index] = len(self._tool_index)
+                call = {
+                    "index": self._tool_index[index],
+                    "id": id_,
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }
+                return self._chunk({"tool_calls": [call]})
+            case ir.ToolInputDelta(index=index, partial_json=fragment):
+                call = {"index": self._tool_index[index], "function": {"arguments": fragment}}
+                return self._chunk({"tool_calls": [call]})
+            case ir.MessageDelta(stop_reason=reason, usage=usage):
+                self._usage = usage
+                return self._chunk({}, FINISH_REASONS.get(reason, "stop"))
+        return b""
+
+    def end(self) -> bytes:
+        """What follows the last event: the usage chunk when asked for, then ``[DONE]``."""
+        tail = b""
+        if self._include_usage:
+            chunk = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "system_fingerprint": None,
+                "choices": [],
+                "usage": usage_from_ir(self._usage),
+            }
+            tail = sse_json(chunk)
+        return tail + sse("[DONE]")
+
+    def error(self, error: GatewayError) -> bytes:
+        return sse_json(encode_error(error)[1])
+
+
+_TYPES = {
+    "invalid_request_error": "invalid_request_error",
+    "authentication_error": "authentication_error",
+    "permission_error": "permission_error",
+    "not_found_error": "invalid_request_error",
+    "request_too_large": "invalid_request_error",
+    "rate_limit_error": "rate_limit_error",
+    "overloaded_error": "rate_limit_error",
+    "timeout_error": "server_error",
+    "api_error": "server_error",
+}
+
+
+def encode_error(error: GatewayError) -> tuple[int, dict[str, Any]]:
+    status = 429 if error.status == 529 else error.status
+    return status, {
+        "error": {
+            "message": error.message,
+            "type": _TYPES.get(error.kind, "server_error"),
+            "param": error.param,
+            "code": error.code,
+        }
+    }

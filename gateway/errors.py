@@ -1,0 +1,191 @@
+"""One exception tree for everything the gateway reports to a client.
+
+    GatewayError                      500  something inside the gateway failed
+    ├── InvalidRequest                400  malformed JSON, wrong types, unsupported options
+    ├── AuthenticationFailed          401  missing or wrong gateway token, missing upstream key
+    ├── PermissionDenied              403
+    ├── NotFound                      404
+    │   ├── RouteNotFound                  no route serves this path
+    │   └── ModelNotFound                  no model or alias has this name
+    ├── MethodNotAllowed              405
+    ├── PayloadTooLarge               413
+    ├── Unprocessable                 422  well-formed but refused (schema of a custom endpoint)
+    ├── RateLimited                   429  the upstream asked us to slow down
+    ├── Overloaded                    429 (OpenAI) / 529 (Anthropic), with Retry-After
+    ├── UpstreamError                 502  the backend failed or answered nonsense
+    ├── SinkUnavailable               503  the backend cannot run at all (binary missing, ...)
+    ├── UpstreamTimeout               504
+    └── TransformFailed               500  a transform raised or produced invalid output
+
+Each class carries its HTTP status and a neutral ``kind``; every dialect renders the same
+exception in its own error shape (see ``gateway.dialects``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+__all__ = [
+    "AuthenticationFailed",
+    "GatewayError",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "ModelNotFound",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "RateLimited",
+    "RouteNotFound",
+    "SinkUnavailable",
+    "TransformFailed",
+    "Unprocessable",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "error_for_upstream_status",
+    "error_from_upstream_body",
+]
+
+
+class GatewayError(Exception):
+    """Base of every error a client may see. ``str(err)`` is the message shown to the client."""
+
+    status: int = 500
+    kind: str = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    kind = "invalid_request_error"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    kind = "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    kind = "permission_error"
+
+
+class NotFound(GatewayError):
+    status = 404
+    kind = "not_found_error"
+
+
+class RouteNotFound(NotFound):
+    pass
+
+
+class ModelNotFound(NotFound):
+    def __init__(self, model: str, available: list[str]) -> None:
+        shown = ", ".join(available) if available else "(none configured)"
+        super().__init__(
+            f"The model '{model}' does not exist on this gateway. Available models: {shown}.",
+            param="model",
+            code="model_not_found",
+        )
+        self.model = model
+        self.available = available
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    kind = "invalid_request_error"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    kind = "request_too_large"
+
+
+class Unprocessable(GatewayError):
+    status = 422
+    kind = "invalid_request_error"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    kind = "rate_limit_error"
+
+
+class Overloaded(GatewayError):
+    """Too many requests in flight for a sink. Anthropic clients see 529, OpenAI clients 429."""
+
+    status = 529
+    kind = "overloaded_error"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        seconds = max(1, round(retry_after))
+        super().__init__(message, headers={"retry-after": str(seconds)})
+        self.retry_after = seconds
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    kind = "api_error"
+
+
+class SinkUnavailable(GatewayError):
+    status = 503
+    kind = "api_error"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    kind = "timeout_error"
+
+
+class TransformFailed(GatewayError):
+    status = 500
+    kind = "api_error"
+
+
+_BY_UPSTREAM_STATUS: dict[int, type[GatewayError]] = {
+    400: InvalidRequest,
+    401: AuthenticationFailed,
+    403: PermissionDenied,
+    404: NotFound,
+    413: PayloadTooLarge,
+    422: Unprocessable,
+    429: RateLimited,
+    504: UpstreamTimeout,
+    529: Overloaded,
+}
+
+
+def error_for_upstream_status(status: int, message: str) -> GatewayError:
+    """The error to show a client when a backend answered ``status`` with ``message``.
+
+    Client errors keep their status (the client can fix them); server errors become 502.
+    """
+    cls = _BY_UPSTREAM_STATUS.get(status)
+    if cls is Overloaded:
+        return Overloaded(message)
+    if cls is not None:
+        return cls(message)
+    return UpstreamError(f"The upstream answered {status}: {message}")
+
+
+def error_from_upstream_body(status: int, raw: bytes) -> GatewayError:
+    """The error for an upstream's non-2xx answer; reads both the OpenAI and Anthropic shapes."""
+    message = raw.decode("utf-8", "replace")[:2000] or f"HTTP {status}"
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        message = json.loads(raw)["error"]["message"]
+    return error_for_upstream_status(status, message)

@@ -1,0 +1,51 @@
+"""What plugins see of a request: its envelope and its outcome, never the conversation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ir
+
+__all__ = ["Exchange"]
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request through the gateway, filled in as it goes; handed to every hook.
+
+    ``headers`` are the inbound headers (lower-case names). ``identity`` is what the accepting
+    authentication hook returned. Message content is deliberately not here.
+    """
+
+    id: str
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    remote_addr: str
+    started: float = field(default_factory=time.perf_counter)
+    route: str | None = None
+    endpoint: str | None = None
+    dialect: str | None = None
+    identity: Any = None
+    model: str | None = None
+    target_model: str | None = None
+    sink: str | None = None
+    stream: bool = False
+    passthrough: bool = False
+    status: int | None = None
+    error_type: str | None = None
+    first_byte: float | None = None
+    finished: float | None = None
+    usage: ir.Usage | None = None
+    cost_usd: float | None = None
+
+    @property
+    def latency_ms(self) -> float | None:
+        return None if self.finished is None else (self.finished - self.started) * 1000
+
+    @property
+    def ttfb_ms(self) -> float | None:
+        return None if self.first_byte is None else (self.first_byte - self.started) * 1000

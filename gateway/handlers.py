@@ -1,0 +1,293 @@
+"""The one place where the stages meet: route, auth, decode, resolve, sink, encode, log.
+
+Every inbound request goes through :func:`dispatch`, so auth, error shapes and logging cannot
+be forgotten on one endpoint and remembered on another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from contextlib import aclosing
+from typing import Any
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from . import ir
+from .dialects import DIALECTS, anthropic_messages, error_encoder, openai_upstream
+from .errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    RouteNotFound,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .exchange import Exchange
+from .info_endpoints import INFO_ENDPOINTS
+from .plugins import authenticate, notify
+from .routing import Route
+from .runtime import Runtime
+from .sinks.base import Sink
+from .sinks.http import HttpSink
+
+__all__ = ["dispatch", "error_response", "json_response"]
+
+log = logging.getLogger("gateway")
+
+_GET_ENDPOINTS = frozenset(INFO_ENDPOINTS)
+_UNAUTHENTICATED = frozenset({"health"})
+_JSON = "application/json"
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return HTTPResponse(data, status=status, headers=headers, content_type=_JSON)
+
+
+def error_response(exchange: Exchange, error: GatewayError) -> HTTPResponse:
+    status, body = error_encoder(exchange.endpoint, exchange.headers)(error)
+    exchange.status = status
+    exchange.error_type = error.kind
+    return json_response(body, status, error.headers or None)
+
+
+async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
+    runtime: Runtime = request.app.ctx.runtime
+    pm = request.app.ctx.plugins
+    exchange = Exchange(
+        id=uuid.uuid4().hex[:16],
+        method=request.method,
+        path=request.path,
+        headers=request.headers,
+        remote_addr=request.remote_addr or request.ip,
+    )
+    request.ctx.exchange = exchange
+    runtime.enter()
+    try:
+        route = runtime.router.match(request.path)
+        if route is not None:
+            exchange.route, exchange.endpoint = route.path, route.endpoint
+        response = await _handle(request, runtime, route, exchange)
+        if response is not None:
+            exchange.status = response.status
+        return response
+    except GatewayError as error:
+        return error_response(exchange, error)
+    except asyncio.CancelledError:
+        exchange.status, exchange.error_type = 499, "client_disconnected"
+        raise
+    except Exception:
+        log.exception("request %s failed inside the gateway", exchange.id)
+        return error_response(
+            exchange, GatewayError(f"Internal gateway error (request {exchange.id}); see the log.")
+        )
+    finally:
+        exchange.finished = time.perf_counter()
+        for sink in runtime.leave():
+            asyncio.get_running_loop().create_task(sink.close())
+        await notify(pm.hook.gateway_request_finished, exchange=exchange)
+
+
+async def _handle(
+    request: Request, runtime: Runtime, route: Route | None, exchange: Exchange
+) -> HTTPResponse | None:
+    if route is None:
+        raise RouteNotFound(
+            f"No route serves {request.method} {request.path}. See GET /status for the endpoints "
+            "of this gateway, or add a route to routes.yaml."
+        )
+    expected = "GET" if route.endpoint in _GET_ENDPOINTS else "POST"
+    if request.method != expected:
+        if request.method == "OPTIONS":
+            return HTTPResponse(status=204, headers={"allow": expected})
+        raise MethodNotAllowed(
+            f"{request.path} accepts {expected}, not {request.method}", headers={"allow": expected}
+        )
+    pm = request.app.ctx.plugins
+    if route.endpoint not in _UNAUTHENTICATED:
+        exchange.identity = await authenticate(
+            pm.hook.gateway_authenticate, exchange=exchange, config=runtime.config
+        )
+    await notify(pm.hook.gateway_request_started, exchange=exchange)
+    info = INFO_ENDPOINTS.get(route.endpoint)
+    if info is not None:
+        return await info(request, runtime, route, exchange)
+    return await _completion(request, runtime, route, exchange)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not request.body:
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        body = json.loads(request.body)
+    except ValueError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+async def _completion(
+    request: Request, runtime: Runtime, route: Route, exchange: Exchange
+) -> HTTPResponse | None:
+    body = _body(request)
+    model = body.get("model") or (route.config.model if route.config else None)
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest(
+            "model: field required (a model name, see GET /v1/models)", param="model"
+        )
+    target = runtime.resolve(model, route)
+    sink = runtime.sinks[target.sink]
+    exchange.model, exchange.target_model, exchange.sink = model, target.model, sink.name
+    exchange.stream = body.get("stream") is True
+    timeout = runtime.config.limits.request_timeout
+    if (
+        isinstance(sink, HttpSink)
+        and sink.passes_through(route.endpoint)
+        and not _transforms(route)
+    ):
+        return await _relay(request, sink, route, exchange, body, target.model, timeout)
+    dialect = DIALECTS.get(route.endpoint)
+    if dialect is None:
+        raise InvalidRequest(f"The {route.endpoint} endpoint is not available on this route.")
+    ir_request = dialect.decode_request(body)
+    ir_request.model = target.model
+    if ir_request.stream:
+        return await _stream(request, sink, dialect, ir_request, body, exchange, timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            response = await sink.complete(ir_request)
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"The sink '{sink.name}' did not answer within {timeout:g} s"
+        ) from None
+    exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
+    return json_response(dialect.encode_response(response))
+
+
+def _transforms(route: Route) -> bool:
+    config = route.config
+    return config is not None and bool(config.request_transforms or config.response_transforms)
+
+
+async def _stream(
+    request: Request,
+    sink: Sink,
+    dialect: Any,
+    ir_request: ir.Request,
+    body: dict[str, Any],
+    exchange: Exchange,
+    timeout: float,
+) -> None:
+    """Streams a sink's events; the status is decided by the first event, not before it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aclosing(sink.stream(ir_request)) as events:
+        try:
+            async with asyncio.timeout_at(deadline):
+                first = await anext(events)
+        except StopAsyncIteration:
+            raise UpstreamError(f"The sink '{sink.name}' ended without an answer") from None
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"The sink '{sink.name}' did not start answering in time"
+            ) from None
+        encoder = dialect.stream_encoder(ir_request, body)
+        response = await request.respond(content_type="text/event-stream", headers=_SSE_HEADERS)
+        exchange.status, exchange.first_byte = 200, time.perf_counter()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await response.send(encoder.encode(first))
+                async for event in events:
+                    if isinstance(event, ir.MessageDelta):
+                        exchange.usage, exchange.cost_usd = event.usage, event.cost_usd
+                    chunk = encoder.encode(event)
+                    if chunk:
+                        await response.send(chunk)
+            await response.send(encoder.end())
+        except TimeoutError:
+            await _stream_error(
+                response, encoder, exchange, UpstreamTimeout("The answer took too long")
+            )
+        except GatewayError as error:
+            await _stream_error(response, encoder, exchange, error)
+        except Exception:
+            log.exception("stream %s failed inside the gateway", exchange.id)
+            await _stream_error(response, encoder, exchange, GatewayError("Internal gateway error"))
+        await response.eof()
+    return None
+
+
+async def _stream_error(
+    response: Any, encoder: Any, exchange: Exchange, error: GatewayError
+) -> None:
+    exchange.error_type = error.kind
+    await response.send(encoder.error(error))
+
+
+async def _relay(
+    request: Request,
+    sink: HttpSink,
+    route: Route,
+    exchange: Exchange,
+    body: dict[str, Any],
+    model: str,
+    timeout: float,
+) -> HTTPResponse | None:
+    """Relays bytes to an upstream of the client's own dialect; only the model may be renamed."""
+    exchange.passthrough = True
+    upstream_model = sink.upstream_model(model)
+    raw = request.body
+    if upstream_model != body["model"]:
+        raw = json.dumps({**body, "model": upstream_model}, ensure_ascii=False).encode()
+    try:
+        async with asyncio.timeout(timeout):
+            answer = await sink.forward(
+                route.endpoint, "POST", request.query_string, request.headers, raw
+            )
+    except TimeoutError:
+        raise UpstreamTimeout(f"The upstream '{sink.name}' did not answer in time") from None
+    if answer.chunks is None:
+        exchange.usage = _usage_of(answer.body)
+        return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
+    response = await request.respond(status=answer.status, headers=answer.headers)
+    exchange.status, exchange.first_byte = answer.status, time.perf_counter()
+    encoder = DIALECTS[_family(route.endpoint)].stream_encoder(ir.Request(model, []), body)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in answer.chunks:
+                await response.send(chunk)
+    except TimeoutError:
+        await _stream_error(
+            response, encoder, exchange, UpstreamTimeout("The answer took too long")
+        )
+    except GatewayError as error:
+        await _stream_error(response, encoder, exchange, error)
+    finally:
+        await answer.chunks.aclose()  # type: ignore[attr-defined]
+    await response.eof()
+    return None
+
+
+def _family(endpoint: str) -> str:
+    return "anthropic.messages" if endpoint.startswith("anthropic.") else "openai.chat"
+
+
+def _usage_of(body: bytes) -> ir.Usage | None:
+    """Token usage from a relayed JSON answer, for the access log."""
+    try:
+        usage = json.loads(body).get("usage")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(usage, dict):
+        return None
+    if "prompt_tokens" in usage:
+        return openai_upstream.usage_to_ir(usage)
+    return anthropic_messages.usage_to_ir(usage)

@@ -1,0 +1,119 @@
+"""The plugin manager: built-in plugins, local plugins from hooks/, and awaiting hook results."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .config import Config
+from .errors import AuthenticationFailed
+from .yamlsource import ConfigError
+
+__all__ = ["authenticate", "build_plugin_manager", "notify", "sink_kinds"]
+
+
+def build_plugin_manager(config: Config, *, builtins: bool = True) -> pluggy.PluginManager:
+    """One manager per app: built-ins first, then ``hooks/`` beside routes.yaml and ``hooks:``."""
+    pm = pluggy.PluginManager("gateway")
+    pm.add_hookspecs(hookspecs)
+    if builtins:
+        from .builtin import default_plugins
+
+        for plugin in default_plugins():
+            pm.register(plugin, name=f"gateway.builtin.{type(plugin).__name__}")
+    for module in _local_plugins(config):
+        if pm.get_plugin(module.__name__) is None:
+            pm.register(module, name=module.__name__)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError([config.problem(("hooks",), str(exc))]) from None
+    return pm
+
+
+def _local_plugins(config: Config) -> list[Any]:
+    entries: list[tuple[tuple[Any, ...], str]] = []
+    default_dir = config.base_dir / "hooks"
+    if default_dir.is_dir():
+        entries.append((("hooks",), str(default_dir)))
+    entries += [(("hooks", i), entry) for i, entry in enumerate(config.hooks)]
+    modules, seen = [], set()
+    for path, entry in entries:
+        for module in _load_entry(config, path, entry):
+            if module.__name__ not in seen:
+                seen.add(module.__name__)
+                modules.append(module)
+    return modules
+
+
+def _load_entry(config: Config, at: tuple[Any, ...], entry: str) -> list[Any]:
+    candidate = (config.base_dir / entry).resolve()
+    if candidate.is_dir():
+        files = sorted(p for p in candidate.glob("*.py") if not p.name.startswith("_"))
+        return [_load_file(config, at, p) for p in files]
+    if candidate.suffix == ".py" or "/" in entry:
+        if not candidate.is_file():
+            raise ConfigError([config.problem(at, f"no plugin file or directory at {candidate}")])
+        return [_load_file(config, at, candidate)]
+    try:
+        return [importlib.import_module(entry)]
+    except ImportError as exc:
+        raise ConfigError(
+            [config.problem(at, f"cannot import plugin module '{entry}': {exc}")]
+        ) from None
+
+
+def _load_file(config: Config, at: tuple[Any, ...], path: Path) -> Any:
+    name = f"gateway_hooks.{path.stem}_{abs(hash(str(path))):x}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(
+            [
+                config.problem(
+                    at, f"plugin {path.name} failed to load: {exc.__class__.__name__}: {exc}"
+                )
+            ]
+        ) from None
+    sys.modules[name] = module
+    return module
+
+
+async def authenticate(hook: pluggy.HookCaller, **kwargs: Any) -> Any:
+    """The first identity a plugin accepts with; a rejection raised by any plugin wins."""
+    identity = None
+    for result in hook(**kwargs):
+        if inspect.isawaitable(result):
+            result = await result
+        if result is False:
+            raise AuthenticationFailed("This request is not allowed by the gateway's auth plugins")
+        if identity is None:
+            identity = result
+    return identity
+
+
+async def notify(hook: pluggy.HookCaller, **kwargs: Any) -> None:
+    """Calls an event hook and awaits whatever implementations returned awaitables."""
+    for result in hook(**kwargs):
+        if inspect.isawaitable(result):
+            await result
+
+
+def sink_kinds(pm: pluggy.PluginManager) -> dict[str, type]:
+    kinds: dict[str, type] = {}
+    for registered in pm.hook.gateway_register_sinks():
+        for kind, cls in (registered or {}).items():
+            if kind in kinds and kinds[kind] is not cls:
+                raise ValueError(f"two plugins register the sink kind '{kind}'")
+            kinds[kind] = cls
+    return kinds

@@ -1,0 +1,112 @@
+"""Pure routing: a request path to a Route, a model name to a Target. No Sanic, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from .config import STANDARD_DIALECTS, Config, ModelRule, RouteConfig
+from .errors import ModelNotFound
+
+__all__ = ["BUILTIN_PATHS", "ModelTable", "Route", "Router", "Target"]
+
+# Endpoints every gateway serves, and every mount serves under its prefix.
+MODELS_PATHS = ("/v1/models", "/models")
+BUILTIN_PATHS = {"/health": "health", "/metrics": "metrics", "/status": "status"}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str
+    endpoint: str  # a dialect name, or one of: models, status, health, metrics
+    sink: str | None = None  # forced by the route or its mount
+    config: RouteConfig | None = None
+    mount: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a request goes: ``model`` is the name the sink receives."""
+
+    requested: str
+    model: str
+    sink: str
+    known: bool = True
+
+
+class ModelTable:
+    def __init__(self, rules: tuple[ModelRule, ...], default_sink: str) -> None:
+        self._default_sink = default_sink
+        self._exact: dict[str, ModelRule] = {}
+        self._patterns = [r for r in rules if r.name is None]
+        for rule in rules:
+            for name in filter(None, (rule.name, *rule.aliases)):
+                self._exact.setdefault(name, rule)
+
+    def listed(self) -> list[tuple[str, ModelRule]]:
+        """Every public name and alias, with the entry that serves it, in file order."""
+        return list(self._exact.items())
+
+    def resolve(
+        self, name: str, forced_sink: str | None, forwards_unknown: Callable[[str], bool]
+    ) -> Target:
+        """Resolves ``name``; ``forwards_unknown(sink)`` says if a sink accepts any name."""
+        rule = self._exact.get(name)
+        if rule is not None:
+            target = rule.target or rule.name or name
+            return Target(name, target, forced_sink or rule.sink or self._default_sink)
+        for rule in self._patterns:
+            target = _pattern_target(rule, name)
+            if target is not None:
+                return Target(name, target, forced_sink or rule.sink or self._default_sink)
+        sink = forced_sink or self._default_sink
+        if forwards_unknown(sink):
+            return Target(name, name, sink, known=False)
+        raise ModelNotFound(name, list(self._exact))
+
+
+def _pattern_target(rule: ModelRule, name: str) -> str | None:
+    if rule.match is not None:
+        return (rule.target or name) if fnmatchcase(name, rule.match) else None
+    assert rule.regex is not None
+    found = rule.regex.fullmatch(name)
+    if found is None:
+        return None
+    return found.expand(rule.target) if rule.target else name
+
+
+class Router:
+    """The route table of one Config: explicit routes, mounts and the built-in endpoints."""
+
+    def __init__(self, config: Config) -> None:
+        self.models = ModelTable(config.models, config.default_sink)
+        routes: dict[str, Route] = {}
+        for path, endpoint in BUILTIN_PATHS.items():
+            routes[path] = Route(path, endpoint)
+        for path in MODELS_PATHS:
+            routes[path] = Route(path, "models")
+        for mount in config.mounts:
+            for path in (*MODELS_PATHS, "/status"):
+                endpoint = "models" if path != "/status" else "status"
+                routes[mount.prefix + path] = Route(
+                    mount.prefix + path, endpoint, mount.sink, mount=mount.prefix
+                )
+            for route in config.routes:
+                if route.dialect in STANDARD_DIALECTS and not route.path.startswith(mount.prefix):
+                    path = mount.prefix + route.path
+                    routes[path] = Route(
+                        path, route.dialect, mount.sink or route.sink, route, mount.prefix
+                    )
+        for route in config.routes:
+            routes[route.path] = Route(route.path, route.dialect, route.sink, route)
+        self._routes = routes
+
+    def match(self, path: str) -> Route | None:
+        route = self._routes.get(path)
+        if route is None and len(path) > 1 and path.endswith("/"):
+            route = self._routes.get(path.rstrip("/"))
+        return route
+
+    def __iter__(self):
+        return iter(sorted(self._routes.values(), key=lambda r: r.path))

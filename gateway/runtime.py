@@ -1,0 +1,121 @@
+"""A Runtime is one loaded configuration made live: its routes, models and started sinks.
+
+The app holds exactly one current Runtime. A reload builds a new one next to it and swaps it in;
+requests already running keep the Runtime they started with, and sinks that the new
+configuration no longer uses are closed once the last of those requests has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pluggy
+
+from .config import Config, SinkConfig, validate_with_schema
+from .plugins import sink_kinds
+from .routing import Route, Router, Target
+from .sinks.base import Sink
+from .yamlsource import ConfigError, Problem
+
+__all__ = ["Runtime", "build_sinks"]
+
+log = logging.getLogger("gateway")
+
+
+def build_sinks(
+    config: Config, pm: pluggy.PluginManager, reuse: Mapping[str, Sink] | None = None
+) -> dict[str, Sink]:
+    """One Sink per configured sink; an unchanged one is taken from ``reuse`` as it is."""
+    kinds = sink_kinds(pm)
+    problems: list[Problem] = []
+    sinks: dict[str, Sink] = {}
+    for name, sink_config in config.sinks.items():
+        previous = (reuse or {}).get(name)
+        if previous is not None and _same(previous.config, sink_config):
+            sinks[name] = previous
+            continue
+        cls = kinds.get(sink_config.kind)
+        if cls is None:
+            known = ", ".join(sorted(kinds))
+            problems.append(
+                config.problem(
+                    (*sink_config.path, "kind"), f"unknown sink kind '{sink_config.kind}' ({known})"
+                )
+            )
+            continue
+        schema = getattr(cls, "options_schema", None)
+        found = (
+            validate_with_schema(
+                config.document, {"kind": sink_config.kind, **sink_config.options}, schema,
+                sink_config.path,
+            )
+            if schema
+            else []
+        )  # fmt: skip
+        if found:
+            problems += found
+            continue
+        try:
+            sinks[name] = cls(sink_config)
+        except ValueError as exc:
+            problems.append(config.problem(sink_config.path, str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return sinks
+
+
+def _same(a: SinkConfig, b: SinkConfig) -> bool:
+    return a.kind == b.kind and a.options == b.options and a.unset_env == b.unset_env
+
+
+class Runtime:
+    def __init__(self, config: Config, sinks: dict[str, Sink], pipeline: Any = None) -> None:
+        self.config = config
+        self.router = Router(config)
+        self.sinks = sinks
+        self.pipeline = pipeline
+        self.in_flight = 0
+        self.retired = False
+        self._to_close: list[Sink] = []
+
+    def resolve(self, model: str, route: Route) -> Target:
+        return self.router.models.resolve(model, route.sink, self._forwards_unknown)
+
+    def _forwards_unknown(self, sink: str) -> bool:
+        return self.sinks[sink].forwards_unknown_models
+
+    async def start(self, previous: Runtime | None = None) -> None:
+        kept = set(map(id, previous.sinks.values())) if previous else set()
+        for sink in self.sinks.values():
+            if id(sink) not in kept:
+                await sink.start()
+
+    def retire(self, successor: Runtime) -> list[Sink]:
+        """Marks this runtime replaced; returns the sinks to close once it is idle."""
+        still_used = set(map(id, successor.sinks.values()))
+        self.retired = True
+        unused = [s for s in self.sinks.values() if id(s) not in still_used]
+        if self.in_flight == 0:
+            return unused
+        self._to_close = unused
+        return []
+
+    def enter(self) -> None:
+        self.in_flight += 1
+
+    def leave(self) -> list[Sink]:
+        """Ends a request; returns sinks that are now safe to close (the runtime was retired)."""
+        self.in_flight -= 1
+        if self.retired and self.in_flight == 0 and self._to_close:
+            sinks, self._to_close = self._to_close, []
+            return sinks
+        return []
+
+    async def close(self) -> None:
+        for sink in self.sinks.values():
+            try:
+                await sink.close()
+            except Exception:
+                log.exception("closing sink %s failed", sink.name)

@@ -1,0 +1,73 @@
+"""The Sink protocol: a backend that takes an IR request and produces IR events.
+
+A sink never sees a Sanic request or a dialect: it speaks only ``gateway.ir``. Kinds are
+registered through the ``gateway_register_sinks`` hook, the built-in ones included.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+from .. import ir
+from ..config import SinkConfig
+from ..errors import InvalidRequest
+
+__all__ = ["Sink", "refuse_foreign_options"]
+
+
+class Sink(abc.ABC):
+    kind: ClassVar[str]
+    #: The JSON Schema file (under schemas/) that this kind's options must match.
+    options_schema: ClassVar[str]
+    #: Whether model names the gateway does not know are passed on for the backend to judge.
+    forwards_unknown_models: ClassVar[bool] = False
+
+    def __init__(self, config: SinkConfig) -> None:
+        self.config = config
+        self.name = config.name
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        return self.config.options
+
+    async def start(self) -> None:
+        """Opens clients and checks the backend; runs once, on the server's event loop."""
+
+    async def close(self) -> None:
+        """Releases everything ``start`` opened."""
+
+    def status(self) -> dict[str, Any]:
+        """What ``/status`` reports about this sink."""
+        return {"name": self.name, "kind": self.kind}
+
+    @abc.abstractmethod
+    def stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
+        """The answer as events, produced as the backend produces them.
+
+        Everything that can fail before the answer starts (a refused request, a backend that
+        cannot start) must fail before the first event is yielded, so that the client gets a
+        proper HTTP error instead of an in-band one.
+        """
+
+    async def complete(self, request: ir.Request) -> ir.Response:
+        """The whole answer; by default, the stream folded into one response."""
+        builder = ir.ResponseBuilder()
+        async with aclosing(self.stream(request)) as events:
+            async for event in events:
+                builder.add(event)
+        return builder.build()
+
+
+def refuse_foreign_options(request: ir.Request, sink: Sink) -> None:
+    """Options of another dialect that this sink cannot carry must not vanish silently."""
+    if request.extra:
+        names = ", ".join(sorted(request.extra))
+        raise InvalidRequest(
+            f"The sink '{sink.name}' ({sink.kind}) cannot carry these options: {names}. "
+            "Remove them, or send the request to a route whose upstream speaks "
+            f"{request.extra_dialect}.",
+            param=next(iter(sorted(request.extra))),
+        )
