@@ -36,6 +36,7 @@ class Reply:
     delay: float = 0.0  # seconds before each streamed event
     fail_midway: bool = False  # stream an in-band error after the first delta
     drop_midway: bool = False  # close the connection after the first delta
+    message_id: str | None = None  # random unless given
 
 
 @dataclass
@@ -201,7 +202,7 @@ class MockUpstream:
             return web.json_response(
                 {"type": "error", "error": {"type": kind, "message": message}}, status=status
             )
-        message_id = "msg_mock_" + uuid.uuid4().hex[:20]
+        message_id = reply.message_id or "msg_mock_" + uuid.uuid4().hex[:20]
         model = body.get("model", "")
         blocks = _anthropic_blocks(reply)
         usage = {

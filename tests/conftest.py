@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mock_upstream import MockUpstream  # noqa: E402
+from server import ServedApp  # noqa: E402
+
+from gateway.app import create_app  # noqa: E402
+from gateway.config import Config, load_config  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[MockUpstream]:
+    mock = MockUpstream().start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture
+def mock(upstream: MockUpstream) -> MockUpstream:
+    """The session's mock upstream, with a clean record and no scripted replies."""
+    upstream.reset()
+    return upstream
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str, name: str = "routes.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ServedApp]]:
+    """Serves a Config (or a prepared app) on 127.0.0.1 and stops it after the test."""
+    served: list[ServedApp] = []
+
+    def start(config: Config | Path, **kwargs) -> ServedApp:
+        if isinstance(config, Path):
+            config = load_config(config)
+        app = create_app(config, **kwargs)
+        # Sanic's touch-up rewrites class methods once per process; a second app would fail.
+        app.config.TOUCHUP = False
+        server = ServedApp(app).start()
+        served.append(server)
+        return server
+
+    yield start
+    for server in served:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in the tests may reach a real account."""
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GATEWAY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("CLAUDECODE", raising=False)
