@@ -130,11 +130,18 @@ def validate_with_schema(
         if error.validator in ("oneOf", "anyOf") and error.context:
             error = best_match(error.context)
         path = (*at, *error.absolute_path)
+        at_key = False
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            # Point at the first unexpected key rather than at the object holding it.
+            allowed = error.schema.get("properties", {})
+            extra = [key for key in error.instance if key not in allowed]
+            if extra:
+                path, at_key = (*path, extra[0]), True
         message = error.message
         unset = document.unset_env.get(path)
         if unset:
             message += f" (the environment variable {', '.join(unset)} is not set)"
-        problems.append(document.problem(path, message))
+        problems.append(document.problem(path, message, at_key=at_key))
     return problems
 
 

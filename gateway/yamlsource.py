@@ -50,10 +50,13 @@ class Located:
     file: str
     data: Any
     lines: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    key_lines: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     unset_env: dict[JsonPath, list[str]] = field(default_factory=dict)
 
-    def problem(self, path: JsonPath, message: str) -> Problem:
-        line, column = location_of(self.lines, path)
+    def problem(self, path: JsonPath, message: str, *, at_key: bool = False) -> Problem:
+        """A problem at ``path``'s value (or at its key, for keys that should not be there)."""
+        lines = self.key_lines if at_key and path in self.key_lines else self.lines
+        line, column = location_of(lines, path)
         return Problem(self.file, line, column, format_path(path), message)
 
 
@@ -135,6 +138,7 @@ class _Builder:
                 )  # fmt: skip
                 continue
             self.located.lines[(*path, key)] = where
+            self.located.key_lines[(*path, key)] = where
             out[key] = self.build(value_node, (*path, key))
             if not isinstance(value_node, yaml.ScalarNode):
                 # A collection is best pointed at by its key; a scalar by its value.

@@ -1,0 +1,171 @@
+"""routes.yaml: every kind of error points at its line; `gateway check` exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from gateway.cli import main
+from gateway.config import ConfigError, load_config
+
+VALID = """
+version: 1
+sinks:
+  api:
+    kind: http
+    base_url: https://api.anthropic.com
+    dialect: anthropic.messages
+routes:
+  - path: /v1/messages
+    dialect: anthropic.messages
+"""
+
+
+def problems_of(path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def check(path) -> list[str]:
+    """What `gateway check` reports (it also builds plugins and sinks)."""
+    from gateway.cli import load_checked
+
+    with pytest.raises(ConfigError) as caught:
+        load_checked(str(path))
+    return [str(p) for p in caught.value.problems]
+
+
+def test_valid_file_loads(write_config):
+    config = load_config(write_config(VALID))
+    assert list(config.sinks) == ["api"] and config.default_sink == "api"
+
+
+def test_undefined_sink_points_at_its_line(write_config):
+    path = write_config(
+        VALID
+        + """
+  - path: /v1/chat/completions
+    dialect: openai.chat
+    sink: claude-clli
+"""
+    )
+    [problem] = problems_of(path)
+    assert problem == f"{path}:13:11 routes[1].sink: 'claude-clli' is not a defined sink (api)"
+
+
+def test_duplicate_keys_are_refused(write_config):
+    path = write_config(VALID.replace("    dialect: anthropic.messages\nroutes", "    dialect: anthropic.messages\n    kind: http\nroutes"))
+    [problem] = problems_of(path)
+    assert problem == f"{path}:7:5 sinks.api.kind: duplicate key 'kind' (first defined on line 4)"
+
+
+def test_schema_errors_point_at_the_value(write_config):
+    path = write_config(VALID + "limits:\n  max_body_bytes: lots\n")
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:11:19 limits.max_body_bytes: 'lots' is not of type 'integer'")
+
+
+def test_unknown_keys_and_missing_fields_are_all_reported(write_config):
+    path = write_config(VALID + "  - dialect: openai.chat\nrouting: {}\n")
+    problems = problems_of(path)
+    assert len(problems) == 2
+    assert problems[0] == f"{path}:11:1 routing: Additional properties are not allowed ('routing' was unexpected)"
+    assert problems[1] == f"{path}:10:5 routes[1]: 'path' is a required property"
+
+
+def test_yaml_syntax_error_has_a_location(write_config):
+    path = write_config("version: 1\nsinks: [unclosed\n")
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:3:1 ")
+
+
+def test_bad_dialect_points_at_the_route(write_config):
+    path = write_config(VALID.replace("  - path: /v1/messages\n    dialect: anthropic.messages", "  - path: /v1/messages\n    dialect: grpc"))
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:9:14 routes[0].dialect: 'grpc' is not one of")
+
+
+def test_regex_error_has_a_location(write_config):
+    path = write_config(VALID + "models:\n  - regex: '(unclosed'\n")
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:11:12 models[0].regex: invalid regular expression")
+
+
+def test_unset_environment_variable_is_named(write_config, monkeypatch):
+    monkeypatch.delenv("NOT_SET_URL", raising=False)
+    path = write_config(VALID.replace("https://api.anthropic.com", "${NOT_SET_URL}"))
+    [problem] = check(path)
+    assert problem.startswith(f"{path}:5:15 sinks.api.base_url: ")
+    assert "the environment variable NOT_SET_URL is not set" in problem
+
+
+def test_environment_defaults_apply(write_config, monkeypatch):
+    monkeypatch.delenv("UPSTREAM_URL", raising=False)
+    path = write_config(VALID.replace("https://api.anthropic.com", "${UPSTREAM_URL:-http://127.0.0.1:1}"))
+    assert load_config(path).sinks["api"].options["base_url"] == "http://127.0.0.1:1"
+    monkeypatch.setenv("UPSTREAM_URL", "http://127.0.0.1:2")
+    assert load_config(path).sinks["api"].options["base_url"] == "http://127.0.0.1:2"
+
+
+def test_sink_options_are_checked_by_their_kind(write_config):
+    path = write_config(VALID.replace("    dialect: anthropic.messages\nroutes", "    dialect: anthropic.messages\n    retries: 3\nroutes"))
+    [problem] = check(path)
+    assert problem.startswith(f"{path}:7:5 sinks.api.retries: Additional properties are not allowed ('retries'")
+
+
+def test_unknown_sink_kind(write_config):
+    path = write_config(VALID.replace("kind: http", "kind: carrier-pigeon"))
+    [problem] = check(path)
+    assert problem.startswith(f"{path}:4:11 sinks.api.kind: unknown sink kind 'carrier-pigeon'")
+
+
+def test_duplicate_model_names(write_config):
+    path = write_config(VALID + "models:\n  - name: opus\n  - name: sonnet\n    aliases: [opus]\n")
+    [problem] = problems_of(path)
+    assert problem == f"{path}:13:15 models[1].aliases[0]: 'opus' is already defined by models[0]"
+
+
+def test_missing_hook_file(write_config):
+    path = write_config(VALID + "hooks: [plugins/missing.py]\n")
+    [problem] = check(path)
+    assert problem.startswith(f"{path}:10:9 hooks[0]: no plugin file or directory")
+
+
+def test_check_exit_codes(write_config, capsys):
+    good = write_config(VALID, "good.yaml")
+    bad = write_config(VALID.replace("kind: http", "kind: nope"), "bad.yaml")
+    assert main(["check", str(good)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:4:11 sinks.api.kind: unknown sink kind 'nope'" in err
+    assert main(["check", str(bad.parent / "absent.yaml")]) == 1
+
+
+def test_check_runs_as_a_console_command(write_config):
+    bad = write_config(VALID.replace("dialect: anthropic.messages\nroutes", "dialect: nope\nroutes"))
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert f"{bad}:6:14 sinks.api.dialect: 'nope' is not one of" in result.stderr
+
+
+def test_routes_command_prints_the_table(write_config, capsys):
+    path = write_config(VALID + "mounts:\n  - prefix: /api\n    sink: api\n")
+    assert main(["routes", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "POST    /api/v1/messages" in out and "anthropic.messages" in out
+    assert "GET     /v1/models" in out
+
+
+def test_shipped_routes_files_are_valid(monkeypatch):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    files = [repo / "routes.yaml", *sorted(repo.glob("examples/*/routes.yaml"))]
+    for path in files:
+        assert main(["check", str(path)]) == 0, path

@@ -1,0 +1,142 @@
+"""Bad input gets the dialect's error body and status, never a traceback or an HTML page."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+ROUTES = """
+version: 1
+# Each dialect's requests go to an upstream of the other dialect, so they are decoded here.
+sinks:
+  anthropic-up:
+    kind: http
+    base_url: ${MOCK_URL}
+    dialect: anthropic.messages
+  openai-up:
+    kind: http
+    base_url: ${MOCK_URL}/v1
+    dialect: openai.chat
+models:
+  - name: opus
+    sink: openai-up
+  - name: gpt-4o
+    sink: anthropic-up
+routes:
+  - path: /v1/messages
+    dialect: anthropic.messages
+  - path: /v1/chat/completions
+    dialect: openai.chat
+mounts:
+  - prefix: /openai
+limits:
+  max_body_bytes: 4096
+access_log:
+  enabled: false
+"""
+
+ANTHROPIC = {"anthropic-version": "2023-06-01"}
+
+
+@pytest.fixture
+def gateway(mock, serve, write_config, monkeypatch):
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    return serve(write_config(ROUTES))
+
+
+def openai_error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+def anthropic_error(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["type"] == "error" and set(body["error"]) == {"type", "message"}
+    return body["error"]
+
+
+def test_malformed_json(gateway):
+    response = httpx.post(gateway.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    assert "not valid JSON" in openai_error(response, 400)["message"]
+    response = httpx.post(gateway.url + "/v1/messages", content=b"[1, 2]", headers=ANTHROPIC)
+    assert anthropic_error(response, 400)["message"] == "The request body must be a JSON object."
+
+
+def test_wrong_types_name_the_field(gateway):
+    body = {"model": "gpt-4o", "messages": "hello"}
+    error = openai_error(httpx.post(gateway.url + "/v1/chat/completions", json=body), 400)
+    assert error["message"] == "messages: expected an array, got a string"
+    assert error["param"] == "messages"
+    body = {"model": "opus", "max_tokens": "ten", "messages": []}
+    error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=body), 400)
+    assert error == {"type": "invalid_request_error", "message": "max_tokens: expected an integer, got a string"}
+    body = {"model": "opus", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text"}]}]}
+    error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=body), 400)
+    assert error["message"] == "messages[0].content[0].text: field required"
+
+
+def test_missing_fields(gateway):
+    error = openai_error(httpx.post(gateway.url + "/v1/chat/completions", json={"model": "gpt-4o"}), 400)
+    assert error["message"] == "messages: field required"
+    error = anthropic_error(
+        httpx.post(gateway.url + "/v1/messages", json={"messages": [{"role": "user", "content": "x"}]}), 400
+    )
+    assert "model" in error["message"]
+
+
+def test_unsupported_options_are_refused_not_dropped(gateway, mock):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
+    for kwargs, field in [
+        ({"n": 2}, "n"),
+        ({"logprobs": True}, "logprobs"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"temperature": 1.5}, "temperature"),
+    ]:
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}], **kwargs)
+        assert caught.value.body["param"] == field
+    assert mock.received == []
+
+
+def test_unknown_route_in_both_dialects(gateway):
+    error = openai_error(httpx.post(gateway.url + "/v1/completions", json={}), 404)
+    assert "No route serves POST /v1/completions" in error["message"]
+    error = anthropic_error(httpx.get(gateway.url + "/nowhere", headers=ANTHROPIC), 404)
+    assert error["type"] == "not_found_error"
+    assert httpx.get(gateway.url + "/").status_code == 404
+
+
+def test_wrong_method(gateway):
+    response = httpx.get(gateway.url + "/v1/chat/completions")
+    error = openai_error(response, 405)
+    assert response.headers["allow"] == "POST"
+    assert "accepts POST, not GET" in error["message"]
+    response = httpx.delete(gateway.url + "/v1/models", headers=ANTHROPIC)
+    anthropic_error(response, 405)
+
+
+def test_body_too_large(gateway):
+    big = {"model": "opus", "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 10_000}]}
+    error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=big, headers=ANTHROPIC), 413)
+    assert error["type"] == "request_too_large"
+    assert "max_body_bytes" in error["message"]
+
+
+def test_sdk_clients_raise_their_own_exceptions(gateway):
+    client = anthropic.Anthropic(base_url=gateway.url, api_key="x", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="opus", max_tokens=5, messages=[{"role": "system", "content": "x"}])
+    assert "put system prompts in the top-level 'system' field" in caught.value.body["error"]["message"]
+
+
+def test_mounted_paths_and_trailing_slash(gateway):
+    response = httpx.post(
+        gateway.url + "/openai/v1/chat/completions/", json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert response.status_code == 200
