@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from .. import ir
 from ..errors import GatewayError
-from . import anthropic_messages, openai_chat
+from . import anthropic_messages, openai_chat, openai_responses
 
 __all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder"]
 
@@ -49,6 +49,13 @@ DIALECTS: Mapping[str, Dialect] = {
         anthropic_messages.encode_response,
         lambda request, body: anthropic_messages.StreamEncoder(request),
         anthropic_messages.encode_error,
+    ),
+    openai_responses.NAME: Dialect(
+        openai_responses.NAME,
+        openai_responses.decode_request,
+        openai_responses.encode_response,
+        lambda request, body: openai_responses.StreamEncoder(request),
+        openai_chat.encode_error,
     ),
 }
 

@@ -38,6 +38,8 @@ routes:
     dialect: anthropic.messages
   - path: /v1/chat/completions
     dialect: openai.chat
+  - path: /v1/responses
+    dialect: openai.responses
 mounts:
   - prefix: /api
     sink: anthropic-up
@@ -416,3 +418,55 @@ def test_mounted_http_sink_lists_the_upstream_models(gateway, mock):
     assert mock.received[-1].headers["x-api-key"] == "upstream-secret"
     oai = openai.OpenAI(base_url=gateway.url + "/api/v1", api_key="x", max_retries=0)
     assert [m.id for m in oai.models.list()] == ["claude-opus-5-5", "claude-sonnet-5-5"]
+
+
+# --- OpenAI Responses -----------------------------------------------------------------------
+
+
+def test_responses_api_through_anthropic_upstream(gateway, mock):
+    client = openai.OpenAI(base_url=gateway.url + "/api/v1", api_key="x", max_retries=0)
+    response = client.responses.create(
+        model="opus",
+        instructions="Be short.",
+        input=[
+            {"role": "user", "content": "earlier question"},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "earlier answer"}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "now this"}]},
+        ],
+        max_output_tokens=77,
+    )
+    assert response.output_text == "MOCK_REPLY[claude-opus-5-5]: now this"
+    assert response.status == "completed" and response.usage.output_tokens == 7
+    sent = mock.messages_requests()[-1].body
+    assert sent["system"] == "Be short." and sent["max_tokens"] == 77
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+
+
+def test_responses_stream_with_a_function_call(gateway, mock):
+    client = openai.OpenAI(base_url=gateway.url + "/api/v1", api_key="x", max_retries=0)
+    mock.when("resp tool", Reply(text="Let me look.", tool_calls=[("get_weather", {"city": "Lima"})], stop_reason="tool_use"))
+    tool = {"type": "function", "name": "get_weather", "description": "w", "parameters": WEATHER["parameters"]}
+    with client.responses.stream(model="opus", input="resp tool", tools=[tool]) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Let me look."
+    call = final.output[1]
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert json.loads(call.arguments) == {"city": "Lima"}
+    # The call's result goes back as a function_call_output item.
+    client.responses.create(
+        model="opus",
+        input=[
+            {"role": "user", "content": "resp tool"},
+            {"type": "function_call", "call_id": call.call_id, "name": "get_weather", "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "warm"},
+        ],
+        tools=[tool],
+    )
+    turns = mock.messages_requests()[-1].body["messages"]
+    assert turns[1]["content"][0]["type"] == "tool_use" and turns[1]["content"][0]["id"] == call.call_id
+    assert turns[2]["content"][0] == {"type": "tool_result", "tool_use_id": call.call_id, "content": [{"type": "text", "text": "warm"}]}
