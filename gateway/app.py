@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from itertools import count
+
 import pluggy
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException

@@ -18,7 +18,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from . import ir
-from .dialects import DIALECTS, anthropic_messages, error_encoder, openai_upstream
+from .dialects import DIALECTS, error_encoder
 from .errors import (
     GatewayError,
     InvalidRequest,
@@ -34,6 +34,8 @@ from .routing import Route
 from .runtime import Runtime
 from .sinks.base import Sink
 from .sinks.http import HttpSink
+from .wire import anthropic as anthropic_wire
+from .wire import openai as openai_wire
 
 __all__ = ["dispatch", "error_response", "json_response"]
 
@@ -289,5 +291,5 @@ def _usage_of(body: bytes) -> ir.Usage | None:
     if not isinstance(usage, dict):
         return None
     if "prompt_tokens" in usage:
-        return openai_upstream.usage_to_ir(usage)
-    return anthropic_messages.usage_to_ir(usage)
+        return openai_wire.usage_to_ir(usage)
+    return anthropic_wire.usage_to_ir(usage)

@@ -9,11 +9,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mock_upstream import MockUpstream  # noqa: E402
-from server import ServedApp  # noqa: E402
+from mock_upstream import MockUpstream
+from server import ServedApp
 
-from gateway.app import create_app  # noqa: E402
-from gateway.config import Config, load_config  # noqa: E402
+from gateway.app import create_app
+from gateway.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 

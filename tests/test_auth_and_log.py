@@ -54,22 +54,26 @@ def guarded(env, serve, write_config, monkeypatch):
 
 def test_token_accepted_as_x_api_key(guarded):
     client = anthropic.Anthropic(base_url=guarded.url, api_key="s3cret-token", max_retries=0)
-    message = client.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    message = client.messages.create(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
     assert message.content[0].text.endswith("hi")
 
 
 def test_token_accepted_as_bearer(guarded):
     client = openai.OpenAI(base_url=guarded.url + "/v1", api_key="s3cret-token", max_retries=0)
-    answer = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    answer = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+    )
     assert answer.choices[0].message.content.endswith("hi")
     assert [m.id for m in client.models.list()] == ["opus", "gpt-4o"]
 
 
 def test_wrong_token_is_401_in_each_dialect(guarded, mock):
     with pytest.raises(openai.AuthenticationError) as caught:
-        openai.OpenAI(base_url=guarded.url + "/v1", api_key="wrong", max_retries=0).chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
-        )
+        openai.OpenAI(
+            base_url=guarded.url + "/v1", api_key="wrong", max_retries=0
+        ).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert caught.value.body["code"] == "invalid_api_key"
     with pytest.raises(anthropic.AuthenticationError) as caught_a:
         anthropic.Anthropic(base_url=guarded.url, api_key="wrong", max_retries=0).messages.create(
@@ -93,14 +97,23 @@ def test_health_needs_no_token(guarded):
 
 def test_access_log_has_the_envelope_and_never_the_text(env, guarded, mock):
     client = openai.OpenAI(base_url=guarded.url + "/v1", api_key="s3cret-token", max_retries=0)
-    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": SECRET_TEXT}])
+    client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": SECRET_TEXT}]
+    )
     list(
         client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "system", "content": SECRET_TEXT}, {"role": "user", "content": SECRET_TEXT}], stream=True
+            model="gpt-4o",
+            messages=[
+                {"role": "system", "content": SECRET_TEXT},
+                {"role": "user", "content": SECRET_TEXT},
+            ],
+            stream=True,
         )
     )
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=guarded.url + "/v1", api_key="bad", max_retries=0).chat.completions.create(
+        openai.OpenAI(
+            base_url=guarded.url + "/v1", api_key="bad", max_retries=0
+        ).chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": SECRET_TEXT}]
         )
     text = env.read_text()
@@ -140,7 +153,9 @@ def test_a_plugin_can_reject_and_observe(env, serve, write_config):
     pm.register(OnlyAlice())
     gateway = serve(config, plugins=pm)
     body = {"model": "opus", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
-    refused = httpx.post(gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
+    refused = httpx.post(
+        gateway.url + "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
+    )
     assert refused.status_code == 401
     assert refused.json() == {
         "type": "error",
@@ -163,7 +178,9 @@ def test_local_plugins_load_from_hooks_dir(env, serve, write_config, tmp_path):
     )
     gateway = serve(write_config(ROUTES))
     httpx.get(gateway.url + "/health")
-    module = next(p for p in gateway.app.ctx.plugins.get_plugins() if getattr(p, "FINISHED", None) is not None)
+    module = next(
+        p for p in gateway.app.ctx.plugins.get_plugins() if getattr(p, "FINISHED", None) is not None
+    )
     assert module.FINISHED == ["/health"]
 
 

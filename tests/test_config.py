@@ -57,7 +57,12 @@ def test_undefined_sink_points_at_its_line(write_config):
 
 
 def test_duplicate_keys_are_refused(write_config):
-    path = write_config(VALID.replace("    dialect: anthropic.messages\nroutes", "    dialect: anthropic.messages\n    kind: http\nroutes"))
+    path = write_config(
+        VALID.replace(
+            "    dialect: anthropic.messages\nroutes",
+            "    dialect: anthropic.messages\n    kind: http\nroutes",
+        )
+    )
     [problem] = problems_of(path)
     assert problem == f"{path}:7:5 sinks.api.kind: duplicate key 'kind' (first defined on line 4)"
 
@@ -65,14 +70,19 @@ def test_duplicate_keys_are_refused(write_config):
 def test_schema_errors_point_at_the_value(write_config):
     path = write_config(VALID + "limits:\n  max_body_bytes: lots\n")
     [problem] = problems_of(path)
-    assert problem.startswith(f"{path}:11:19 limits.max_body_bytes: 'lots' is not of type 'integer'")
+    assert problem.startswith(
+        f"{path}:11:19 limits.max_body_bytes: 'lots' is not of type 'integer'"
+    )
 
 
 def test_unknown_keys_and_missing_fields_are_all_reported(write_config):
     path = write_config(VALID + "  - dialect: openai.chat\nrouting: {}\n")
     problems = problems_of(path)
     assert len(problems) == 2
-    assert problems[0] == f"{path}:11:1 routing: Additional properties are not allowed ('routing' was unexpected)"
+    assert (
+        problems[0]
+        == f"{path}:11:1 routing: Additional properties are not allowed ('routing' was unexpected)"
+    )
     assert problems[1] == f"{path}:10:5 routes[1]: 'path' is a required property"
 
 
@@ -83,7 +93,12 @@ def test_yaml_syntax_error_has_a_location(write_config):
 
 
 def test_bad_dialect_points_at_the_route(write_config):
-    path = write_config(VALID.replace("  - path: /v1/messages\n    dialect: anthropic.messages", "  - path: /v1/messages\n    dialect: grpc"))
+    path = write_config(
+        VALID.replace(
+            "  - path: /v1/messages\n    dialect: anthropic.messages",
+            "  - path: /v1/messages\n    dialect: grpc",
+        )
+    )
     [problem] = problems_of(path)
     assert problem.startswith(f"{path}:9:14 routes[0].dialect: 'grpc' is not one of")
 
@@ -104,16 +119,25 @@ def test_unset_environment_variable_is_named(write_config, monkeypatch):
 
 def test_environment_defaults_apply(write_config, monkeypatch):
     monkeypatch.delenv("UPSTREAM_URL", raising=False)
-    path = write_config(VALID.replace("https://api.anthropic.com", "${UPSTREAM_URL:-http://127.0.0.1:1}"))
+    path = write_config(
+        VALID.replace("https://api.anthropic.com", "${UPSTREAM_URL:-http://127.0.0.1:1}")
+    )
     assert load_config(path).sinks["api"].options["base_url"] == "http://127.0.0.1:1"
     monkeypatch.setenv("UPSTREAM_URL", "http://127.0.0.1:2")
     assert load_config(path).sinks["api"].options["base_url"] == "http://127.0.0.1:2"
 
 
 def test_sink_options_are_checked_by_their_kind(write_config):
-    path = write_config(VALID.replace("    dialect: anthropic.messages\nroutes", "    dialect: anthropic.messages\n    retries: 3\nroutes"))
+    path = write_config(
+        VALID.replace(
+            "    dialect: anthropic.messages\nroutes",
+            "    dialect: anthropic.messages\n    retries: 3\nroutes",
+        )
+    )
     [problem] = check(path)
-    assert problem.startswith(f"{path}:7:5 sinks.api.retries: Additional properties are not allowed ('retries'")
+    assert problem.startswith(
+        f"{path}:7:5 sinks.api.retries: Additional properties are not allowed ('retries'"
+    )
 
 
 def test_unknown_sink_kind(write_config):
@@ -146,9 +170,14 @@ def test_check_exit_codes(write_config, capsys):
 
 
 def test_check_runs_as_a_console_command(write_config):
-    bad = write_config(VALID.replace("dialect: anthropic.messages\nroutes", "dialect: nope\nroutes"))
+    bad = write_config(
+        VALID.replace("dialect: anthropic.messages\nroutes", "dialect: nope\nroutes")
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "check", str(bad)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "gateway.cli", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert f"{bad}:6:14 sinks.api.dialect: 'nope' is not one of" in result.stderr

@@ -62,7 +62,11 @@ def anthropic_error(response: httpx.Response, status: int) -> dict:
 
 
 def test_malformed_json(gateway):
-    response = httpx.post(gateway.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    response = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert "not valid JSON" in openai_error(response, 400)["message"]
     response = httpx.post(gateway.url + "/v1/messages", content=b"[1, 2]", headers=ANTHROPIC)
     assert anthropic_error(response, 400)["message"] == "The request body must be a JSON object."
@@ -75,17 +79,29 @@ def test_wrong_types_name_the_field(gateway):
     assert error["param"] == "messages"
     body = {"model": "opus", "max_tokens": "ten", "messages": []}
     error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=body), 400)
-    assert error == {"type": "invalid_request_error", "message": "max_tokens: expected an integer, got a string"}
-    body = {"model": "opus", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text"}]}]}
+    assert error == {
+        "type": "invalid_request_error",
+        "message": "max_tokens: expected an integer, got a string",
+    }
+    body = {
+        "model": "opus",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": [{"type": "text"}]}],
+    }
     error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=body), 400)
     assert error["message"] == "messages[0].content[0].text: field required"
 
 
 def test_missing_fields(gateway):
-    error = openai_error(httpx.post(gateway.url + "/v1/chat/completions", json={"model": "gpt-4o"}), 400)
+    error = openai_error(
+        httpx.post(gateway.url + "/v1/chat/completions", json={"model": "gpt-4o"}), 400
+    )
     assert error["message"] == "messages: field required"
     error = anthropic_error(
-        httpx.post(gateway.url + "/v1/messages", json={"messages": [{"role": "user", "content": "x"}]}), 400
+        httpx.post(
+            gateway.url + "/v1/messages", json={"messages": [{"role": "user", "content": "x"}]}
+        ),
+        400,
     )
     assert "model" in error["message"]
 
@@ -99,7 +115,9 @@ def test_unsupported_options_are_refused_not_dropped(gateway, mock):
         ({"temperature": 1.5}, "temperature"),
     ]:
         with pytest.raises(openai.BadRequestError) as caught:
-            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}], **kwargs)
+            client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "x"}], **kwargs
+            )
         assert caught.value.body["param"] == field
     assert mock.received == []
 
@@ -122,8 +140,14 @@ def test_wrong_method(gateway):
 
 
 def test_body_too_large(gateway):
-    big = {"model": "opus", "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 10_000}]}
-    error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=big, headers=ANTHROPIC), 413)
+    big = {
+        "model": "opus",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "x" * 10_000}],
+    }
+    error = anthropic_error(
+        httpx.post(gateway.url + "/v1/messages", json=big, headers=ANTHROPIC), 413
+    )
     assert error["type"] == "request_too_large"
     assert "max_body_bytes" in error["message"]
 
@@ -131,12 +155,18 @@ def test_body_too_large(gateway):
 def test_sdk_clients_raise_their_own_exceptions(gateway):
     client = anthropic.Anthropic(base_url=gateway.url, api_key="x", max_retries=0)
     with pytest.raises(anthropic.BadRequestError) as caught:
-        client.messages.create(model="opus", max_tokens=5, messages=[{"role": "system", "content": "x"}])
-    assert "put system prompts in the top-level 'system' field" in caught.value.body["error"]["message"]
+        client.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "system", "content": "x"}]
+        )
+    assert (
+        "put system prompts in the top-level 'system' field"
+        in caught.value.body["error"]["message"]
+    )
 
 
 def test_mounted_paths_and_trailing_slash(gateway):
     response = httpx.post(
-        gateway.url + "/openai/v1/chat/completions/", json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
+        gateway.url + "/openai/v1/chat/completions/",
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
     )
     assert response.status_code == 200

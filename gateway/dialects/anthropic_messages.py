@@ -1,8 +1,4 @@
-"""Anthropic Messages (``POST /v1/messages``): decode requests, encode responses and streams.
-
-The same block conversions serve both directions: a client speaking Anthropic to the gateway,
-and the gateway speaking Anthropic to an upstream (``anthropic_upstream``).
-"""
+"""Anthropic Messages (``POST /v1/messages``): decode requests, encode responses and streams."""
 
 from __future__ import annotations
 
@@ -10,20 +6,11 @@ from typing import Any
 
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
-from . import _fields as f
+from ..wire import fields as f
+from ..wire.anthropic import block_from_ir, blocks_from_ir, blocks_to_ir, usage_from_ir
 from .sse import sse_json
 
-__all__ = [
-    "NAME",
-    "StreamEncoder",
-    "blocks_from_ir",
-    "blocks_to_ir",
-    "decode_request",
-    "encode_error",
-    "encode_response",
-    "usage_from_ir",
-    "usage_to_ir",
-]
+__all__ = ["NAME", "StreamEncoder", "decode_request", "encode_error", "encode_response"]
 
 NAME = "anthropic.messages"
 
@@ -84,75 +71,6 @@ def _message(raw: dict[str, Any], index: int) -> ir.Message:
     return ir.Message(role, blocks_to_ir(raw.get("content"), f"{path}.content"))
 
 
-def blocks_to_ir(content: Any, path: str) -> list[ir.Content]:
-    """Anthropic content (a string or a list of blocks) as neutral content."""
-    if isinstance(content, str):
-        return [ir.Text(content)]
-    if not isinstance(content, list):
-        raise InvalidRequest(f"{path}: expected a string or an array of content blocks", param=path)
-    parts: list[ir.Content] = []
-    for i in range(len(content)):
-        part = _block(f.object_at(content, i, path), f"{path}[{i}]")
-        if part is not None:
-            parts.append(part)
-    return parts
-
-
-def _block(block: dict[str, Any], path: str) -> ir.Content | None:
-    kind = block.get("type")
-    if kind == "text":
-        return ir.Text(f.get(block, "text", str, path, required=True))
-    if kind == "image":
-        return _image(f.get(block, "source", dict, path, required=True), f"{path}.source")
-    if kind == "tool_use":
-        return ir.ToolUse(
-            id=f.get(block, "id", str, path, required=True),
-            name=f.get(block, "name", str, path, required=True),
-            input=f.get(block, "input", dict, path, default={}),
-        )
-    if kind == "tool_result":
-        inner = block.get("content")
-        content = [] if inner is None else blocks_to_ir(inner, f"{path}.content")
-        for part in content:
-            if not isinstance(part, ir.Text | ir.Image):
-                raise InvalidRequest(
-                    f"{path}.content: a tool result holds only text and images", param=path
-                )
-        return ir.ToolResult(
-            tool_use_id=f.get(block, "tool_use_id", str, path, required=True),
-            content=content,  # type: ignore[arg-type]
-            is_error=f.get(block, "is_error", bool, path, default=False),
-        )
-    if kind == "thinking":
-        return ir.Thinking(
-            f.get(block, "thinking", str, path, default=""), f.get(block, "signature", str, path)
-        )
-    if kind == "redacted_thinking":
-        # Encrypted reasoning from an earlier turn: only the API that produced it can read it,
-        # and it does not take part in the answer to the new turn.
-        return None
-    raise InvalidRequest(
-        f"{path}.type: content blocks of type '{kind}' are not supported by this gateway "
-        "(supported: text, image, tool_use, tool_result, thinking)",
-        param=f"{path}.type",
-    )
-
-
-def _image(source: dict[str, Any], path: str) -> ir.Image:
-    kind = source.get("type")
-    if kind == "base64":
-        return ir.Image(
-            media_type=f.get(source, "media_type", str, path, required=True),
-            data=f.get(source, "data", str, path, required=True),
-        )
-    if kind == "url":
-        return ir.Image(url=f.get(source, "url", str, path, required=True))
-    raise InvalidRequest(
-        f"{path}.type: image sources of type '{kind}' are not supported (use base64 or url)",
-        param=path,
-    )
-
-
 def _tool(raw: Any, index: int) -> ir.Tool:
     path = f"tools[{index}]"
     if not isinstance(raw, dict):
@@ -186,58 +104,6 @@ def _tool_choice(raw: dict[str, Any] | None) -> ir.ToolChoice | None:
 
 
 # --- encoding --------------------------------------------------------------------------------
-
-
-def blocks_from_ir(content: list[ir.Content]) -> list[dict[str, Any]]:
-    return [_block_from_ir(part) for part in content]
-
-
-def _block_from_ir(part: ir.Content) -> dict[str, Any]:
-    match part:
-        case ir.Text(text=text):
-            return {"type": "text", "text": text}
-        case ir.Image(url=str(url)):
-            return {"type": "image", "source": {"type": "url", "url": url}}
-        case ir.Image(media_type=media_type, data=data):
-            return {
-                "type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data},
-            }
-        case ir.ToolUse(id=id_, name=name, input=input_):
-            return {"type": "tool_use", "id": id_, "name": name, "input": input_}
-        case ir.ToolResult(tool_use_id=tool_use_id, content=content, is_error=is_error):
-            block: dict[str, Any] = {
-                "type": "tool_result",
-                "tool_use_id": tool_use_id,
-                "content": blocks_from_ir(content),  # type: ignore[arg-type]
-            }
-            if is_error:
-                block["is_error"] = True
-            return block
-        case ir.Thinking(thinking=thinking, signature=signature):
-            return {"type": "thinking", "thinking": thinking, "signature": signature or ""}
-    raise TypeError(f"unknown content {part!r}")
-
-
-def usage_from_ir(usage: ir.Usage) -> dict[str, int]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": usage.cache_creation_input_tokens,
-        "cache_read_input_tokens": usage.cache_read_input_tokens,
-    }
-
-
-def usage_to_ir(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.Usage:
-    """Usage from an Anthropic ``usage`` object; fields it lacks keep ``base``'s values."""
-    usage = ir.Usage() if base is None else ir.Usage(**usage_from_ir(base))
-    for key, value in (raw or {}).items():
-        if key in _USAGE_FIELDS and isinstance(value, int):
-            setattr(usage, key, value)
-    return usage
-
-
-_USAGE_FIELDS = set(ir.Usage.__slots__)  # type: ignore[attr-defined]
 
 
 def encode_response(response: ir.Response) -> dict[str, Any]:
@@ -280,7 +146,7 @@ class StreamEncoder:
                         "type": "tool_use", "id": block.id, "name": block.name, "input": {}
                     }  # fmt: skip
                 else:
-                    payload["content_block"] = _block_from_ir(block)
+                    payload["content_block"] = block_from_ir(block)
                 return sse_json(payload, "content_block_start")
             case ir.TextDelta(index=index, text=text):
                 return _delta(index, {"type": "text_delta", "text": text})

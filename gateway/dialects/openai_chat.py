@@ -8,8 +8,8 @@ from typing import Any
 
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
-from . import _fields as f
-from .openai_content import content_to_ir, tool_choice_to_ir, tools_to_ir
+from ..wire import fields as f
+from ..wire.openai import content_to_ir, tool_choice_to_ir, tools_to_ir
 from .sse import sse, sse_json
 
 __all__ = [

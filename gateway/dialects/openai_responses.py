@@ -9,9 +9,9 @@ from typing import Any
 
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
-from . import _fields as f
+from ..wire import fields as f
+from ..wire.openai import content_to_ir, tool_choice_to_ir, tools_to_ir
 from .openai_chat import encode_error
-from .openai_content import content_to_ir, tool_choice_to_ir, tools_to_ir
 from .sse import sse_json
 
 __all__ = ["NAME", "StreamEncoder", "decode_request", "encode_response"]

@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 
 from .. import ir
-from ..dialects import anthropic_upstream, openai_upstream
 from ..dialects.sse import SSEDecoder
 from ..errors import (
     AuthenticationFailed,
@@ -29,6 +28,7 @@ from ..errors import (
     UpstreamTimeout,
     error_from_upstream_body,
 )
+from . import upstream_anthropic, upstream_openai
 from .base import Sink
 
 __all__ = ["HttpSink", "RawResponse"]
@@ -54,7 +54,7 @@ _UPSTREAM_PATHS = {
     },
     "openai.chat": {"openai.chat": "/chat/completions", "models": "/models"},
 }
-_CODECS = {"anthropic.messages": anthropic_upstream, "openai.chat": openai_upstream}
+_CODECS = {"anthropic.messages": upstream_anthropic, "openai.chat": upstream_openai}
 
 
 @dataclass(slots=True)
@@ -147,7 +147,7 @@ class HttpSink(Sink):
             return RawResponse(response.status, relayed, chunks=self._relay(response))
         try:
             return RawResponse(response.status, relayed, body=await response.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc) from exc
         finally:
             response.release()
@@ -158,7 +158,7 @@ class HttpSink(Sink):
         response = await self._post(request, stream=False)
         try:
             raw = await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc) from exc
         finally:
             response.release()
@@ -183,7 +183,7 @@ class HttpSink(Sink):
             if hasattr(decoder, "finish"):
                 for ir_event in decoder.finish():
                     yield ir_event
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc) from exc
         except (ValueError, KeyError) as exc:
             raise UpstreamError(
@@ -228,7 +228,7 @@ class HttpSink(Sink):
             return await self._session.request(
                 method, url, headers=headers, data=body or None, allow_redirects=False
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc) from exc
 
     def _transport_error(self, exc: BaseException) -> GatewayError:
@@ -243,7 +243,7 @@ class HttpSink(Sink):
         try:
             async for chunk in response.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc) from exc
         finally:
             response.release()

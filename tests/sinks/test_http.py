@@ -53,7 +53,11 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
 }
 
 
@@ -85,10 +89,13 @@ def test_openai_chat_reaches_anthropic_upstream_as_messages(oai, mock):
             {"role": "developer", "content": "Answer in English."},
             {"role": "user", "content": "first question"},
             {"role": "assistant", "content": "first answer"},
-            {"role": "user", "content": [
-                {"type": "text", "text": "what is this?"},
-                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                ],
+            },
         ],  # fmt: skip
         max_completion_tokens=321,
         temperature=0.25,
@@ -108,10 +115,16 @@ def test_openai_chat_reaches_anthropic_upstream_as_messages(oai, mock):
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "first question"}]},
             {"role": "assistant", "content": [{"type": "text", "text": "first answer"}]},
-            {"role": "user", "content": [
-                {"type": "text", "text": "what is this?"},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                    },
+                ],
+            },
         ],  # fmt: skip
         "max_tokens": 321,
         "temperature": 0.25,
@@ -122,7 +135,9 @@ def test_openai_chat_reaches_anthropic_upstream_as_messages(oai, mock):
 
 
 def test_openai_tools_round_trip_through_anthropic_upstream(oai, mock):
-    mock.when("weather?", Reply(tool_calls=[("get_weather", {"city": "Paris"})], stop_reason="tool_use"))
+    mock.when(
+        "weather?", Reply(tool_calls=[("get_weather", {"city": "Paris"})], stop_reason="tool_use")
+    )
     answer = oai.chat.completions.create(
         model="gpt-4o",
         messages=[{"role": "user", "content": "weather?"}],
@@ -137,7 +152,11 @@ def test_openai_tools_round_trip_through_anthropic_upstream(oai, mock):
     assert json.loads(call.function.arguments) == {"city": "Paris"}
     sent = mock.messages_requests()[-1].body
     assert sent["tools"] == [
-        {"name": "get_weather", "description": "Weather for a city", "input_schema": WEATHER["parameters"]}
+        {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "input_schema": WEATHER["parameters"],
+        }
     ]
     assert sent["tool_choice"] == {
         "type": "tool",
@@ -158,18 +177,26 @@ def test_openai_tools_round_trip_through_anthropic_upstream(oai, mock):
     turns = mock.messages_requests()[-1].body["messages"]
     assert turns[1] == {
         "role": "assistant",
-        "content": [{"type": "tool_use", "id": call.id, "name": "get_weather", "input": {"city": "Paris"}}],
+        "content": [
+            {"type": "tool_use", "id": call.id, "name": "get_weather", "input": {"city": "Paris"}}
+        ],
     }
     assert turns[2] == {
         "role": "user",
         "content": [
-            {"type": "tool_result", "tool_use_id": call.id, "content": [{"type": "text", "text": "sunny, 21C"}]}
+            {
+                "type": "tool_result",
+                "tool_use_id": call.id,
+                "content": [{"type": "text", "text": "sunny, 21C"}],
+            }
         ],
     }
 
 
 def test_openai_stream_from_anthropic_upstream(oai, mock):
-    mock.when("stream me", Reply(text="one two three four", chunks=4, input_tokens=30, output_tokens=9))
+    mock.when(
+        "stream me", Reply(text="one two three four", chunks=4, input_tokens=30, output_tokens=9)
+    )
     chunks = list(
         oai.chat.completions.create(
             model="gpt-4o",
@@ -178,7 +205,9 @@ def test_openai_stream_from_anthropic_upstream(oai, mock):
             stream_options={"include_usage": True},
         )
     )
-    deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    deltas = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
     assert "".join(deltas) == "one two three four" and len(deltas) == 4
     assert chunks[0].choices[0].delta.role == "assistant"
     assert len({c.id for c in chunks}) == 1 and len({c.created for c in chunks}) == 1
@@ -189,7 +218,12 @@ def test_openai_stream_from_anthropic_upstream(oai, mock):
 
 
 def test_openai_stream_tool_call_fragments(oai, mock):
-    mock.when("tool stream", Reply(text="Checking.", tool_calls=[("get_weather", {"city": "Oslo"})], stop_reason="tool_use"))
+    mock.when(
+        "tool stream",
+        Reply(
+            text="Checking.", tool_calls=[("get_weather", {"city": "Oslo"})], stop_reason="tool_use"
+        ),
+    )
     stream = oai.chat.completions.create(
         model="gpt-4o",
         messages=[{"role": "user", "content": "tool stream"}],
@@ -198,7 +232,9 @@ def test_openai_stream_tool_call_fragments(oai, mock):
     )
     chunks = list(stream)
     fragments = [
-        c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls
+        c.choices[0].delta.tool_calls[0]
+        for c in chunks
+        if c.choices and c.choices[0].delta.tool_calls
     ]
     assert fragments[0].id == "toolu_mock_0" and fragments[0].function.name == "get_weather"
     assert all(f.id is None and f.function.name is None for f in fragments[1:])
@@ -210,11 +246,18 @@ def test_openai_stream_tool_call_fragments(oai, mock):
 
 @pytest.mark.parametrize(
     ("stop_reason", "finish_reason"),
-    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls")],
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+    ],
 )
 def test_stop_reasons_map_to_finish_reasons(oai, mock, stop_reason, finish_reason):
     mock.next(Reply(text="x", stop_reason=stop_reason))
-    answer = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    answer = oai.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+    )
     assert answer.choices[0].finish_reason == finish_reason
 
 
@@ -223,21 +266,42 @@ def test_stop_reasons_map_to_finish_reasons(oai, mock, stop_reason, finish_reaso
 
 def test_anthropic_messages_reach_openai_upstream_as_chat(gateway, mock):
     client = anthropic.Anthropic(base_url=gateway.url + "/oa", api_key="client-key", max_retries=0)
-    mock.when("weather in Rome", Reply(tool_calls=[("get_weather", {"city": "Rome"})], stop_reason="tool_use"))
+    mock.when(
+        "weather in Rome",
+        Reply(tool_calls=[("get_weather", {"city": "Rome"})], stop_reason="tool_use"),
+    )
     message = client.messages.create(
         model="gpt-mock",
         max_tokens=99,
         system=[{"type": "text", "text": "Be brief."}],
         messages=[
             {"role": "user", "content": "earlier"},
-            {"role": "assistant", "content": [
-                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "cold"},
-                {"type": "text", "text": "weather in Rome"},
-            ]},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "get_weather",
+                        "input": {"city": "Oslo"},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "cold"},
+                    {"type": "text", "text": "weather in Rome"},
+                ],
+            },
         ],  # fmt: skip
-        tools=[{"name": "get_weather", "description": "Weather for a city", "input_schema": WEATHER["parameters"]}],
+        tools=[
+            {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "input_schema": WEATHER["parameters"],
+            }
+        ],
         tool_choice={"type": "any"},
         stop_sequences=["###"],
         extra_body={"temperature": 0.5},  # the 2026 SDK no longer has a temperature argument
@@ -268,7 +332,9 @@ def test_anthropic_messages_reach_openai_upstream_as_chat(gateway, mock):
 
 def test_anthropic_stream_from_openai_upstream(gateway, mock):
     client = anthropic.Anthropic(base_url=gateway.url + "/oa", api_key="client-key", max_retries=0)
-    mock.when("stream please", Reply(text="alpha beta gamma", chunks=3, input_tokens=5, output_tokens=3))
+    mock.when(
+        "stream please", Reply(text="alpha beta gamma", chunks=3, input_tokens=5, output_tokens=3)
+    )
     with client.messages.stream(
         model="gpt-mock", max_tokens=50, messages=[{"role": "user", "content": "stream please"}]
     ) as stream:
@@ -294,7 +360,9 @@ def test_anthropic_passthrough_is_byte_for_byte(gateway, mock):
         "x-api-key": "client-key",
     }
     mock.next(Reply(text="fixed", message_id="msg_fixed"))
-    via_gateway = httpx.post(gateway.url + "/api/v1/messages?beta=true", content=body, headers=headers)
+    via_gateway = httpx.post(
+        gateway.url + "/api/v1/messages?beta=true", content=body, headers=headers
+    )
     sent = mock.received[-1]
     assert sent.raw == body
     assert sent.query == "beta=true"
@@ -364,7 +432,9 @@ def test_upstream_error_keeps_status_in_openai_shape(oai, mock):
 def test_upstream_500_becomes_502_in_anthropic_shape(claude, mock):
     mock.next(Reply(error=(500, "api_error", "boom")))
     with pytest.raises(anthropic.APIStatusError) as caught:
-        claude.messages.create(model="gpt-mock", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        claude.messages.create(
+            model="gpt-mock", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert caught.value.status_code == 502
     assert caught.value.body["error"]["type"] == "api_error"
     assert "boom" in caught.value.body["error"]["message"]
@@ -389,7 +459,9 @@ def test_unreachable_upstream_is_a_502(serve, write_config, monkeypatch):
     gateway = serve(write_config(ROUTES))
     client = anthropic.Anthropic(base_url=gateway.url, api_key="x", max_retries=0)
     with pytest.raises(anthropic.APIStatusError) as caught:
-        client.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        client.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert caught.value.status_code == 502
     assert "Cannot reach the upstream 'anthropic-up'" in caught.value.body["error"]["message"]
 
@@ -399,7 +471,9 @@ def test_missing_upstream_key_names_the_variable(mock, serve, write_config, monk
     gateway = serve(write_config(ROUTES))
     client = anthropic.Anthropic(base_url=gateway.url + "/api", api_key="x", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as caught:
-        client.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        client.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert "set UPSTREAM_KEY" in caught.value.body["error"]["message"]
     assert mock.received == []
 
@@ -444,8 +518,20 @@ def test_responses_api_through_anthropic_upstream(gateway, mock):
 
 def test_responses_stream_with_a_function_call(gateway, mock):
     client = openai.OpenAI(base_url=gateway.url + "/api/v1", api_key="x", max_retries=0)
-    mock.when("resp tool", Reply(text="Let me look.", tool_calls=[("get_weather", {"city": "Lima"})], stop_reason="tool_use"))
-    tool = {"type": "function", "name": "get_weather", "description": "w", "parameters": WEATHER["parameters"]}
+    mock.when(
+        "resp tool",
+        Reply(
+            text="Let me look.",
+            tool_calls=[("get_weather", {"city": "Lima"})],
+            stop_reason="tool_use",
+        ),
+    )
+    tool = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "w",
+        "parameters": WEATHER["parameters"],
+    }
     with client.responses.stream(model="opus", input="resp tool", tools=[tool]) as stream:
         events = list(stream)
         final = stream.get_final_response()
@@ -453,7 +539,9 @@ def test_responses_stream_with_a_function_call(gateway, mock):
     assert kinds[:2] == ["response.created", "response.in_progress"]
     assert kinds[-1] == "response.completed"
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Let me look."
+    assert (
+        "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Let me look."
+    )
     call = final.output[1]
     assert call.type == "function_call" and call.name == "get_weather"
     assert json.loads(call.arguments) == {"city": "Lima"}
@@ -462,11 +550,23 @@ def test_responses_stream_with_a_function_call(gateway, mock):
         model="opus",
         input=[
             {"role": "user", "content": "resp tool"},
-            {"type": "function_call", "call_id": call.call_id, "name": "get_weather", "arguments": call.arguments},
+            {
+                "type": "function_call",
+                "call_id": call.call_id,
+                "name": "get_weather",
+                "arguments": call.arguments,
+            },
             {"type": "function_call_output", "call_id": call.call_id, "output": "warm"},
         ],
         tools=[tool],
     )
     turns = mock.messages_requests()[-1].body["messages"]
-    assert turns[1]["content"][0]["type"] == "tool_use" and turns[1]["content"][0]["id"] == call.call_id
-    assert turns[2]["content"][0] == {"type": "tool_result", "tool_use_id": call.call_id, "content": [{"type": "text", "text": "warm"}]}
+    assert (
+        turns[1]["content"][0]["type"] == "tool_use"
+        and turns[1]["content"][0]["id"] == call.call_id
+    )
+    assert turns[2]["content"][0] == {
+        "type": "tool_result",
+        "tool_use_id": call.call_id,
+        "content": [{"type": "text", "text": "warm"}],
+    }

@@ -1,4 +1,4 @@
-"""OpenAI content parts, tools and tool_choice <-> IR, shared by the chat and responses codecs."""
+"""OpenAI content parts, tools and tool_choice <-> IR."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import ir
 from ..errors import InvalidRequest
-from . import _fields as f
+from . import fields as f
 
 __all__ = [
     "content_to_ir",
@@ -17,6 +17,7 @@ __all__ = [
     "tool_choice_to_ir",
     "tools_from_ir",
     "tools_to_ir",
+    "usage_to_ir",
 ]
 
 
@@ -130,3 +131,14 @@ def tool_choice_from_ir(choice: ir.ToolChoice) -> Any:
     if choice.type == "tool":
         return {"type": "function", "function": {"name": choice.name}}
     return {"auto": "auto", "none": "none", "any": "required"}[choice.type]
+
+
+def usage_to_ir(raw: dict[str, Any] | None) -> ir.Usage:
+    if not raw:
+        return ir.Usage()
+    cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    return ir.Usage(
+        input_tokens=(raw.get("prompt_tokens") or 0) - cached,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cache_read_input_tokens=cached,
+    )

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from .. import ir
+from ..dialects.sse import ServerSentEvent
 from ..errors import UpstreamError, error_for_upstream_status
-from .openai_content import content_to_ir, data_url, tool_choice_from_ir, tools_from_ir
-from .sse import ServerSentEvent
+from ..wire.openai import content_to_ir, data_url, tool_choice_from_ir, tools_from_ir, usage_to_ir
 
 __all__ = ["StreamDecoder", "decode_response", "encode_request"]
 
@@ -86,17 +86,6 @@ def _messages_from_ir(message: ir.Message) -> list[dict[str, Any]]:
 def _tool_result_text(result: ir.ToolResult) -> str:
     text = "".join(p.text for p in result.content if isinstance(p, ir.Text))
     return f"Error: {text}" if result.is_error else text
-
-
-def usage_to_ir(raw: dict[str, Any] | None) -> ir.Usage:
-    if not raw:
-        return ir.Usage()
-    cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    return ir.Usage(
-        input_tokens=(raw.get("prompt_tokens") or 0) - cached,
-        output_tokens=raw.get("completion_tokens") or 0,
-        cache_read_input_tokens=cached,
-    )
 
 
 def decode_response(body: dict[str, Any]) -> ir.Response:

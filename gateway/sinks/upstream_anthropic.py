@@ -1,0 +1,85 @@
+"""The gateway as a client of an Anthropic Messages upstream: IR to JSON, and SSE back to IR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ir
+from ..dialects.sse import ServerSentEvent
+from ..errors import GatewayError, UpstreamError
+from ..wire.anthropic import EventDecoder, blocks_from_ir, blocks_to_ir, usage_to_ir
+
+NAME = "anthropic.messages"
+
+__all__ = ["StreamDecoder", "decode_response", "encode_request"]
+
+
+def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": [
+            {"role": m.role, "content": blocks_from_ir(m.content)} for m in request.messages
+        ],
+        "max_tokens": request.max_tokens or default_max_tokens,
+    }
+    if request.system:
+        body["system"] = request.system
+    for key in ("temperature", "top_p", "top_k"):
+        value = getattr(request, key)
+        if value is not None:
+            body[key] = value
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    if request.tools:
+        body["tools"] = [_tool(tool) for tool in request.tools]
+    if request.tool_choice is not None:
+        body["tool_choice"] = _tool_choice(request.tool_choice)
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+    if request.stream:
+        body["stream"] = True
+    if request.extra_dialect == NAME:
+        body.update(request.extra)
+    return body
+
+
+def _tool(tool: ir.Tool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.input_schema}
+    if tool.description:
+        out["description"] = tool.description
+    return out
+
+
+def _tool_choice(choice: ir.ToolChoice) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": choice.type}
+    if choice.name:
+        out["name"] = choice.name
+    if choice.disable_parallel_tool_use:
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def decode_response(body: dict[str, Any]) -> ir.Response:
+    try:
+        return ir.Response(
+            id=body.get("id", ""),
+            model=body.get("model", ""),
+            content=blocks_to_ir(body.get("content", []), "content"),
+            stop_reason=body.get("stop_reason"),
+            stop_sequence=body.get("stop_sequence"),
+            usage=usage_to_ir(body.get("usage")),
+        )
+    except GatewayError as exc:
+        raise UpstreamError(f"The upstream sent a message the gateway cannot read: {exc}") from exc
+
+
+class StreamDecoder:
+    """Anthropic SSE from an upstream as IR events."""
+
+    def __init__(self) -> None:
+        self._events = EventDecoder()
+
+    def decode(self, sse: ServerSentEvent) -> list[ir.Event]:
+        if sse.event == "ping" or not sse.data:
+            return []
+        return self._events.decode(sse.json())

@@ -1,0 +1,205 @@
+"""Anthropic content blocks, usage and stream events <-> IR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ir
+from ..errors import GatewayError, InvalidRequest, error_for_upstream_status
+from . import fields as f
+
+__all__ = [
+    "EventDecoder",
+    "block_from_ir",
+    "blocks_from_ir",
+    "blocks_to_ir",
+    "error_for_error_type",
+    "usage_from_ir",
+    "usage_to_ir",
+]
+
+
+def blocks_to_ir(content: Any, path: str) -> list[ir.Content]:
+    """Anthropic content (a string or a list of blocks) as neutral content."""
+    if isinstance(content, str):
+        return [ir.Text(content)]
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{path}: expected a string or an array of content blocks", param=path)
+    parts: list[ir.Content] = []
+    for i in range(len(content)):
+        part = _block(f.object_at(content, i, path), f"{path}[{i}]")
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def _block(block: dict[str, Any], path: str) -> ir.Content | None:
+    kind = block.get("type")
+    if kind == "text":
+        return ir.Text(f.get(block, "text", str, path, required=True))
+    if kind == "image":
+        return _image(f.get(block, "source", dict, path, required=True), f"{path}.source")
+    if kind == "tool_use":
+        return ir.ToolUse(
+            id=f.get(block, "id", str, path, required=True),
+            name=f.get(block, "name", str, path, required=True),
+            input=f.get(block, "input", dict, path, default={}),
+        )
+    if kind == "tool_result":
+        inner = block.get("content")
+        content = [] if inner is None else blocks_to_ir(inner, f"{path}.content")
+        for part in content:
+            if not isinstance(part, ir.Text | ir.Image):
+                raise InvalidRequest(
+                    f"{path}.content: a tool result holds only text and images", param=path
+                )
+        return ir.ToolResult(
+            tool_use_id=f.get(block, "tool_use_id", str, path, required=True),
+            content=content,  # type: ignore[arg-type]
+            is_error=f.get(block, "is_error", bool, path, default=False),
+        )
+    if kind == "thinking":
+        return ir.Thinking(
+            f.get(block, "thinking", str, path, default=""), f.get(block, "signature", str, path)
+        )
+    if kind == "redacted_thinking":
+        # Encrypted reasoning from an earlier turn: only the API that produced it can read it,
+        # and it does not take part in the answer to the new turn.
+        return None
+    raise InvalidRequest(
+        f"{path}.type: content blocks of type '{kind}' are not supported by this gateway "
+        "(supported: text, image, tool_use, tool_result, thinking)",
+        param=f"{path}.type",
+    )
+
+
+def _image(source: dict[str, Any], path: str) -> ir.Image:
+    kind = source.get("type")
+    if kind == "base64":
+        return ir.Image(
+            media_type=f.get(source, "media_type", str, path, required=True),
+            data=f.get(source, "data", str, path, required=True),
+        )
+    if kind == "url":
+        return ir.Image(url=f.get(source, "url", str, path, required=True))
+    raise InvalidRequest(
+        f"{path}.type: image sources of type '{kind}' are not supported (use base64 or url)",
+        param=path,
+    )
+
+
+def blocks_from_ir(content: list[ir.Content]) -> list[dict[str, Any]]:
+    return [block_from_ir(part) for part in content]
+
+
+def block_from_ir(part: ir.Content) -> dict[str, Any]:
+    match part:
+        case ir.Text(text=text):
+            return {"type": "text", "text": text}
+        case ir.Image(url=str(url)):
+            return {"type": "image", "source": {"type": "url", "url": url}}
+        case ir.Image(media_type=media_type, data=data):
+            return {
+                "type": "image",
+                "source": {"type": "base64", "media_type": media_type, "data": data},
+            }
+        case ir.ToolUse(id=id_, name=name, input=input_):
+            return {"type": "tool_use", "id": id_, "name": name, "input": input_}
+        case ir.ToolResult(tool_use_id=tool_use_id, content=content, is_error=is_error):
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": tool_use_id,
+                "content": blocks_from_ir(content),  # type: ignore[arg-type]
+            }
+            if is_error:
+                block["is_error"] = True
+            return block
+        case ir.Thinking(thinking=thinking, signature=signature):
+            return {"type": "thinking", "thinking": thinking, "signature": signature or ""}
+    raise TypeError(f"unknown content {part!r}")
+
+
+def usage_from_ir(usage: ir.Usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+        "cache_read_input_tokens": usage.cache_read_input_tokens,
+    }
+
+
+def usage_to_ir(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.Usage:
+    """Usage from an Anthropic ``usage`` object; fields it lacks keep ``base``'s values."""
+    usage = ir.Usage() if base is None else ir.Usage(**usage_from_ir(base))
+    for key, value in (raw or {}).items():
+        if key in _USAGE_FIELDS and isinstance(value, int):
+            setattr(usage, key, value)
+    return usage
+
+
+_USAGE_FIELDS = set(ir.Usage.__slots__)  # type: ignore[attr-defined]
+
+
+class EventDecoder:
+    """Anthropic stream events (decoded JSON) as IR events; keeps the usage seen so far."""
+
+    def __init__(self) -> None:
+        self._usage = ir.Usage()
+
+    def decode(self, data: dict[str, Any]) -> list[ir.Event]:
+        kind = data.get("type")
+        if kind == "content_block_delta":
+            index, delta = data["index"], data["delta"]
+            match delta.get("type"):
+                case "text_delta":
+                    return [ir.TextDelta(index, delta["text"])]
+                case "input_json_delta":
+                    return [ir.ToolInputDelta(index, delta["partial_json"])]
+                case "thinking_delta":
+                    return [ir.ThinkingDelta(index, delta["thinking"])]
+            return []
+        if kind == "message_start":
+            message = data["message"]
+            self._usage = usage_to_ir(message.get("usage"))
+            return [ir.MessageStart(message.get("id", ""), message.get("model", ""), self._usage)]
+        if kind == "content_block_start":
+            return [ir.BlockStart(data["index"], _empty_block(data["content_block"]))]
+        if kind == "content_block_stop":
+            return [ir.BlockStop(data["index"])]
+        if kind == "message_delta":
+            delta = data.get("delta", {})
+            self._usage = usage_to_ir(data.get("usage"), self._usage)
+            return [
+                ir.MessageDelta(delta.get("stop_reason"), delta.get("stop_sequence"), self._usage)
+            ]
+        if kind == "message_stop":
+            return [ir.MessageStop()]
+        if kind == "error":
+            error = data.get("error", {})
+            raise error_for_error_type(error.get("type", ""), error.get("message", "unknown error"))
+        return []
+
+
+def _empty_block(block: dict[str, Any]) -> ir.Text | ir.ToolUse | ir.Thinking:
+    kind = block.get("type")
+    if kind == "tool_use":
+        return ir.ToolUse(block["id"], block["name"])
+    if kind == "thinking":
+        return ir.Thinking("", block.get("signature"))
+    return ir.Text(block.get("text", ""))
+
+
+_STATUS_BY_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def error_for_error_type(kind: str, message: str) -> GatewayError:
+    return error_for_upstream_status(_STATUS_BY_TYPE.get(kind, 500), message)
