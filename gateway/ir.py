@@ -134,6 +134,9 @@ class Request:
     user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     extra_dialect: str | None = None
+    #: Per-request options for the sink (an agent's working_dir); set by transforms only,
+    #: never decoded from what a client sent.
+    sink_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,119 @@
+"""One child process in its own process group: fed on stdin, read as NDJSON, always reaped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from .ndjson import NDJSONDecoder
+
+__all__ = ["ChildProcess"]
+
+log = logging.getLogger("gateway.sinks")
+
+_READ_SIZE = 256 * 1024
+_STDERR_KEEP = 16 * 1024
+_TERM_GRACE = 2.0
+
+
+class ChildProcess:
+    """Spawned with :meth:`spawn`; :meth:`stop` kills the whole group and reaps it, whatever
+    state the process is in, and is safe to call more than once."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.pid = process.pid
+        self._stderr = bytearray()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopped = False
+
+    @classmethod
+    async def spawn(
+        cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdin: bytes
+    ) -> ChildProcess:
+        """Starts ``argv`` (never through a shell) and writes ``stdin`` to it, then closes it."""
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,  # its own process group, so that stop() reaches everything
+            limit=_READ_SIZE,
+        )
+        child = cls(process)
+        child._tasks = [
+            asyncio.create_task(child._write(stdin)),
+            asyncio.create_task(child._collect_stderr()),
+        ]
+        return child
+
+    async def _write(self, data: bytes) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            if data:
+                stdin.write(data)
+                await stdin.drain()
+            stdin.close()
+            await stdin.wait_closed()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the process ended early; its exit status and stderr tell why
+
+    async def _collect_stderr(self) -> None:
+        stream = self.process.stderr
+        assert stream is not None
+        while chunk := await stream.read(_READ_SIZE):
+            self._stderr += chunk
+            if len(self._stderr) > 2 * _STDERR_KEEP:
+                del self._stderr[:-_STDERR_KEEP]
+
+    @property
+    def stderr_tail(self) -> str:
+        return bytes(self._stderr[-_STDERR_KEEP:]).decode("utf-8", "replace").strip()
+
+    async def messages(self) -> AsyncIterator[dict[str, Any]]:
+        """Each JSON line of stdout as it arrives; ends when stdout closes."""
+        stdout = self.process.stdout
+        assert stdout is not None
+        decoder = NDJSONDecoder()
+        while chunk := await stdout.read(_READ_SIZE):
+            for message in decoder.decode(chunk):
+                yield message
+        for message in decoder.flush():
+            yield message
+
+    async def wait(self) -> int:
+        code = await self.process.wait()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        return code
+
+    async def stop(self) -> None:
+        """SIGTERM to the group (the CLI removes its files on it), SIGKILL after a grace period.
+
+        Signals go to the group only while its leader is alive and unreaped, so the group id
+        cannot have been reused by an unrelated process.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.process.returncode is None:
+            self._signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), _TERM_GRACE)
+            except TimeoutError:
+                self._signal(signal.SIGKILL)
+                await self.process.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)

@@ -1,0 +1,74 @@
+"""Finding the ``claude`` binary and asking it its version."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["TESTED_VERSION", "ClaudeBinary", "find_claude"]
+
+#: The CLI version the gateway's behaviour is tested against (the one claude-agent-sdk 0.2.187
+#: bundles). Other versions may work; /status reports which one runs.
+TESTED_VERSION = "2.1.330"
+
+INSTALL_HINT = (
+    "Install it with `pip install claude-agent-sdk` (it bundles the binary) or "
+    "`npm install -g @anthropic-ai/claude-code`, or set `binary:` on the sink in routes.yaml."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaudeBinary:
+    path: str | None
+    source: str  # "config", "PATH", "claude-agent-sdk" or "missing"
+    version: str | None = None
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.path is not None and self.error is None
+
+
+def _bundled() -> str | None:
+    try:
+        import claude_agent_sdk
+    except ImportError:
+        return None
+    path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def _candidate(configured: str | None) -> tuple[str | None, str]:
+    """An explicit ``binary:`` wins; then ``claude`` on PATH; then the SDK's bundled binary."""
+    if configured:
+        return configured, "config"
+    on_path = shutil.which("claude")
+    if on_path:
+        return on_path, "PATH"
+    bundled = _bundled()
+    if bundled:
+        return bundled, "claude-agent-sdk"
+    return None, "missing"
+
+
+async def find_claude(configured: str | None, *, timeout: float = 15.0) -> ClaudeBinary:
+    path, source = _candidate(configured)
+    if path is None:
+        return ClaudeBinary(None, source, error=f"No `claude` binary was found. {INSTALL_HINT}")
+    try:
+        process = await asyncio.create_subprocess_exec(
+            path, "--version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except (OSError, TimeoutError) as exc:
+        return ClaudeBinary(path, source, error=f"`{path} --version` failed: {exc}. {INSTALL_HINT}")
+    if process.returncode != 0:
+        detail = (err or out).decode("utf-8", "replace").strip()[:300]
+        return ClaudeBinary(
+            path, source, error=f"`{path} --version` exited {process.returncode}: {detail}"
+        )
+    version = out.decode("utf-8", "replace").split()[0] if out.strip() else None
+    return ClaudeBinary(path, source, version)

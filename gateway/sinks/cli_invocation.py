@@ -1,0 +1,275 @@
+"""How one IR request becomes one ``claude -p`` run: argv, environment, files and stdin.
+
+Pure: nothing here spawns or writes; the sink does that with what :func:`build_invocation`
+returns. Nothing from the request reaches argv except a model name that passed
+:data:`MODEL_NAME`; the conversation goes into a session transcript file and stdin, the system
+prompt into a file, request parameters into ``CLAUDE_CODE_EXTRA_BODY`` (an environment value).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import ir
+from ..errors import InvalidRequest
+from ..wire.anthropic import blocks_from_ir
+
+__all__ = ["MODEL_NAME", "CliSettings", "Invocation", "build_invocation"]
+
+MODEL_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")
+PROJECT_NAME = "gateway"
+TOOL_SERVER = "gateway_client_tools"
+
+# Options of the Anthropic Messages API the CLI can carry to its upstream unchanged.
+CARRIED_EXTRAS = frozenset({"thinking", "output_config", "speed", "inference_geo", "cache_control"})
+
+
+@dataclass(frozen=True, slots=True)
+class CliSettings:
+    """A cli sink's options from routes.yaml, with their defaults."""
+
+    binary: str | None = None
+    profile: str = "plain"
+    tools: tuple[str, ...] = ()
+    working_dir: str | None = None
+    allowed_dirs: tuple[str, ...] = ()
+    max_turns: int = 1
+    system_prompt: str = "replace"
+    max_concurrency: int = 4
+    max_queue: int = 16
+    queue_timeout: float = 30.0
+    timeout: float = 600.0
+    max_retries: int = 0
+    bare: str | bool = "auto"
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> CliSettings:
+        values = {k: v for k, v in options.items() if k not in ("kind", "description")}
+        for key in ("tools", "allowed_dirs"):
+            if key in values:
+                values[key] = tuple(values[key])
+        profile = values.get("profile", "plain")
+        if profile == "plain" and values.get("tools"):
+            raise ValueError("tools: the plain profile runs no tools; use profile: agent")
+        if profile == "agent":
+            values.setdefault("max_turns", 10)
+        elif values.get("max_turns", 1) != 1:
+            raise ValueError("max_turns: the plain profile answers in exactly one turn")
+        return cls(**values)
+
+    @property
+    def agent(self) -> bool:
+        return self.profile == "agent"
+
+    def use_bare(self, environ: Mapping[str, str]) -> bool:
+        """--bare skips CLAUDE.md, hooks and the environment turn, but reads only API keys."""
+        if self.bare == "auto":
+            return bool(environ.get("ANTHROPIC_API_KEY"))
+        return bool(self.bare)
+
+
+@dataclass(slots=True)
+class Invocation:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    stdin: bytes
+    files: dict[str, str]  # path -> content, written before the run
+
+
+def build_invocation(
+    request: ir.Request,
+    settings: CliSettings,
+    *,
+    binary: str,
+    workdir: str,
+    cwd: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Invocation:
+    """The run that answers ``request``; raises InvalidRequest for what the CLI cannot carry."""
+    environ = os.environ if environ is None else environ
+    if not MODEL_NAME.fullmatch(request.model):
+        raise InvalidRequest(
+            f"model: '{request.model[:100]}' is not a valid model name for the claude CLI "
+            "(letters, digits, '.', '-', '_' and ':' only)",
+            param="model",
+        )
+    extra_body = _extra_body(request)
+    session_id = str(uuid.uuid4())
+    config_dir = os.path.join(workdir, "config")
+    transcript = os.path.join(config_dir, "projects", PROJECT_NAME, f"{session_id}.jsonl")
+    system_file = os.path.join(workdir, "system-prompt.txt")
+    files = {
+        transcript: "".join(
+            json.dumps(line, ensure_ascii=False) + "\n"
+            for line in _transcript(request.messages, session_id)
+        ),
+        system_file: request.system or "",
+    }
+    argv = [
+        binary, "-p",
+        "--output-format", "stream-json", "--verbose", "--include-partial-messages",
+        "--input-format", "stream-json",
+        "--no-session-persistence",
+        "--resume", session_id,
+        "--model", request.model,
+        "--max-turns", str(settings.max_turns),
+        "--tools", ",".join(settings.tools),
+        "--setting-sources", "",
+        "--strict-mcp-config",
+    ]  # fmt: skip
+    if settings.agent and settings.system_prompt == "append":
+        argv += ["--append-system-prompt-file", system_file]
+    else:
+        argv += ["--system-prompt-file", system_file]
+    if settings.agent and settings.tools:
+        argv += ["--allowedTools", ",".join(settings.tools), "--permission-prompts", "none"]
+    if settings.use_bare(environ):
+        argv.append("--bare")
+    env = _environment(environ, settings, workdir, config_dir)
+    if extra_body:
+        env["CLAUDE_CODE_EXTRA_BODY"] = json.dumps(extra_body, ensure_ascii=False)
+    stdin = b""
+    if request.tools:
+        env.update(CLAUDE_AGENT_SDK_MCP_NO_PREFIX="1", ENABLE_TOOL_SEARCH="false",
+                   CLAUDE_CODE_MAX_MCP_DESCRIPTION_LENGTH="1000000")  # fmt: skip
+        stdin = (json.dumps(_declare_client_tools(request.tools)) + "\n").encode()
+    return Invocation(argv, env, cwd or workdir, stdin, files)
+
+
+def _environment(
+    environ: Mapping[str, str], settings: CliSettings, workdir: str, config_dir: str
+) -> dict[str, str]:
+    env = {k: v for k, v in environ.items() if k != "CLAUDECODE"}
+    env.update(settings.env)
+    env.update(
+        {
+            # Without it the CLI calls hosts other than ANTHROPIC_BASE_URL.
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            # A private config dir per run: the transcript lives there and nothing is left
+            # behind; credentials are still read from the user's own ~/.claude.
+            "CLAUDE_CONFIG_DIR": config_dir,
+            "CLAUDE_SECURESTORAGE_CONFIG_DIR": "",
+            "CLAUDE_CODE_PROJECT_DIR_NAME": PROJECT_NAME,
+            "CLAUDE_CODE_TMPDIR": os.path.join(workdir, "tmp"),
+            # Answer the transcript's last user turn instead of waiting for a new one.
+            "CLAUDE_CODE_RESUME_INTERRUPTED_TURN": "1",
+            "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
+            # An oversized conversation fails clearly instead of being summarised.
+            "DISABLE_AUTO_COMPACT": "1",
+            # The client asked for this model: do not swap legacy ids for newer ones.
+            "CLAUDE_CODE_DISABLE_LEGACY_MODEL_REMAP": "1",
+            # The CLI retries 401/429/5xx for minutes by default; the client should decide.
+            "CLAUDE_CODE_MAX_RETRIES": str(settings.max_retries),
+        }
+    )
+    return env
+
+
+def _transcript(messages: list[ir.Message], session_id: str) -> list[dict[str, Any]]:
+    lines, parent = [], None
+    for message in messages:
+        line_id = str(uuid.uuid4())
+        lines.append(
+            {
+                "type": message.role,
+                "uuid": line_id,
+                "parentUuid": parent,
+                "sessionId": session_id,
+                "message": {"role": message.role, "content": blocks_from_ir(message.content)},
+            }
+        )
+        parent = line_id
+    return lines
+
+
+def _extra_body(request: ir.Request) -> dict[str, Any]:
+    """Request parameters as the upstream body fields the CLI merges into its own request."""
+    unknown = sorted(set(request.extra) - CARRIED_EXTRAS)
+    if unknown:
+        raise InvalidRequest(
+            f"The claude CLI cannot carry these options: {', '.join(unknown)}. Remove them or "
+            "use a route whose sink is an HTTP upstream.",
+            param=unknown[0],
+        )
+    body: dict[str, Any] = dict(request.extra)
+    # The API answers without thinking unless asked; the CLI would think by default, and a
+    # forced tool choice is refused by the API while thinking is on.
+    body.setdefault("thinking", {"type": "disabled"})
+    for key, value in (
+        ("max_tokens", request.max_tokens),
+        ("temperature", request.temperature),
+        ("top_p", request.top_p),
+        ("top_k", request.top_k),
+    ):
+        if value is not None:
+            body[key] = value
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    if request.tool_choice is not None:
+        choice: dict[str, Any] = {"type": request.tool_choice.type}
+        if request.tool_choice.name:
+            choice["name"] = request.tool_choice.name
+        if request.tool_choice.disable_parallel_tool_use:
+            choice["disable_parallel_tool_use"] = True
+        body["tool_choice"] = choice
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+    return body
+
+
+def _declare_client_tools(tools: list[ir.Tool]) -> dict[str, Any]:
+    """An ``initialize`` control request offering the client's tools to the model.
+
+    They are declared as an in-process MCP server whose manifest is sent up front, so the CLI
+    lists them upstream without a round trip; with ``--tools ""`` and no ``--allowedTools``
+    for them, it never runs one: a tool call ends the turn and goes back to the client.
+    """
+    manifest = {
+        "initializeResult": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": TOOL_SERVER, "version": "1.0.0"},
+        },
+        "toolsListResult": {
+            "tools": [
+                {"name": t.name, "description": t.description or "", "inputSchema": t.input_schema}
+                for t in tools
+            ]
+        },
+    }
+    return {
+        "type": "control_request",
+        "request_id": "gateway_init",
+        "request": {
+            "subtype": "initialize",
+            "hooks": None,
+            "sdkMcpServers": [TOOL_SERVER],
+            "sdkMcpServerManifests": {TOOL_SERVER: manifest},
+        },
+    }
+
+
+def confine(requested: str, allowed: tuple[str, ...], base: str) -> str:
+    """``requested`` resolved (symlinks followed) if it lies inside one of ``allowed``."""
+    target = Path(base, requested).resolve()
+    for root in allowed:
+        root_path = Path(base, root).resolve()
+        if target == root_path or root_path in target.parents:
+            if not target.is_dir():
+                raise InvalidRequest(
+                    f"working_dir: '{requested}' is not a directory", param="working_dir"
+                )
+            return str(target)
+    raise InvalidRequest(
+        f"working_dir: '{requested}' is outside the directories this route allows",
+        param="working_dir",
+    )

@@ -1,0 +1,137 @@
+"""Claude Code's stream-json messages as IR events, shared by the CLI and SDK sinks.
+
+With ``--include-partial-messages`` every upstream SSE event arrives wrapped as
+``{"type": "stream_event", "event": {...}}``, so tokens are relayed as they are generated. The
+``result`` line that ends a run carries the totals (usage over every turn, cost, errors).
+
+Two shapes of answer:
+
+- a plain completion (``agent=False``) is exactly one upstream message; once it has stopped
+  nothing after it is relayed (the CLI's own continuation after ``max_tokens``, its permission
+  denial after a client tool call);
+- an agent run (``agent=True``) may span several upstream messages while the CLI runs its own
+  tools; the client sees them as one message: text and thinking of every turn, renumbered, with
+  the CLI's internal tool calls left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ir
+from ..errors import GatewayError, SinkUnavailable, UpstreamError, error_for_upstream_status
+from ..wire.anthropic import EventDecoder, usage_to_ir
+
+__all__ = ["StreamJsonTranslator", "result_error"]
+
+# After these the plain CLI keeps going on its own (continuations, retries, denials): the
+# answer the client asked for is complete at the message's end.
+_FINAL_WITHOUT_RESULT = frozenset({"tool_use", "max_tokens", "refusal"})
+
+_LOGIN_HINT = (
+    "The claude CLI on the gateway host has no valid login: run `claude /login` there "
+    "(or set ANTHROPIC_API_KEY in the gateway's environment), then retry."
+)
+
+
+def result_error(result: dict[str, Any]) -> GatewayError:
+    """The client-facing error for a ``result`` line with ``is_error: true``."""
+    text = str(result.get("result") or "; ".join(map(str, result.get("errors") or [])) or "")
+    status = result.get("api_error_status")
+    if status == 401 or "/login" in text or "Not logged in" in text:
+        return SinkUnavailable(f"{_LOGIN_HINT} (claude said: {text})")
+    if isinstance(status, int):
+        return error_for_upstream_status(status, text)
+    subtype = result.get("subtype", "error")
+    return UpstreamError(f"claude ended with {subtype}: {text or 'no details'}")
+
+
+class StreamJsonTranslator:
+    def __init__(self, *, agent: bool = False) -> None:
+        self.agent = agent
+        self.done = False  # nothing more will be relayed; the process may be stopped
+        self._events = EventDecoder()
+        self._started = False
+        self._message_ended = False  # plain: the one message has stopped
+        self._held: ir.MessageDelta | None = None
+        self._index_map: dict[int, int | None] = {}  # upstream block index -> ours (None: hidden)
+        self._next_index = 0
+        self._result_usage: ir.Usage | None = None
+
+    def feed(self, message: dict[str, Any]) -> list[ir.Event]:
+        kind = message.get("type")
+        if kind == "stream_event" and not self.done:
+            return self._stream_event(message.get("event") or {})
+        if kind == "result":
+            return self._result(message)
+        return []
+
+    def _stream_event(self, event: dict[str, Any]) -> list[ir.Event]:
+        if self._message_ended and not self.agent:
+            return []
+        out: list[ir.Event] = []
+        for item in self._events.decode(event):
+            match item:
+                case ir.MessageStart():
+                    self._index_map = {}
+                    if not self._started:
+                        self._started = True
+                        out.append(item)
+                case ir.BlockStart(index=index, block=block):
+                    hidden = self.agent and isinstance(block, ir.ToolUse)
+                    self._index_map[index] = None if hidden else self._next_index
+                    if not hidden:
+                        self._next_index += 1
+                        out.append(ir.BlockStart(self._index_map[index], block))  # type: ignore[arg-type]
+                case ir.TextDelta() | ir.ThinkingDelta() | ir.ToolInputDelta() | ir.BlockStop():
+                    ours = self._index_map.get(item.index)
+                    if ours is not None:
+                        item.index = ours
+                        out.append(item)
+                case ir.MessageDelta():
+                    self._held = item
+                case ir.MessageStop():
+                    out += self._message_stop()
+        return out
+
+    def _message_stop(self) -> list[ir.Event]:
+        if self.agent:
+            return []  # more turns may follow; the result line ends the answer
+        self._message_ended = True
+        held = self._held or ir.MessageDelta("end_turn")
+        if held.stop_reason in _FINAL_WITHOUT_RESULT:
+            return self._finish(held)
+        return []  # the result line follows at once with the totals and the cost
+
+    def _result(self, result: dict[str, Any]) -> list[ir.Event]:
+        if self.done:
+            return []
+        if not self._started:
+            if result.get("is_error"):
+                raise result_error(result)
+            raise UpstreamError("claude finished without sending an answer")
+        usage = usage_to_ir(result.get("usage"))
+        held = self._held or ir.MessageDelta("end_turn")
+        if usage.input_tokens or usage.output_tokens:
+            held.usage = usage
+        held.cost_usd = result.get("total_cost_usd")
+        if self.agent:
+            if result.get("subtype") == "error_max_turns":
+                held.stop_reason = "max_tokens"
+            elif result.get("is_error"):
+                raise result_error(result)
+            else:
+                held.stop_reason = result.get("stop_reason") or held.stop_reason or "end_turn"
+        return self._finish(held)
+
+    def _finish(self, delta: ir.MessageDelta) -> list[ir.Event]:
+        self.done = True
+        return [delta, ir.MessageStop()]
+
+    def finish(self) -> list[ir.Event]:
+        """At the end of the output: the held end of a complete message, or an error."""
+        if self.done:
+            return []
+        if self._message_ended and self._held is not None:
+            return self._finish(self._held)
+        raise UpstreamError("claude stopped before its answer was complete")
