@@ -19,7 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ir
-from ..errors import GatewayError, SinkUnavailable, UpstreamError, error_for_upstream_status
+from ..errors import (
+    GatewayError,
+    InvalidRequest,
+    SinkUnavailable,
+    UpstreamError,
+    error_for_upstream_status,
+)
 from ..wire.anthropic import EventDecoder, usage_to_ir
 
 __all__ = ["StreamJsonTranslator", "result_error"]
@@ -42,6 +48,11 @@ def result_error(result: dict[str, Any]) -> GatewayError:
         return SinkUnavailable(f"{_LOGIN_HINT} (claude said: {text})")
     if isinstance(status, int):
         return error_for_upstream_status(status, text)
+    if "Prompt is too long" in text:
+        return InvalidRequest(
+            f"The conversation is longer than the model's context window ({text})",
+            code="context_length_exceeded",
+        )
     subtype = result.get("subtype", "error")
     return UpstreamError(f"claude ended with {subtype}: {text or 'no details'}")
 
