@@ -23,7 +23,7 @@ from .errors import (
 from .exchange import Exchange
 from .handlers import dispatch, error_response
 from .plugins import build_plugin_manager, notify
-from .runtime import Runtime, build_sinks
+from .runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
 
@@ -46,7 +46,7 @@ def create_app(
     app.error_handler = _DialectErrorHandler()
     pm = plugins or build_plugin_manager(config)
     app.ctx.plugins = pm
-    app.ctx.runtime = Runtime(config, build_sinks(config, pm))
+    app.ctx.runtime = build_runtime(config, pm)
     app.add_route(dispatch, "/", methods=_METHODS, name="root")
     app.add_route(dispatch, "/<path:path>", methods=_METHODS, name="dispatch")
 

@@ -14,7 +14,7 @@ from . import __version__
 from .config import Config, load_config
 from .plugins import build_plugin_manager
 from .routing import Router
-from .runtime import build_sinks
+from .runtime import build_runtime
 from .yamlsource import ConfigError
 
 __all__ = ["main"]
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 def load_checked(path: str) -> Config:
     """Everything ``serve`` would refuse, found without serving: schema, references, plugins, sinks."""
     config = load_config(path)
-    build_sinks(config, build_plugin_manager(config))
+    build_runtime(config, build_plugin_manager(config))
     return config
 
 

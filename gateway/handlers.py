@@ -30,6 +30,10 @@ from .errors import (
 from .exchange import Exchange
 from .info_endpoints import INFO_ENDPOINTS
 from .plugins import authenticate, notify
+from .config import RouteConfig
+from .dialects import custom as custom_dialect
+from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
+from .pipeline import TransformContext
 from .routing import Route
 from .runtime import Runtime
 from .sinks.base import Sink
@@ -45,6 +49,20 @@ _GET_ENDPOINTS = frozenset(INFO_ENDPOINTS)
 _UNAUTHENTICATED = frozenset({"health"})
 _JSON = "application/json"
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+class _CustomDialect:
+    """Custom routes have no codec of their own: their transforms shape what goes in and out."""
+
+    name = custom_dialect.NAME
+    encode_error = staticmethod(custom_dialect.encode_error)
+
+    @staticmethod
+    def stream_encoder(request: ir.Request, body: dict[str, Any]) -> custom_dialect.StreamEncoder:
+        return custom_dialect.StreamEncoder(request)
+
+
+CUSTOM = _CustomDialect()
 
 
 def json_response(
@@ -141,27 +159,32 @@ async def _completion(
     request: Request, runtime: Runtime, route: Route, exchange: Exchange
 ) -> HTTPResponse | None:
     body = _body(request)
-    model = body.get("model") or (route.config.model if route.config else None)
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest(
-            "model: field required (a model name, see GET /v1/models)", param="model"
-        )
-    target = runtime.resolve(model, route)
-    sink = runtime.sinks[target.sink]
-    exchange.model, exchange.target_model, exchange.sink = model, target.model, sink.name
-    exchange.stream = body.get("stream") is True
     timeout = runtime.config.limits.request_timeout
-    if (
-        isinstance(sink, HttpSink)
-        and sink.passes_through(route.endpoint)
-        and not _transforms(route)
-    ):
-        return await _relay(request, sink, route, exchange, body, target.model, timeout)
-    dialect = DIALECTS.get(route.endpoint)
-    if dialect is None:
-        raise InvalidRequest(f"The {route.endpoint} endpoint is not available on this route.")
-    ir_request = dialect.decode_request(body)
-    ir_request.model = target.model
+    transforms = _transforms(route)
+    if transforms is None and route.endpoint in DIALECTS:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
+        target = runtime.resolve(model, route)
+        sink = runtime.sinks[target.sink]
+        _note_target(exchange, model, target.model, sink, body.get("stream") is True)
+        if isinstance(sink, HttpSink) and sink.passes_through(route.endpoint):
+            return await _relay(request, sink, route, exchange, body, target.model, timeout)
+        dialect = DIALECTS[route.endpoint]
+        ir_request = dialect.decode_request(body)
+        ir_request.model = target.model
+    elif transforms is None:
+        raise InvalidRequest(
+            f"{route.path} ({route.endpoint}) needs a sink that speaks it: route it to an "
+            "HTTP upstream of that dialect (for count_tokens: the /api mount)."
+        )
+    else:
+        ir_request, dialect = await _transformed_request(request, runtime, route, exchange, body)
+        requested = ir_request.model
+        target = runtime.resolve(requested, route)
+        sink = runtime.sinks[target.sink]
+        ir_request.model = target.model
+        _note_target(exchange, requested, target.model, sink, ir_request.stream)
     if ir_request.stream:
         return await _stream(request, sink, dialect, ir_request, body, exchange, timeout)
     try:
@@ -172,12 +195,64 @@ async def _completion(
             f"The sink '{sink.name}' did not answer within {timeout:g} s"
         ) from None
     exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
-    return json_response(dialect.encode_response(response))
+    if transforms is None or not transforms.response_transforms:
+        return json_response(dialect.encode_response(response))
+    answer = await _transformed_response(runtime, route, exchange, request, ir_request, response)
+    return json_response(answer if dialect is CUSTOM else dialect.encode_response(answer))
 
 
-def _transforms(route: Route) -> bool:
+def _note_target(exchange: Exchange, model: str, target: str, sink: Sink, stream: bool) -> None:
+    exchange.model, exchange.target_model, exchange.sink = model, target, sink.name
+    exchange.stream = stream
+
+
+def _transforms(route: Route) -> RouteConfig | None:
+    """The route's configuration when it transforms requests or responses (custom routes do)."""
     config = route.config
-    return config is not None and bool(config.request_transforms or config.response_transforms)
+    if config is None or not (config.request_transforms or config.response_transforms):
+        return None
+    return config
+
+
+async def _transformed_request(
+    request: Request, runtime: Runtime, route: Route, exchange: Exchange, body: dict[str, Any]
+) -> tuple[ir.Request, Any]:
+    """Decode (standard dialects) or take the body as is (custom), then the request transforms."""
+    config = route.config
+    assert config is not None
+    context = TransformContext(
+        route.path, "request", exchange.id, request.headers, body.get("model")
+    )
+    if route.endpoint == "custom":
+        payload = await runtime.pipeline.run(config.request_transforms, body, context)
+        return request_from_json(payload, default_model=config.model), CUSTOM
+    dialect = DIALECTS[route.endpoint]
+    decoded = dialect.decode_request(body)
+    payload = await runtime.pipeline.run(
+        config.request_transforms, request_to_json(decoded), context
+    )
+    return request_from_json(payload, default_model=decoded.model), dialect
+
+
+async def _transformed_response(
+    runtime: Runtime,
+    route: Route,
+    exchange: Exchange,
+    request: Request,
+    ir_request: ir.Request,
+    response: ir.Response,
+) -> Any:
+    """The response transforms' output: any JSON (custom routes) or an IR response."""
+    config = route.config
+    assert config is not None
+    context = TransformContext(
+        route.path, "response", exchange.id, request.headers, exchange.model,
+        request_to_json(ir_request),
+    )  # fmt: skip
+    payload = await runtime.pipeline.run(
+        config.response_transforms, response_to_json(response), context
+    )
+    return payload if route.endpoint == "custom" else response_from_json(payload)
 
 
 async def _stream(

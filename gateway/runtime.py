@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
-
 import pluggy
 
 from .config import Config, SinkConfig, validate_with_schema
+from .pipeline import Pipeline
 from .plugins import sink_kinds
 from .routing import Route, Router, Target
 from .sinks.base import Sink
 from .yamlsource import ConfigError, Problem
 
-__all__ = ["Runtime", "build_sinks"]
+__all__ = ["Runtime", "build_runtime", "build_sinks"]
 
 log = logging.getLogger("gateway")
 
@@ -66,12 +65,32 @@ def build_sinks(
     return sinks
 
 
+def build_runtime(
+    config: Config, pm: pluggy.PluginManager, previous: Runtime | None = None
+) -> Runtime:
+    """Everything a configuration needs to serve, checked; sinks of ``previous`` are reused."""
+    problems: list[Problem] = []
+    sinks: dict[str, Sink] = {}
+    pipeline = None
+    try:
+        sinks = build_sinks(config, pm, previous.sinks if previous else None)
+    except ConfigError as error:
+        problems += error.problems
+    try:
+        pipeline = Pipeline.load(config)
+    except ConfigError as error:
+        problems += error.problems
+    if problems or pipeline is None:
+        raise ConfigError(problems)
+    return Runtime(config, sinks, pipeline)
+
+
 def _same(a: SinkConfig, b: SinkConfig) -> bool:
     return a.kind == b.kind and a.options == b.options and a.unset_env == b.unset_env
 
 
 class Runtime:
-    def __init__(self, config: Config, sinks: dict[str, Sink], pipeline: Any = None) -> None:
+    def __init__(self, config: Config, sinks: dict[str, Sink], pipeline: Pipeline) -> None:
         self.config = config
         self.router = Router(config)
         self.sinks = sinks

@@ -1,0 +1,323 @@
+"""Load generator: fixed concurrency, fixed duration (or request count), JSON or SSE POSTs.
+
+It always runs in processes of its own, never on a server's event loop. Two engines:
+
+* ``wrk`` (C, Debian package ``wrk``, script bench/wrk_post.lua): requests/s and full-response
+  latency percentiles (an SSE answer counts when its last chunk arrived). It cannot see the
+  first body byte, so it reports no TTFB.
+* ``python`` (aiohttp client on uvloop, 1..N processes): the same numbers plus time to first
+  body byte (TTFB) for each request.
+
+Which one measures honestly on the 2-core bench machine (numbers from this machine; rerun with
+``python bench/loadgen.py --selftest``):
+
+    against the mock directly, c=32, JSON            req/s    load generator CPU
+      wrk -t1                                        ~5,900   ~0.25 core
+      python, 1 process                              ~2,500   ~1.0 core (saturated)
+      python, 2 processes                            ~2,700   ~1.2 core
+
+The aiohttp client needs about as much CPU per request as the aiohttp mock server, so on two
+cores it takes a core away from the servers under test and caps the rate at half what wrk
+shows: Python cannot saturate the mock (or the ~6,000 req/s floor target) here, and more
+processes only fight the servers for the same two cores. So throughput and latency come from
+wrk; TTFB comes from the Python engine, at the concurrency under test, and the Python run's
+own req/s is kept in the JSON (``extra``) but never used for ratios.
+
+CLI: ``python bench/loadgen.py --url URL --body JSON [--header 'k: v'] -c 32 -d 3
+[--engine wrk|python] [--processes N] [--requests N]``; prints one JSON result on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from stats import Result, summary_ms
+
+WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+
+
+def run_wrk(target: Target, concurrency: int, duration: float, threads: int = 1) -> Result:
+    """One wrk run; its own CPU time is read from this process's reaped children."""
+    env = {
+        **os.environ,
+        "BENCH_BODY": target.body.decode(),
+        "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in target.headers.items()),
+    }
+    command = [
+        "wrk",
+        f"-t{max(1, min(threads, concurrency))}",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout", "10s",
+        "-s", str(WRK_SCRIPT),
+        target.url,
+    ]  # fmt: skip
+    before = _children_cpu()
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=duration + 30, check=False
+    )
+    cpu = _children_cpu() - before
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    data = json.loads(line.removeprefix("BENCH_JSON "))
+    window = data["duration_us"] / 1e6
+    errors = {k: v for k, v in data["errors"].items() if v}
+    latency = {k: round(v / 1000, 3) for k, v in data["latency_us"].items()}
+    return Result(
+        engine="wrk",
+        url=target.url,
+        concurrency=concurrency,
+        window_s=round(window, 3),
+        requests=data["requests"],
+        rps=round(data["requests"] / window, 1),
+        latency_ms=latency,
+        ttfb_ms=None,
+        errors=errors,
+        cpu_s=round(cpu, 3),
+    )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- Python (aiohttp) ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Share:
+    """What one load process measured; merged by :func:`run_python`."""
+
+    latencies: list[float]
+    ttfbs: list[float]
+    errors: dict[str, int]
+    window_s: float
+    cpu_s: float
+
+
+def run_python(
+    target: Target,
+    concurrency: int,
+    duration: float,
+    processes: int = 1,
+    warmup: float = 0.5,
+    requests: int | None = None,
+) -> Result:
+    """``concurrency`` connections split over ``processes`` processes that start together."""
+    processes = max(1, min(processes, concurrency))
+    shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
+    counts = (
+        [requests // processes + (i < requests % processes) for i in range(processes)]
+        if requests
+        else [None] * processes
+    )
+    start_at = time.time() + 0.3 + 0.2 * processes  # after every process has imported aiohttp
+    if processes == 1:
+        parts = [_measure(target, shares[0], duration, warmup, counts[0], start_at)]
+    else:
+        with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+            futures = [
+                pool.submit(_measure, target, share, duration, warmup, count, start_at)
+                for share, count in zip(shares, counts, strict=True)
+            ]
+            parts = [f.result() for f in futures]
+    latencies = [x for p in parts for x in p.latencies]
+    ttfbs = [x for p in parts for x in p.ttfbs]
+    errors: Counter[str] = Counter()
+    for part in parts:
+        errors.update(part.errors)
+    window = max(p.window_s for p in parts)
+    return Result(
+        engine=f"python x{processes}",
+        url=target.url,
+        concurrency=concurrency,
+        window_s=round(window, 3),
+        requests=len(latencies),
+        rps=round(len(latencies) / window, 1) if window else 0.0,
+        latency_ms=summary_ms(latencies),
+        ttfb_ms=summary_ms(ttfbs),
+        errors=dict(errors),
+        cpu_s=round(sum(p.cpu_s for p in parts), 3),
+    )
+
+
+def _measure(
+    target: Target,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    count: int | None,
+    start_at: float,
+) -> _Share:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    delay = start_at - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    return asyncio.run(_load(target, concurrency, duration, warmup, count))
+
+
+async def _load(
+    target: Target, concurrency: int, duration: float, warmup: float, count: int | None
+) -> _Share:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=30)
+    latencies: list[float] = []
+    ttfbs: list[float] = []
+    errors: Counter[str] = Counter()
+    clock = time.perf_counter
+    begin = clock()
+    window_start = begin + warmup
+    deadline = window_start + duration
+    remaining = [count] if count is not None else None
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while True:
+            if remaining is not None:
+                if remaining[0] <= 0:
+                    return
+                remaining[0] -= 1
+            elif clock() >= deadline:
+                return
+            started = clock()
+            try:
+                async with session.post(target.url, data=target.body, headers=target.headers) as r:
+                    await r.content.readany()
+                    first = clock()
+                    while await r.content.readany():
+                        pass
+                    status = r.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                errors[type(exc).__name__] += 1
+                continue
+            ended = clock()
+            if not 200 <= status < 300:
+                errors["status"] += 1
+            elif remaining is not None or window_start <= ended <= deadline:
+                latencies.append(ended - started)
+                ttfbs.append(first - started)
+
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False
+    ) as session:
+        if remaining is not None:
+            window_start = clock()
+        cpu_before = _self_cpu()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        cpu = _self_cpu() - cpu_before
+        window = (clock() - window_start) if remaining is not None else duration
+    if remaining is None:  # the CPU of the warm-up is not the window's
+        cpu *= duration / max(clock() - begin, duration)
+    return _Share(latencies, ttfbs, dict(errors), window, cpu)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="the URL to POST to")
+    parser.add_argument("--body", default="{}", help="request body (JSON text)")
+    parser.add_argument("--header", action="append", default=[], help="'name: value'")
+    parser.add_argument("-c", "--concurrency", type=int, default=32)
+    parser.add_argument("-d", "--duration", type=float, default=3.0, help="seconds")
+    parser.add_argument("-n", "--requests", type=int, default=None, help="count instead of time")
+    parser.add_argument("--engine", choices=("wrk", "python"), default="wrk")
+    parser.add_argument("--processes", type=int, default=1, help="python engine processes")
+    parser.add_argument("--warmup", type=float, default=0.5, help="python engine warm-up, s")
+    parser.add_argument("--selftest", action="store_true", help="compare the engines on a mock")
+    args = parser.parse_args(argv)
+    if args.selftest:
+        from selftest import selftest
+
+        return selftest(args.duration)
+    if not args.url:
+        parser.error("--url is required")
+    headers = dict(_header(h) for h in args.header)
+    headers.setdefault("content-type", "application/json")
+    target = Target(args.url, args.body.encode(), headers)
+    if args.engine == "wrk" and args.requests is None:
+        result = run_wrk(target, args.concurrency, args.duration)
+    else:
+        result = run_python(
+            target, args.concurrency, args.duration, args.processes, args.warmup, args.requests
+        )
+    json.dump(result.to_json(), sys.stdout)
+    print()
+    return 0
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, _, value = text.partition(":")
+    return name.strip(), value.strip()
+
+
+def run_cli(args: list[str], timeout: float) -> Result:
+    """Runs this file as a separate process (so it never shares a server's loop or core)."""
+    done = subprocess.run(
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen failed ({done.returncode}): {done.stderr[-2000:]}")
+    return Result.from_json(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def cli_args(target: Target, concurrency: int, duration: float, **options: Any) -> list[str]:
+    """The command line for :func:`run_cli` that measures ``target``."""
+    args = ["--url", target.url, "--body", target.body.decode(), "-c", str(concurrency)]
+    args += ["-d", str(duration)]
+    for name, value in target.headers.items():
+        args += ["--header", f"{name}: {value}"]
+    for name, value in options.items():
+        if value is not None:
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""One measurement: a load-generator process against a target, with the CPU every party used.
+
+The machine has two cores and may be shared, so next to each result we keep how many cores
+each server, the load generator and everything else on the machine ("other") used while it ran:
+a result with ``other`` well above zero was measured on a busy machine.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadgen import Target, cli_args, run_cli, wrk_available
+from procs import Servers
+from stats import Result
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (from /proc/stat)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / _ticks()
+
+
+def _ticks() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Measured:
+    result: Result
+    wall_s: float
+    cores: dict[str, float] = field(default_factory=dict)  # server name, loadgen, other
+
+    @property
+    def other(self) -> float:
+        return self.cores.get("other", 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.result.to_json(), "wall_s": round(self.wall_s, 3), "cores": self.cores}
+
+
+class Meter:
+    """Runs the load generator as a child process, sampling CPU around it."""
+
+    def __init__(self, servers: Servers, engine: str = "auto") -> None:
+        self.servers = servers
+        self.engine = "wrk" if engine == "auto" and wrk_available() else engine
+        if self.engine == "auto":
+            self.engine = "python"
+
+    def run(
+        self,
+        target: Target,
+        concurrency: int,
+        duration: float,
+        *,
+        engine: str | None = None,
+        processes: int = 1,
+        warmup: float = 0.5,
+        requests: int | None = None,
+    ) -> Measured:
+        engine = engine or self.engine
+        args = cli_args(
+            target, concurrency, duration, engine=engine, processes=processes,
+            warmup=warmup if engine == "python" else None, requests=requests,
+        )  # fmt: skip
+        servers_before = self.servers.cpu()
+        children_before, busy_before = _children_cpu(), machine_busy_seconds()
+        started = time.monotonic()
+        result = run_cli(args, timeout=duration + warmup + 60)
+        wall = time.monotonic() - started
+        busy = machine_busy_seconds() - busy_before
+        loadgen = _children_cpu() - children_before
+        cores: dict[str, float] = {}
+        for name, cpu in self.servers.cpu().items():
+            cores[name] = round((cpu - servers_before.get(name, cpu)) / wall, 2)
+        servers = sum(cores.values()) * wall
+        cores["loadgen"] = round(loadgen / wall, 2)
+        cores["other"] = round(max(0.0, busy - loadgen - servers) / wall, 2)
+        return Measured(result, wall, cores)
+
+    def warm(self, target: Target, concurrency: int, seconds: float = 1.0) -> None:
+        """Opens the connections and pools before a measured run; its numbers are dropped."""
+        if seconds > 0:
+            self.run(target, concurrency, seconds, warmup=0)

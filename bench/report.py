@@ -1,0 +1,272 @@
+"""The benchmark's results: tables on stdout, the targets, and the JSON written to bench/results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from measure import Measured
+
+LABELS = {
+    "mock": "(a) mock directly",
+    "floor": "(b) floor app",
+    "passthrough": "(c) gw passthrough",
+    "translating": "(d) gw translating",
+}
+SERVER = {"mock": "mock", "floor": "floor", "passthrough": "gateway", "translating": "gateway"}
+
+
+@dataclass
+class Row:
+    subject: str  # a key of LABELS
+    mode: str  # json or sse
+    concurrency: int
+    load: Measured  # req/s and latency (wrk, or the Python engine without wrk)
+    ttfb: Measured  # TTFB (Python engine)
+
+    @property
+    def errors(self) -> int:
+        return self.load.result.error_count + self.ttfb.result.error_count
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "label": LABELS[self.subject],
+            "mode": self.mode,
+            "concurrency": self.concurrency,
+            "rps": self.load.result.rps,
+            "latency_p50_ms": self.load.result.latency_ms["p50"],
+            "latency_p99_ms": self.load.result.latency_ms["p99"],
+            "ttfb_p50_ms": _ttfb(self.ttfb),
+            "errors": self.errors,
+            "load": self.load.to_json(),
+            "ttfb": self.ttfb.to_json(),
+        }
+
+
+@dataclass
+class Report:
+    meta: dict[str, Any]
+    rows: list[Row] = field(default_factory=list)
+    slow: dict[str, Any] = field(default_factory=dict)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+
+    def row(self, subject: str, mode: str, concurrency: int) -> Row:
+        for row in self.rows:
+            if (row.subject, row.mode, row.concurrency) == (subject, mode, concurrency):
+                return row
+        raise KeyError((subject, mode, concurrency))
+
+    def ratios(self) -> list[dict[str, Any]]:
+        out = []
+        for subject in ("passthrough", "translating"):
+            for mode in ("json", "sse"):
+                for concurrency in (1, 32):
+                    row = self.row(subject, mode, concurrency)
+                    floor = self.row("floor", mode, concurrency)
+                    mock = self.row("mock", mode, concurrency)
+                    out.append({
+                        "subject": subject, "mode": mode, "concurrency": concurrency,
+                        "vs_floor": _ratio(row.load.result.rps, floor.load.result.rps),
+                        "vs_mock": _ratio(row.load.result.rps, mock.load.result.rps),
+                        "valid": row.errors + floor.errors + mock.errors == 0,
+                    })  # fmt: skip
+        return out
+
+    def added_latency(self) -> list[dict[str, Any]]:
+        """p50 at c=1 minus the mock's p50 at c=1 (latency from wrk, TTFB from Python)."""
+        out = []
+        for subject in ("floor", "passthrough", "translating"):
+            for mode in ("json", "sse"):
+                row, mock = self.row(subject, mode, 1), self.row("mock", mode, 1)
+                latency = row.load.result.latency_ms["p50"] - mock.load.result.latency_ms["p50"]
+                ttfb = _diff(_ttfb(row.ttfb), _ttfb(mock.ttfb))
+                out.append({
+                    "subject": subject, "mode": mode, "added_p50_ms": round(latency, 3),
+                    "added_ttfb_p50_ms": ttfb, "valid": row.errors + mock.errors == 0,
+                })  # fmt: skip
+        return out
+
+    def slow_ratio(self) -> float | None:
+        direct, gateway = self.slow.get("direct"), self.slow.get("gateway")
+        if direct is None or gateway is None:
+            return None
+        return _ratio(gateway.result.rps, direct.result.rps)
+
+    def to_json(self) -> dict[str, Any]:
+        slow = {k: (v.to_json() if isinstance(v, Measured) else v) for k, v in self.slow.items()}
+        return {
+            "meta": self.meta,
+            "rows": [row.to_json() for row in self.rows],
+            "ratios": self.ratios(),
+            "added_latency_c1": self.added_latency(),
+            "slow_streams": {**slow, "gateway_vs_direct": self.slow_ratio()},
+            "targets": self.targets,
+        }
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 3)
+
+
+def _ttfb(measured: Measured) -> float | None:
+    ttfb = measured.result.ttfb_ms
+    return None if ttfb is None else ttfb["p50"]
+
+
+# --- targets -----------------------------------------------------------------------------------
+
+
+def evaluate(report: Report) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = []
+
+    def check(name: str, value: float | None, ok: bool, valid: bool, shown: str) -> None:
+        targets.append({"target": name, "value": value, "met": bool(ok) and valid,
+                        "valid": valid, "shown": shown})  # fmt: skip
+
+    ratios = {(r["subject"], r["mode"], r["concurrency"]): r for r in report.ratios()}
+    for subject, share in (("passthrough", 0.5), ("translating", 0.3)):
+        for mode in ("json", "sse"):
+            r = ratios[(subject, mode, 32)]
+            value = r["vs_floor"]
+            check(
+                f"{subject} c=32 {mode}: req/s >= {share:.0%} of the floor",
+                value, value is not None and value >= share, r["valid"], _pct(value),
+            )  # fmt: skip
+    for added in report.added_latency():
+        if added["subject"] == "floor":
+            continue
+        value = added["added_p50_ms"]
+        check(
+            f"{added['subject']} {added['mode']}: added p50 latency at c=1 < 1 ms",
+            value, value < 1.0, added["valid"], f"{value:+.2f} ms",
+        )  # fmt: skip
+    ratio = report.slow_ratio()
+    direct, gateway = report.slow.get("direct"), report.slow.get("gateway")
+    if ratio is not None and direct is not None and gateway is not None:
+        valid = direct.result.error_count + gateway.result.error_count == 0
+        check(
+            f"{256} slow streams: gateway streams/s >= 90% of direct",
+            ratio, ratio >= 0.9, valid, _pct(ratio),
+        )  # fmt: skip
+    ttfb = report.slow.get("ttfb_gateway")
+    if ttfb is not None:
+        value = _ttfb(ttfb)
+        check(
+            "32 slow streams: gateway TTFB p50 < 5 ms",
+            value, value is not None and value < 5.0, ttfb.result.error_count == 0,
+            f"{value:.2f} ms" if value is not None else "-",
+        )  # fmt: skip
+    return targets
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+# --- printing ----------------------------------------------------------------------------------
+
+
+def print_report(report: Report) -> None:
+    meta = report.meta
+    print(
+        f"\nGateway benchmark  commit {meta['commit']}  python {meta['python']}  "
+        f"{meta['cores']} cores  load: {meta['engine']}  TTFB: {meta['ttfb_engine']}"
+    )
+    _print_rows(report)
+    _print_ratios(report)
+    _print_added(report)
+    _print_slow(report)
+    _print_targets(report)
+    invalid = [r for r in report.rows if r.errors]
+    if invalid:
+        print(f"\n!! {len(invalid)} measurement(s) had errors: not valid, see the JSON")
+
+
+def _print_rows(report: Report) -> None:
+    print("\n== Throughput and latency (req/s, latency: full response; TTFB: first body byte) ==")
+    print(
+        f"{'path':20} {'mode':4} {'c':>3} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'ttfb50':>7} {'errs':>5}  cores used: server/mock/loadgen/other"
+    )
+    for row in report.rows:
+        res, cores = row.load.result, row.load.cores
+        server = SERVER[row.subject]
+        upstream = f"{cores.get('mock', 0):.2f}" if server != "mock" else "   -"
+        ttfb = _ttfb(row.ttfb)
+        print(
+            f"{LABELS[row.subject]:20} {row.mode:4} {row.concurrency:>3} {res.rps:>8.0f} "
+            f"{res.latency_ms['p50']:>7.2f} {res.latency_ms['p99']:>7.2f} "
+            f"{_num(ttfb):>7} {row.errors:>5}  "
+            f"{cores.get(server, 0):.2f}/{upstream}/{cores['loadgen']:.2f}/{cores['other']:.2f}"
+        )
+
+
+def _print_ratios(report: Report) -> None:
+    print("\n== Gateway req/s as a share of the floor (b) and of the mock (a) ==")
+    print(f"{'path':20} {'mode':4} {'c':>3} {'vs floor':>9} {'vs mock':>8}")
+    for r in report.ratios():
+        flag = "" if r["valid"] else "  (errors: invalid)"
+        print(
+            f"{LABELS[r['subject']]:20} {r['mode']:4} {r['concurrency']:>3} "
+            f"{_pct(r['vs_floor']):>9} {_pct(r['vs_mock']):>8}{flag}"
+        )
+
+
+def _print_added(report: Report) -> None:
+    print("\n== Added latency at c=1: p50 minus the mock's p50 (direct) ==")
+    print(f"{'path':20} {'mode':4} {'latency':>9} {'ttfb':>9}")
+    for a in report.added_latency():
+        ttfb = a["added_ttfb_p50_ms"]
+        print(
+            f"{LABELS[a['subject']]:20} {a['mode']:4} {a['added_p50_ms']:>+8.2f}ms "
+            f"{(f'{ttfb:+.2f}ms' if ttfb is not None else '-'):>9}"
+        )
+
+
+def _print_slow(report: Report) -> None:
+    slow = report.slow
+    cal = slow.get("calibration")
+    if not cal:
+        return
+    print(
+        f"\n== Slow streams: {cal['events']} events, one every {cal['event_interval_ms']} ms, "
+        f"{cal['stream_ms']} ms per stream alone (ideal at 256: "
+        f"{cal['ideal_streams_per_s']:.0f} streams/s) =="
+    )
+    print(
+        f"{'path':20} {'c':>4} {'streams/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'ttfb50':>7} "
+        f"{'errs':>5}  cores used: server/mock/loadgen/other"
+    )
+    for name, label, server in (
+        ("direct", "mock directly", "slow-mock"),
+        ("gateway", "gw passthrough", "slow-gateway"),
+    ):
+        for key in (name, f"ttfb_{name}"):
+            measured: Measured | None = slow.get(key)
+            if measured is None:
+                continue
+            res, cores = measured.result, measured.cores
+            upstream = f"{cores.get('slow-mock', 0):.2f}" if server != "slow-mock" else "   -"
+            print(
+                f"{label:20} {res.concurrency:>4} {res.rps:>9.0f} {res.latency_ms['p50']:>7.1f} "
+                f"{res.latency_ms['p99']:>7.1f} {_num(_ttfb(measured)):>7} "
+                f"{res.error_count:>5}  {cores.get(server, 0):.2f}/{upstream}/"
+                f"{cores['loadgen']:.2f}/{cores['other']:.2f}  ({res.engine})"
+            )
+    print(f"gateway / direct streams/s at 256: {_pct(report.slow_ratio())}")
+
+
+def _print_targets(report: Report) -> None:
+    print("\n== Targets ==")
+    for t in report.targets:
+        mark = "met   " if t["met"] else ("INVALID" if not t["valid"] else "MISSED")
+        print(f"[{mark:7}] {t['target']}: {t['shown']}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

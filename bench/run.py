@@ -1,0 +1,191 @@
+"""The gateway benchmark: ``python bench/run.py [--duration 3] [--slow-duration 5]``.
+
+Starts on 127.0.0.1 the mock upstream, the floor app (bench/floor_app.py) and the gateway, then
+measures at concurrency 1 and 32, JSON and SSE:
+
+    (a) the mock directly     (b) the floor app     (c) the gateway's passthrough path
+    (d) the gateway's translating path (OpenAI Chat client, Anthropic upstream)
+
+and the slow-stream scenario (an event every 5 ms, ~260 ms per stream, 256 streams at once,
+through the gateway's passthrough path and directly). Prints tables and writes the same
+numbers to bench/results/run-<time>.json. Every process it starts is stopped at the end, also
+on an error or Ctrl-C. The default run takes about 2.5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loadgen import Target
+from measure import Measured, Meter
+from procs import BENCH, ROOT, Servers
+from report import Report, Row, evaluate, print_report
+from setups import (
+    SLOW_CHUNKS,
+    SLOW_DELAY,
+    SLOW_TEXT,
+    direct_target,
+    passthrough_target,
+    start_floor,
+    start_gateway,
+    start_mock,
+    translating_target,
+)
+
+CONCURRENCIES = (1, 32)
+MODES = ("json", "sse")
+SLOW_STREAMS = 256
+SLOW_TTFB_STREAMS = 32
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--ttfb-duration", type=float, default=1.5, help="seconds per Python (TTFB) run"
+    )
+    parser.add_argument(
+        "--slow-duration", type=float, default=5.0, help="seconds per slow-stream run"
+    )
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each series")
+    parser.add_argument("--engine", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    args = parser.parse_args(argv)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+        servers = Servers(Path(tmp))
+        try:
+            with servers:
+                report = _run(servers, args)
+        except KeyboardInterrupt:
+            print("\ninterrupted: every server was stopped", file=sys.stderr)
+            return 130
+        except Exception:
+            _print_logs(Path(tmp))
+            raise
+    report.meta["elapsed_s"] = round(time.time() - started, 1)
+    print_report(report)
+    path = _save(report, args.out)
+    print(f"\nresults: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+def _run(servers: Servers, args: argparse.Namespace) -> Report:
+    meter = Meter(servers, args.engine)
+    report = Report(meta=_meta(args, meter.engine))
+    _fast_phase(servers, meter, args, report)
+    _slow_phase(servers, meter, args, report)
+    report.targets = evaluate(report)
+    return report
+
+
+def _fast_phase(servers: Servers, meter: Meter, args: argparse.Namespace, report: Report) -> None:
+    mock = start_mock(servers, "mock")
+    floor = start_floor(servers, "floor", mock)
+    gateway = start_gateway(servers, "gateway", mock)
+    subjects: list[tuple[str, Callable[[bool], Target]]] = [
+        ("mock", lambda stream: direct_target(mock, stream)),
+        ("floor", lambda stream: direct_target(floor, stream)),
+        ("passthrough", lambda stream: passthrough_target(gateway, stream)),
+        ("translating", lambda stream: translating_target(gateway, stream)),
+    ]
+    for subject, target_of in subjects:
+        for mode in MODES:
+            target = target_of(mode == "sse")
+            _progress(f"{subject} {mode}")
+            meter.warm(target, max(CONCURRENCIES), args.warmup)
+            for concurrency in CONCURRENCIES:
+                load = meter.run(target, concurrency, args.duration)
+                ttfb = meter.run(target, concurrency, args.ttfb_duration, engine="python")
+                report.rows.append(Row(subject, mode, concurrency, load, ttfb))
+    for name in ("gateway", "floor", "mock"):
+        servers.stop(name)
+
+
+def _slow_phase(servers: Servers, meter: Meter, args: argparse.Namespace, report: Report) -> None:
+    mock = start_mock(servers, "slow-mock", delay=SLOW_DELAY, chunks=SLOW_CHUNKS)
+    gateway = start_gateway(servers, "slow-gateway", mock)
+    direct = direct_target(mock, True, SLOW_TEXT)
+    relayed = passthrough_target(gateway, True, SLOW_TEXT)
+    _progress("slow streams")
+    report.slow["calibration"] = _calibrate(direct)
+    results: dict[str, Measured] = {}
+    for name, target in (("direct", direct), ("gateway", relayed)):
+        meter.warm(target, SLOW_STREAMS, args.warmup)
+        results[name] = meter.run(target, SLOW_STREAMS, args.slow_duration)
+        results[f"ttfb_{name}"] = meter.run(
+            target, SLOW_TTFB_STREAMS, args.ttfb_duration * 2, engine="python"
+        )
+    report.slow.update(results)
+    servers.stop("slow-gateway")
+    servers.stop("slow-mock")
+
+
+def _calibrate(target: Target) -> dict[str, float]:
+    """One stream straight from the slow mock, timed from here: its events and their pacing."""
+    request = urllib.request.Request(target.url, target.body, target.headers, method="POST")
+    started = time.perf_counter()
+    events = 0
+    with urllib.request.urlopen(request, timeout=10) as response:
+        for line in response:
+            events += line.startswith(b"event:")
+    seconds = time.perf_counter() - started
+    return {
+        "events": events,
+        "stream_ms": round(seconds * 1000, 1),
+        "event_interval_ms": round(seconds * 1000 / max(events, 1), 2),
+        "ideal_streams_per_s": round(SLOW_STREAMS / seconds, 1),
+    }
+
+
+def _meta(args: argparse.Namespace, engine: str) -> dict[str, Any]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "commit": commit,
+        "python": platform.python_version(),
+        "cores": _cores(),
+        "engine": engine,
+        "ttfb_engine": "python x1 (aiohttp)",
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+
+
+def _cores() -> int:
+    return os.cpu_count() or 0
+
+
+def _progress(what: str) -> None:
+    print(f"  measuring {what} ...", file=sys.stderr, flush=True)
+
+
+def _save(report: Report, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    return path
+
+
+def _print_logs(logdir: Path) -> None:
+    for log in sorted(logdir.glob("*.log")):
+        if log.name.endswith("-access.log"):
+            continue
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        print(f"--- {log.name} (last lines)", *tail, sep="\n", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

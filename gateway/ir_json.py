@@ -1,0 +1,120 @@
+"""The IR as plain JSON, the payload that transforms read and write (schemas/ir.*.schema.json).
+
+Content uses Anthropic's block shapes, which the IR mirrors: ``{"type": "text", "text": ...}``,
+``{"type": "image", "source": ...}``, ``tool_use``, ``tool_result``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ir
+from .errors import InvalidRequest
+from .wire import fields as f
+from .wire.anthropic import blocks_from_ir, blocks_to_ir, usage_from_ir, usage_to_ir
+
+__all__ = ["request_from_json", "request_to_json", "response_to_json"]
+
+
+def request_to_json(request: ir.Request) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model": request.model,
+        "messages": [
+            {"role": m.role, "content": blocks_from_ir(m.content)} for m in request.messages
+        ],
+        "stream": request.stream,
+    }
+    optional = {
+        "system": request.system,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "top_k": request.top_k,
+        "user": request.user,
+    }
+    out.update({k: v for k, v in optional.items() if v is not None})
+    if request.stop:
+        out["stop"] = request.stop
+    if request.tools:
+        out["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in request.tools
+        ]
+    if request.tool_choice is not None:
+        out["tool_choice"] = {"type": request.tool_choice.type, "name": request.tool_choice.name}
+    if request.sink_options:
+        out["sink_options"] = request.sink_options
+    return out
+
+
+def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Request:
+    """A request from a transform's output; raises InvalidRequest naming what is wrong."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request transforms must produce a JSON object")
+    raw_messages = f.get(data, "messages", list, "", required=True)
+    messages = []
+    for i in range(len(raw_messages)):
+        message = f.object_at(raw_messages, i, "messages")
+        role = f.get(message, "role", str, f"messages[{i}]", required=True)
+        if role not in ("user", "assistant"):
+            raise InvalidRequest(f"messages[{i}].role: must be user or assistant")
+        messages.append(
+            ir.Message(role, blocks_to_ir(message.get("content"), f"messages[{i}].content"))
+        )
+    if not messages:
+        raise InvalidRequest("messages: at least one message is required")
+    tools = [
+        ir.Tool(
+            name=f.get(t, "name", str, f"tools[{i}]", required=True),
+            input_schema=f.get(t, "input_schema", dict, f"tools[{i}]", required=True),
+            description=f.get(t, "description", str, f"tools[{i}]"),
+        )
+        for i, t in enumerate(f.get(data, "tools", list, "", default=[]))
+    ]
+    choice = f.get(data, "tool_choice", dict, "")
+    model = f.get(data, "model", str, "") or default_model
+    if not model:
+        raise InvalidRequest("model: field required", param="model")
+    return ir.Request(
+        model=model,
+        messages=messages,
+        system=f.get(data, "system", str, ""),
+        max_tokens=f.positive_int(data, "max_tokens", ""),
+        temperature=f.number_in(data, "temperature", "", 0.0, 1.0),
+        top_p=f.number_in(data, "top_p", "", 0.0, 1.0),
+        top_k=f.positive_int(data, "top_k", ""),
+        stop=f.stop_list(data.get("stop"), "stop"),
+        tools=tools,
+        tool_choice=ir.ToolChoice(choice["type"], choice.get("name")) if choice else None,
+        stream=f.get(data, "stream", bool, "", default=False),
+        user=f.get(data, "user", str, ""),
+        sink_options=f.get(data, "sink_options", dict, "", default={}),
+    )
+
+
+def response_to_json(response: ir.Response) -> dict[str, Any]:
+    return {
+        "id": response.id,
+        "model": response.model,
+        "text": response.text,
+        "content": blocks_from_ir(response.content),
+        "stop_reason": response.stop_reason,
+        "stop_sequence": response.stop_sequence,
+        "usage": usage_from_ir(response.usage),
+        "cost_usd": response.cost_usd,
+    }
+
+
+def response_from_json(data: Any) -> ir.Response:
+    """A response back from response transforms that kept the IR shape."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the response transforms must produce a JSON object")
+    return ir.Response(
+        id=data.get("id", ""),
+        model=data.get("model", ""),
+        content=blocks_to_ir(data.get("content", []), "content"),
+        stop_reason=data.get("stop_reason"),
+        stop_sequence=data.get("stop_sequence"),
+        usage=usage_to_ir(data.get("usage")),
+        cost_usd=data.get("cost_usd"),
+    )
