@@ -66,6 +66,48 @@ def wrk_available() -> bool:
 
 def run_wrk(target: Target, concurrency: int, duration: float, threads: int = 1) -> Result:
     """One wrk run; its own CPU time is read from this process's reaped children."""
+    before = _children_cpu()
+    wrk = _start_wrk(target, concurrency, duration, threads)
+    stdout, stderr = wrk.communicate(timeout=duration + 30)
+    return _wrk_result(
+        target, concurrency, wrk.returncode, stdout, stderr, _children_cpu() - before
+    )
+
+
+def run_wrk_with_probe(target: Target, concurrency: int, duration: float) -> Result:
+    """wrk keeps ``concurrency - 1`` requests going while one Python client measures TTFB.
+
+    A Python client at full concurrency would measure its own event loop as much as the
+    server; one request at a time among wrk's it sees the server's queueing, not its own.
+    """
+    if concurrency < 2:
+        return run_python(target, concurrency, duration)
+    before = _children_cpu()
+    wrk = _start_wrk(target, concurrency - 1, duration, 1)
+    try:
+        # Inside wrk's window: starts once wrk is connected, ends before wrk stops.
+        probe = run_python(target, 1, max(0.5, duration - 1.0), warmup=0.4)
+        stdout, stderr = wrk.communicate(timeout=duration + 30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+            wrk.wait()
+    load = _wrk_result(target, concurrency - 1, wrk.returncode, stdout, stderr, 0.0)
+    errors = Counter(load.errors)
+    errors.update(probe.errors)
+    load.engine = "wrk+probe"
+    load.concurrency = concurrency
+    load.rps = round(load.rps + probe.rps, 1)
+    load.ttfb_ms = probe.ttfb_ms
+    load.errors = dict(errors)
+    load.cpu_s = round(_children_cpu() - before + probe.cpu_s, 3)
+    load.extra = {"probe": probe.to_json()}
+    return load
+
+
+def _start_wrk(
+    target: Target, concurrency: int, duration: float, threads: int
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "BENCH_BODY": target.body.decode(),
@@ -80,14 +122,17 @@ def run_wrk(target: Target, concurrency: int, duration: float, threads: int = 1)
         "-s", str(WRK_SCRIPT),
         target.url,
     ]  # fmt: skip
-    before = _children_cpu()
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=duration + 30, check=False
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    cpu = _children_cpu() - before
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+
+
+def _wrk_result(
+    target: Target, concurrency: int, code: int | None, stdout: str, stderr: str, cpu: float
+) -> Result:
+    line = next((x for x in stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if code != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({code}): {stderr or stdout}")
     data = json.loads(line.removeprefix("BENCH_JSON "))
     window = data["duration_us"] / 1e6
     errors = {k: v for k, v in data["errors"].items() if v}
@@ -125,6 +170,7 @@ class _Share:
 
     latencies: list[float]
     ttfbs: list[float]
+    heads: list[float]
     errors: dict[str, int]
     window_s: float
     cpu_s: float
@@ -158,6 +204,7 @@ def run_python(
             parts = [f.result() for f in futures]
     latencies = [x for p in parts for x in p.latencies]
     ttfbs = [x for p in parts for x in p.ttfbs]
+    heads = [x for p in parts for x in p.heads]
     errors: Counter[str] = Counter()
     for part in parts:
         errors.update(part.errors)
@@ -173,6 +220,7 @@ def run_python(
         ttfb_ms=summary_ms(ttfbs),
         errors=dict(errors),
         cpu_s=round(sum(p.cpu_s for p in parts), 3),
+        extra={"headers_ms": summary_ms(heads)},
     )
 
 
@@ -205,6 +253,7 @@ async def _load(
     timeout = aiohttp.ClientTimeout(total=30)
     latencies: list[float] = []
     ttfbs: list[float] = []
+    heads: list[float] = []
     errors: Counter[str] = Counter()
     clock = time.perf_counter
     begin = clock()
@@ -223,6 +272,7 @@ async def _load(
             started = clock()
             try:
                 async with session.post(target.url, data=target.body, headers=target.headers) as r:
+                    head = clock()
                     await r.content.readany()
                     first = clock()
                     while await r.content.readany():
@@ -237,6 +287,7 @@ async def _load(
             elif remaining is not None or window_start <= ended <= deadline:
                 latencies.append(ended - started)
                 ttfbs.append(first - started)
+                heads.append(head - started)
 
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, auto_decompress=False
@@ -249,7 +300,7 @@ async def _load(
         window = (clock() - window_start) if remaining is not None else duration
     if remaining is None:  # the CPU of the warm-up is not the window's
         cpu *= duration / max(clock() - begin, duration)
-    return _Share(latencies, ttfbs, dict(errors), window, cpu)
+    return _Share(latencies, ttfbs, heads, dict(errors), window, cpu)
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -263,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--concurrency", type=int, default=32)
     parser.add_argument("-d", "--duration", type=float, default=3.0, help="seconds")
     parser.add_argument("-n", "--requests", type=int, default=None, help="count instead of time")
-    parser.add_argument("--engine", choices=("wrk", "python"), default="wrk")
+    parser.add_argument("--engine", choices=("wrk", "python", "wrk+probe"), default="wrk")
     parser.add_argument("--processes", type=int, default=1, help="python engine processes")
     parser.add_argument("--warmup", type=float, default=0.5, help="python engine warm-up, s")
     parser.add_argument("--selftest", action="store_true", help="compare the engines on a mock")
@@ -279,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     target = Target(args.url, args.body.encode(), headers)
     if args.engine == "wrk" and args.requests is None:
         result = run_wrk(target, args.concurrency, args.duration)
+    elif args.engine == "wrk+probe" and args.requests is None:
+        result = run_wrk_with_probe(target, args.concurrency, args.duration)
     else:
         result = run_python(
             target, args.concurrency, args.duration, args.processes, args.warmup, args.requests

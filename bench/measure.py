@@ -49,11 +49,19 @@ class Measured:
         return {**self.result.to_json(), "wall_s": round(self.wall_s, 3), "cores": self.cores}
 
 
-class Meter:
-    """Runs the load generator as a child process, sampling CPU around it."""
+NOISY_CORES = 0.25  # "other" CPU above this: the machine was busy, measure again
 
-    def __init__(self, servers: Servers, engine: str = "auto") -> None:
+
+class Meter:
+    """Runs the load generator as a child process, sampling CPU around it.
+
+    A measurement during which other programs used more than NOISY_CORES is taken again, up to
+    ``retries`` times; the quietest one is kept (its ``other`` column shows what it had).
+    """
+
+    def __init__(self, servers: Servers, engine: str = "auto", retries: int = 2) -> None:
         self.servers = servers
+        self.retries = retries
         self.engine = "wrk" if engine == "auto" and wrk_available() else engine
         if self.engine == "auto":
             self.engine = "python"
@@ -70,6 +78,28 @@ class Meter:
         requests: int | None = None,
     ) -> Measured:
         engine = engine or self.engine
+        best: Measured | None = None
+        for _ in range(1 + max(0, self.retries)):
+            measured = self._once(
+                target, concurrency, duration, engine, processes, warmup, requests
+            )
+            if best is None or measured.other < best.other:
+                best = measured
+            if best.other <= NOISY_CORES:
+                break
+        assert best is not None
+        return best
+
+    def _once(
+        self,
+        target: Target,
+        concurrency: int,
+        duration: float,
+        engine: str,
+        processes: int,
+        warmup: float,
+        requests: int | None,
+    ) -> Measured:
         args = cli_args(
             target, concurrency, duration, engine=engine, processes=processes,
             warmup=warmup if engine == "python" else None, requests=requests,
@@ -92,4 +122,4 @@ class Meter:
     def warm(self, target: Target, concurrency: int, seconds: float = 1.0) -> None:
         """Opens the connections and pools before a measured run; its numbers are dropped."""
         if seconds > 0:
-            self.run(target, concurrency, seconds, warmup=0)
+            self._once(target, concurrency, seconds, self.engine, 1, 0.0, None)

@@ -259,6 +259,16 @@ def _print_slow(report: Report) -> None:
                 f"{cores['loadgen']:.2f}/{cores['other']:.2f}  ({res.engine})"
             )
     print(f"gateway / direct streams/s at 256: {_pct(report.slow_ratio())}")
+    gateway, direct = slow.get("ttfb_gateway"), slow.get("ttfb_direct")
+    if gateway is not None and direct is not None:
+        g, d = _ttfb(gateway), _ttfb(direct)
+        gh, dh = _headers(gateway), _headers(direct)
+        print(
+            f"TTFB p50 at 32 streams: gateway {_num(g)} ms, direct {_num(d)} ms "
+            f"(added {_num(_diff(g, d))} ms); response headers p50: gateway {_num(gh)} ms, "
+            f"direct {_num(dh)} ms. The mock sleeps {cal['event_interval_ms']} ms before its "
+            "first event too, so TTFB includes one event interval."
+        )
 
 
 def _print_targets(report: Report) -> None:
@@ -266,6 +276,13 @@ def _print_targets(report: Report) -> None:
     for t in report.targets:
         mark = "met   " if t["met"] else ("INVALID" if not t["valid"] else "MISSED")
         print(f"[{mark:7}] {t['target']}: {t['shown']}")
+
+
+def _headers(measured: Measured) -> float | None:
+    """p50 time to the response headers, from the Python engine (or the probe beside wrk)."""
+    extra = measured.result.extra
+    extra = extra.get("probe", {}).get("extra", extra)
+    return (extra.get("headers_ms") or {}).get("p50")
 
 
 def _num(value: float | None) -> str:

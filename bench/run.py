@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each series")
     parser.add_argument("--engine", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--retries", type=int, default=2, help="re-measure when the machine was busy (times)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     started = time.time()
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(servers: Servers, args: argparse.Namespace) -> Report:
-    meter = Meter(servers, args.engine)
+    meter = Meter(servers, args.engine, args.retries)
     report = Report(meta=_meta(args, meter.engine))
     _fast_phase(servers, meter, args, report)
     _slow_phase(servers, meter, args, report)
@@ -106,11 +109,28 @@ def _fast_phase(servers: Servers, meter: Meter, args: argparse.Namespace, report
             _progress(f"{subject} {mode}")
             meter.warm(target, max(CONCURRENCIES), args.warmup)
             for concurrency in CONCURRENCIES:
-                load = meter.run(target, concurrency, args.duration)
-                ttfb = meter.run(target, concurrency, args.ttfb_duration, engine="python")
-                report.rows.append(Row(subject, mode, concurrency, load, ttfb))
+                report.rows.append(_cell(meter, subject, mode, target, concurrency, args))
     for name in ("gateway", "floor", "mock"):
         servers.stop(name)
+
+
+def _cell(
+    meter: Meter,
+    subject: str,
+    mode: str,
+    target: Target,
+    concurrency: int,
+    args: argparse.Namespace,
+) -> Row:
+    """At c=1 wrk, then Python for TTFB; above, wrk with a Python TTFB probe among its requests."""
+    if meter.engine == "wrk" and concurrency > 1:
+        load = meter.run(target, concurrency, args.duration, engine="wrk+probe")
+        return Row(subject, mode, concurrency, load, load)
+    load = meter.run(target, concurrency, args.duration)
+    if meter.engine == "python":
+        return Row(subject, mode, concurrency, load, load)
+    ttfb = meter.run(target, concurrency, args.ttfb_duration, engine="python")
+    return Row(subject, mode, concurrency, load, ttfb)
 
 
 def _slow_phase(servers: Servers, meter: Meter, args: argparse.Namespace, report: Report) -> None:
@@ -124,9 +144,8 @@ def _slow_phase(servers: Servers, meter: Meter, args: argparse.Namespace, report
     for name, target in (("direct", direct), ("gateway", relayed)):
         meter.warm(target, SLOW_STREAMS, args.warmup)
         results[name] = meter.run(target, SLOW_STREAMS, args.slow_duration)
-        results[f"ttfb_{name}"] = meter.run(
-            target, SLOW_TTFB_STREAMS, args.ttfb_duration * 2, engine="python"
-        )
+        probe = "wrk+probe" if meter.engine == "wrk" else "python"
+        results[f"ttfb_{name}"] = meter.run(target, SLOW_TTFB_STREAMS, args.duration, engine=probe)
     report.slow.update(results)
     servers.stop("slow-gateway")
     servers.stop("slow-mock")

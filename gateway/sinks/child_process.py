@@ -8,17 +8,26 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .ndjson import NDJSONDecoder
 
-__all__ = ["ChildProcess"]
+__all__ = ["ChildProcess", "StdinLine"]
 
 log = logging.getLogger("gateway.sinks")
 
 _READ_SIZE = 256 * 1024
 _STDERR_KEEP = 16 * 1024
 _TERM_GRACE = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class StdinLine:
+    data: bytes
+    #: The child answers this line with an acknowledgement (see :meth:`ChildProcess.acknowledge`)
+    #: that must arrive before the next line is written.
+    acknowledged: bool = False
 
 
 class ChildProcess:
@@ -29,14 +38,21 @@ class ChildProcess:
         self.process = process
         self.pid = process.pid
         self._stderr = bytearray()
+        self._acknowledgements = asyncio.Semaphore(0)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = False
 
     @classmethod
     async def spawn(
-        cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: str, stdin: bytes
+        cls,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str,
+        stdin: Sequence[StdinLine],
     ) -> ChildProcess:
-        """Starts ``argv`` (never through a shell) and writes ``stdin`` to it, then closes it."""
+        """Starts ``argv`` (never through a shell), writes ``stdin`` to it line by line (pausing
+        after each line that is acknowledged), then closes it."""
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE,
@@ -54,13 +70,19 @@ class ChildProcess:
         ]
         return child
 
-    async def _write(self, data: bytes) -> None:
+    def acknowledge(self) -> None:
+        """The child has answered an acknowledged stdin line: the next one may be written."""
+        self._acknowledgements.release()
+
+    async def _write(self, lines: Sequence[StdinLine]) -> None:
         stdin = self.process.stdin
         assert stdin is not None
         try:
-            if data:
-                stdin.write(data)
+            for line in lines:
+                stdin.write(line.data)
                 await stdin.drain()
+                if line.acknowledged:
+                    await self._acknowledgements.acquire()
             stdin.close()
             await stdin.wait_closed()
         except (BrokenPipeError, ConnectionResetError):

@@ -25,7 +25,7 @@ from .claude_binary import TESTED_VERSION, ClaudeBinary, find_claude
 from .cli_invocation import CliSettings, build_invocation, confine
 from .limiter import ProcessLimiter
 from .ndjson import NDJSONError
-from .stream_json import StreamJsonTranslator
+from .stream_json import StreamJsonTranslator, result_error
 
 __all__ = ["ClaudeCliSink"]
 
@@ -94,7 +94,7 @@ class ClaudeCliSink(Sink):
                     Path(path).write_text(content, encoding="utf-8")
                 os.makedirs(invocation.env["CLAUDE_CODE_TMPDIR"], exist_ok=True)
                 child = await self._spawn(invocation)
-                async for event in self._relay(child):
+                async for event in self._relay(child, invocation.acknowledgements):
                     yield event
             finally:
                 await asyncio.shield(self._cleanup(child, workdir))
@@ -121,7 +121,7 @@ class ClaudeCliSink(Sink):
         self._children.add(child)
         return child
 
-    async def _relay(self, child: ChildProcess) -> AsyncIterator[ir.Event]:
+    async def _relay(self, child: ChildProcess, acknowledgements: int) -> AsyncIterator[ir.Event]:
         translator = StreamJsonTranslator(agent=self.settings.agent)
         messages = child.messages()
         loop = asyncio.get_running_loop()
@@ -132,6 +132,13 @@ class ClaudeCliSink(Sink):
                     message = await asyncio.wait_for(anext(messages), deadline - loop.time())
                 except StopAsyncIteration:
                     break
+                if acknowledgements and message.get("type") == "result":
+                    # The CLI recorded a replayed turn: let the next stdin line go.
+                    acknowledgements -= 1
+                    if message.get("is_error"):
+                        raise result_error(message)
+                    child.acknowledge()
+                    continue
                 for event in translator.feed(message):
                     yield event
             if not translator.done:

@@ -4,6 +4,12 @@ Pure: nothing here spawns or writes; the sink does that with what :func:`build_i
 returns. Nothing from the request reaches argv except a model name that passed
 :data:`MODEL_NAME`; the conversation goes into a session transcript file and stdin, the system
 prompt into a file, request parameters into ``CLAUDE_CODE_EXTRA_BODY`` (an environment value).
+
+The conversation reaches the upstream as the client's own turns (measured with CLI 2.1.330,
+see docs/cli-sink.md): the turns up to the last assistant turn without a tool call go into a
+session transcript that the CLI resumes; the rest is replayed on stdin, earlier user turns with
+``"shouldQuery": false`` (each acknowledged by a ``result`` line before the next line is
+written), then the live user turn.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 from .. import ir
 from ..errors import InvalidRequest
 from ..wire.anthropic import blocks_from_ir
+from .child_process import StdinLine
 
 __all__ = ["MODEL_NAME", "CliSettings", "Invocation", "build_invocation"]
 
@@ -48,6 +55,7 @@ class CliSettings:
     timeout: float = 600.0
     max_retries: int = 0
     bare: str | bool = "auto"
+    prompt_caching: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,8 +89,12 @@ class Invocation:
     argv: list[str]
     env: dict[str, str]
     cwd: str
-    stdin: bytes
+    stdin: list[StdinLine]
     files: dict[str, str]  # path -> content, written before the run
+
+    @property
+    def acknowledgements(self) -> int:
+        return sum(line.acknowledged for line in self.stdin)
 
 
 def build_invocation(
@@ -103,23 +115,14 @@ def build_invocation(
             param="model",
         )
     extra_body = _extra_body(request)
-    session_id = str(uuid.uuid4())
     config_dir = os.path.join(workdir, "config")
-    transcript = os.path.join(config_dir, "projects", PROJECT_NAME, f"{session_id}.jsonl")
     system_file = os.path.join(workdir, "system-prompt.txt")
-    files = {
-        transcript: "".join(
-            json.dumps(line, ensure_ascii=False) + "\n"
-            for line in _transcript(request.messages, session_id)
-        ),
-        system_file: request.system or "",
-    }
+    files = {system_file: request.system or ""}
     argv = [
         binary, "-p",
         "--output-format", "stream-json", "--verbose", "--include-partial-messages",
         "--input-format", "stream-json",
         "--no-session-persistence",
-        "--resume", session_id,
         "--model", request.model,
         "--max-turns", str(settings.max_turns),
         "--tools", ",".join(settings.tools),
@@ -134,15 +137,65 @@ def build_invocation(
         argv += ["--allowedTools", ",".join(settings.tools), "--permission-prompts", "none"]
     if settings.use_bare(environ):
         argv.append("--bare")
+    recorded, replayed = split_conversation(request.messages)
+    if recorded:
+        session_id = str(uuid.uuid4())
+        transcript = os.path.join(config_dir, "projects", PROJECT_NAME, f"{session_id}.jsonl")
+        files[transcript] = "".join(
+            _json_line(obj).decode() for obj in _transcript(recorded, session_id)
+        )
+        argv += ["--resume", session_id]
     env = _environment(environ, settings, workdir, config_dir)
     if extra_body:
         env["CLAUDE_CODE_EXTRA_BODY"] = json.dumps(extra_body, ensure_ascii=False)
-    stdin = b""
+    stdin: list[StdinLine] = []
     if request.tools:
         env.update(CLAUDE_AGENT_SDK_MCP_NO_PREFIX="1", ENABLE_TOOL_SEARCH="false",
                    CLAUDE_CODE_MAX_MCP_DESCRIPTION_LENGTH="1000000")  # fmt: skip
-        stdin = (json.dumps(_declare_client_tools(request.tools)) + "\n").encode()
+        stdin.append(StdinLine(_json_line(_declare_client_tools(request.tools))))
+    stdin += _replay(replayed)
     return Invocation(argv, env, cwd or workdir, stdin, files)
+
+
+def split_conversation(messages: list[ir.Message]) -> tuple[list[ir.Message], list[ir.Message]]:
+    """(turns for the transcript, turns to replay on stdin).
+
+    The transcript must end with an assistant turn that made no tool call: the CLI treats a
+    transcript ending in a user turn or in a tool call as an interrupted session and patches it.
+    """
+    cut = 0
+    for index, message in enumerate(messages):
+        if message.role == "assistant" and not any(
+            isinstance(p, ir.ToolUse) for p in message.content
+        ):
+            cut = index + 1
+    return messages[:cut], messages[cut:]
+
+
+def _replay(turns: list[ir.Message]) -> list[StdinLine]:
+    lines = []
+    for index, message in enumerate(turns):
+        line: dict[str, Any] = {
+            "type": message.role,
+            "message": {"role": message.role, "content": blocks_from_ir(message.content)},
+            "parent_tool_use_id": None,
+            "session_id": "",
+        }
+        if message.role == "assistant":
+            lines.append(StdinLine(_json_line(line)))
+            continue
+        # Without --bare, keeps the CLI's environment note after the last turn rather than
+        # between replayed ones.
+        line["client_composed"] = True
+        live = index == len(turns) - 1
+        if not live:
+            line["shouldQuery"] = False
+        lines.append(StdinLine(_json_line(line), acknowledged=not live))
+    return lines
+
+
+def _json_line(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
 
 
 def _environment(
@@ -160,8 +213,6 @@ def _environment(
             "CLAUDE_SECURESTORAGE_CONFIG_DIR": "",
             "CLAUDE_CODE_PROJECT_DIR_NAME": PROJECT_NAME,
             "CLAUDE_CODE_TMPDIR": os.path.join(workdir, "tmp"),
-            # Answer the transcript's last user turn instead of waiting for a new one.
-            "CLAUDE_CODE_RESUME_INTERRUPTED_TURN": "1",
             "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
             # An oversized conversation fails clearly instead of being summarised.
             "DISABLE_AUTO_COMPACT": "1",
@@ -171,6 +222,10 @@ def _environment(
             "CLAUDE_CODE_MAX_RETRIES": str(settings.max_retries),
         }
     )
+    if not settings.prompt_caching:
+        # The CLI marks the system prompt and the last block with cache_control; without this
+        # the upstream receives exactly the client's blocks.
+        env["DISABLE_PROMPT_CACHING"] = "1"
     return env
 
 

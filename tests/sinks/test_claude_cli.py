@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import struct
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import anthropic
@@ -67,6 +69,16 @@ def clients(gateway):
         openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0),
         anthropic.Anthropic(base_url=gateway.url, api_key="x", max_retries=0),
     )
+
+
+def tiny_png() -> bytes:
+    """A valid 2x2 PNG: the CLI decodes images it is given on stdin, so it must be real."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00\x00\xff\x00" * 2)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def turns_sent(mock):
@@ -184,7 +196,7 @@ def test_full_model_ids_pass_unchanged(cli_gateway, cli_env):
 
 
 def test_images_and_tool_history_arrive_unchanged(cli_gateway, cli_env):
-    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64))).decode()
+    png = base64.b64encode(tiny_png()).decode()
     _, claude = clients(cli_gateway())
     conversation = [
         {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}]},
@@ -384,3 +396,78 @@ def test_too_long_a_prompt_is_a_400(cli_gateway, cli_env):
     with pytest.raises(anthropic.BadRequestError) as caught:
         claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "word " * 1_000_000}])
     assert "context window" in caught.value.body["error"]["message"]
+
+
+# --- client tools ---------------------------------------------------------------------------
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Get the current weather for a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def test_client_tools_are_offered_and_never_run(cli_gateway, cli_env):
+    cli_env.when("weather?", Reply(text="Let me check.", tool_calls=[("get_weather", {"city": "Paris"})], stop_reason="tool_use"))
+    oai, claude = clients(cli_gateway())
+    answer = oai.chat.completions.create(
+        model="opus",
+        messages=[{"role": "user", "content": "weather?"}],
+        tools=[{"type": "function", "function": {"name": "get_weather", "description": WEATHER_TOOL["description"], "parameters": WEATHER_TOOL["input_schema"]}}],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content == "Let me check."
+    assert json.loads(choice.message.tool_calls[0].function.arguments) == {"city": "Paris"}
+    [request] = cli_env.messages_requests()
+    assert [t["name"] for t in request.body["tools"]] == ["get_weather"]
+    assert request.body["tools"][0]["input_schema"] == WEATHER_TOOL["input_schema"]
+    assert request.body["tool_choice"] == {"type": "tool", "name": "get_weather"}
+    assert request.body["thinking"] == {"type": "disabled"}
+
+    # Streaming, through the Anthropic client: the tool call arrives as input_json deltas.
+    cli_env.reset()
+    cli_env.when("weather?", Reply(tool_calls=[("get_weather", {"city": "Oslo"})], stop_reason="tool_use"))
+    with claude.messages.stream(model="opus", max_tokens=100, tools=[WEATHER_TOOL], messages=[{"role": "user", "content": "weather?"}]) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    assert final.content[-1].type == "tool_use" and final.content[-1].input == {"city": "Oslo"}
+
+
+def test_tool_results_as_the_last_turn_arrive_exactly(cli_gateway, cli_env):
+    """The usual shape of a tool loop: the client ran the tools and sends their results."""
+    conversation = [
+        {"role": "user", "content": [{"type": "text", "text": "u1 first"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "a1"}]},
+        {"role": "user", "content": [{"type": "text", "text": "u2 weather in two cities?"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_t1", "name": "get_weather", "input": {"city": "Oslo"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_t1", "content": [{"type": "text", "text": "5C"}]}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "And Rome:"}, {"type": "tool_use", "id": "toolu_t2", "name": "get_weather", "input": {"city": "Rome"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_t2", "content": [{"type": "text", "text": "22C"}], "is_error": True}]},
+    ]
+    _, claude = clients(cli_gateway(prompt_caching=False))
+    message = claude.messages.create(model="opus", max_tokens=50, tools=[WEATHER_TOOL], messages=conversation)
+    assert message.content[0].text.startswith("MOCK_REPLY[claude-opus-5-5]")
+    [request] = cli_env.messages_requests()
+    assert request.body["messages"] == conversation  # verbatim: no cache hints, no extra turns
+
+
+def test_a_conversation_of_only_tool_turns(cli_gateway, cli_env):
+    conversation = [
+        {"role": "user", "content": [{"type": "text", "text": "weather in Paris?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": "18C"}]}]},
+    ]
+    oai, _ = clients(cli_gateway(prompt_caching=False))
+    oai.chat.completions.create(
+        model="opus",
+        messages=[
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": "Checking.", "tool_calls": [{"id": "toolu_01", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+            {"role": "tool", "tool_call_id": "toolu_01", "content": "18C"},
+        ],
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL["input_schema"]}}],
+    )
+    [request] = cli_env.messages_requests()
+    assert request.body["messages"] == conversation
