@@ -8,8 +8,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .ndjson import NDJSONDecoder
 
@@ -22,12 +21,14 @@ _STDERR_KEEP = 16 * 1024
 _TERM_GRACE = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class StdinLine:
-    data: bytes
-    #: The child answers this line with an acknowledgement (see :meth:`ChildProcess.acknowledge`)
-    #: that must arrive before the next line is written.
-    acknowledged: bool = False
+class StdinLine(Protocol):
+    """A line to write to the child; an ``acknowledged`` line is answered before the next."""
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def acknowledged(self) -> bool: ...
 
 
 class ChildProcess:

@@ -16,6 +16,8 @@ Two shapes of answer:
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .. import ir
@@ -28,7 +30,7 @@ from ..errors import (
 )
 from ..wire.anthropic import EventDecoder, usage_to_ir
 
-__all__ = ["StreamJsonTranslator", "result_error"]
+__all__ = ["StreamJsonTranslator", "relay", "result_error"]
 
 # After these the plain CLI keeps going on its own (continuations, retries, denials): the
 # answer the client asked for is complete at the message's end.
@@ -146,3 +148,32 @@ class StreamJsonTranslator:
         if self._message_ended and self._held is not None:
             return self._finish(self._held)
         raise UpstreamError("claude stopped before its answer was complete")
+
+
+async def relay(
+    messages: AsyncIterator[dict[str, Any]],
+    translator: StreamJsonTranslator,
+    *,
+    acknowledgements: int,
+    acknowledge: Callable[[], None],
+    deadline: float,
+) -> AsyncIterator[ir.Event]:
+    """The events of one run, until its answer is complete or its output ends.
+
+    The first ``acknowledgements`` result lines answer replayed turns, not the request: each
+    one lets the next stdin line go. Raises TimeoutError once the loop time passes ``deadline``.
+    """
+    loop = asyncio.get_running_loop()
+    while not translator.done:
+        try:
+            message = await asyncio.wait_for(anext(messages), deadline - loop.time())
+        except StopAsyncIteration:
+            return
+        if acknowledgements and message.get("type") == "result":
+            acknowledgements -= 1
+            if message.get("is_error"):
+                raise result_error(message)
+            acknowledge()
+            continue
+        for event in translator.feed(message):
+            yield event

@@ -1,9 +1,10 @@
-"""How one IR request becomes one ``claude -p`` run: argv, environment, files and stdin.
+"""How one IR request becomes one Claude Code run, for the CLI and the SDK sinks alike.
 
-Pure: nothing here spawns or writes; the sink does that with what :func:`build_invocation`
-returns. Nothing from the request reaches argv except a model name that passed
-:data:`MODEL_NAME`; the conversation goes into a session transcript file and stdin, the system
-prompt into a file, request parameters into ``CLAUDE_CODE_EXTRA_BODY`` (an environment value).
+:func:`plan_run` is pure: nothing here spawns or writes; a sink does that with the
+:class:`RunPlan` it returns (the CLI sink as argv, the SDK sink as SDK options). Nothing from the
+request reaches argv except a model name that passed :data:`MODEL_NAME`; the conversation goes
+into a session transcript file and stdin, the system prompt into a file, request parameters into
+``CLAUDE_CODE_EXTRA_BODY`` (an environment value).
 
 The conversation reaches the upstream as the client's own turns (measured with CLI 2.1.330,
 see docs/cli-sink.md): the turns up to the last assistant turn without a tool call go into a
@@ -26,9 +27,8 @@ from typing import Any
 from .. import ir
 from ..errors import InvalidRequest
 from ..wire.anthropic import blocks_from_ir
-from .child_process import StdinLine
 
-__all__ = ["MODEL_NAME", "CliSettings", "Invocation", "build_invocation"]
+__all__ = ["MODEL_NAME", "ClaudeSettings", "ReplayLine", "RunPlan", "confine", "plan_run"]
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")
 PROJECT_NAME = "gateway"
@@ -39,8 +39,8 @@ CARRIED_EXTRAS = frozenset({"thinking", "output_config", "speed", "inference_geo
 
 
 @dataclass(frozen=True, slots=True)
-class CliSettings:
-    """A cli sink's options from routes.yaml, with their defaults."""
+class ClaudeSettings:
+    """A cli or sdk sink's options from routes.yaml, with their defaults."""
 
     binary: str | None = None
     profile: str = "plain"
@@ -57,11 +57,13 @@ class CliSettings:
     bare: str | bool = "auto"
     prompt_caching: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
+    disallowed_tools: tuple[str, ...] = ()
+    permission_mode: str | None = None
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> CliSettings:
+    def from_options(cls, options: Mapping[str, Any]) -> ClaudeSettings:
         values = {k: v for k, v in options.items() if k not in ("kind", "description")}
-        for key in ("tools", "allowed_dirs"):
+        for key in ("tools", "allowed_dirs", "disallowed_tools"):
             if key in values:
                 values[key] = tuple(values[key])
         profile = values.get("profile", "plain")
@@ -84,12 +86,35 @@ class CliSettings:
         return bool(self.bare)
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayLine:
+    """One line for the CLI's stdin."""
+
+    message: dict[str, Any]
+    #: The CLI answers this line with a ``result`` of its own (a turn it only records); that
+    #: result must arrive before the next line is written, or the CLI reorders the turns.
+    acknowledged: bool = False
+
+    @property
+    def data(self) -> bytes:
+        return (json.dumps(self.message, ensure_ascii=False) + "\n").encode()
+
+
 @dataclass(slots=True)
-class Invocation:
-    argv: list[str]
-    env: dict[str, str]
+class RunPlan:
+    """Everything one run needs; the CLI sink turns it into argv, the SDK sink into options."""
+
+    model: str
+    max_turns: int
+    tools: tuple[str, ...]  # built-in tools available to the model
+    allowed_tools: tuple[str, ...]  # ...and those that run without asking
+    system_prompt_file: str
+    append_system_prompt: bool
+    resume: str | None
+    flags: dict[str, str | None]  # further CLI flags: name -> value (None: a bare switch)
+    env: dict[str, str]  # set in the child's environment, over the gateway's
     cwd: str
-    stdin: list[StdinLine]
+    stdin: list[ReplayLine]
     files: dict[str, str]  # path -> content, written before the run
 
     @property
@@ -97,20 +122,19 @@ class Invocation:
         return sum(line.acknowledged for line in self.stdin)
 
 
-def build_invocation(
+def plan_run(
     request: ir.Request,
-    settings: CliSettings,
+    settings: ClaudeSettings,
     *,
-    binary: str,
     workdir: str,
     cwd: str | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Invocation:
-    """The run that answers ``request``; raises InvalidRequest for what the CLI cannot carry."""
+) -> RunPlan:
+    """The run that answers ``request``; raises InvalidRequest for what Claude Code cannot carry."""
     environ = os.environ if environ is None else environ
     if not MODEL_NAME.fullmatch(request.model):
         raise InvalidRequest(
-            f"model: '{request.model[:100]}' is not a valid model name for the claude CLI "
+            f"model: '{request.model[:100]}' is not a valid model name for Claude Code "
             "(letters, digits, '.', '-', '_' and ':' only)",
             param="model",
         )
@@ -118,43 +142,50 @@ def build_invocation(
     config_dir = os.path.join(workdir, "config")
     system_file = os.path.join(workdir, "system-prompt.txt")
     files = {system_file: request.system or ""}
-    argv = [
-        binary, "-p",
-        "--output-format", "stream-json", "--verbose", "--include-partial-messages",
-        "--input-format", "stream-json",
-        "--no-session-persistence",
-        "--model", request.model,
-        "--max-turns", str(settings.max_turns),
-        "--tools", ",".join(settings.tools),
-        "--setting-sources", "",
-        "--strict-mcp-config",
-    ]  # fmt: skip
-    if settings.agent and settings.system_prompt == "append":
-        argv += ["--append-system-prompt-file", system_file]
-    else:
-        argv += ["--system-prompt-file", system_file]
+    flags: dict[str, str | None] = {
+        "no-session-persistence": None,
+        "setting-sources": "",  # no user or project settings: their hooks would run
+        "strict-mcp-config": None,  # no MCP servers but the ones given here
+    }
     if settings.agent and settings.tools:
-        argv += ["--allowedTools", ",".join(settings.tools), "--permission-prompts", "none"]
+        flags["permission-prompts"] = "none"  # anything not allowed is denied, never asked
+    if settings.disallowed_tools:
+        flags["disallowedTools"] = ",".join(settings.disallowed_tools)
+    if settings.permission_mode:
+        flags["permission-mode"] = settings.permission_mode
     if settings.use_bare(environ):
-        argv.append("--bare")
+        flags["bare"] = None
     recorded, replayed = split_conversation(request.messages)
+    resume = None
     if recorded:
-        session_id = str(uuid.uuid4())
-        transcript = os.path.join(config_dir, "projects", PROJECT_NAME, f"{session_id}.jsonl")
+        resume = str(uuid.uuid4())
+        transcript = os.path.join(config_dir, "projects", PROJECT_NAME, f"{resume}.jsonl")
         files[transcript] = "".join(
-            _json_line(obj).decode() for obj in _transcript(recorded, session_id)
+            ReplayLine(line).data.decode() for line in _transcript(recorded, resume)
         )
-        argv += ["--resume", session_id]
-    env = _environment(environ, settings, workdir, config_dir)
+    env = _environment(settings, workdir, config_dir)
     if extra_body:
         env["CLAUDE_CODE_EXTRA_BODY"] = json.dumps(extra_body, ensure_ascii=False)
-    stdin: list[StdinLine] = []
+    stdin: list[ReplayLine] = []
     if request.tools:
         env.update(CLAUDE_AGENT_SDK_MCP_NO_PREFIX="1", ENABLE_TOOL_SEARCH="false",
                    CLAUDE_CODE_MAX_MCP_DESCRIPTION_LENGTH="1000000")  # fmt: skip
-        stdin.append(StdinLine(_json_line(_declare_client_tools(request.tools))))
+        stdin.append(ReplayLine(declare_client_tools(request.tools)))
     stdin += _replay(replayed)
-    return Invocation(argv, env, cwd or workdir, stdin, files)
+    return RunPlan(
+        model=request.model,
+        max_turns=settings.max_turns,
+        tools=settings.tools,
+        allowed_tools=settings.tools if settings.agent else (),
+        system_prompt_file=system_file,
+        append_system_prompt=settings.agent and settings.system_prompt == "append",
+        resume=resume,
+        flags=flags,
+        env=env,
+        cwd=cwd or workdir,
+        stdin=stdin,
+        files=files,
+    )
 
 
 def split_conversation(messages: list[ir.Message]) -> tuple[list[ir.Message], list[ir.Message]]:
@@ -172,7 +203,7 @@ def split_conversation(messages: list[ir.Message]) -> tuple[list[ir.Message], li
     return messages[:cut], messages[cut:]
 
 
-def _replay(turns: list[ir.Message]) -> list[StdinLine]:
+def _replay(turns: list[ir.Message]) -> list[ReplayLine]:
     lines = []
     for index, message in enumerate(turns):
         line: dict[str, Any] = {
@@ -182,7 +213,7 @@ def _replay(turns: list[ir.Message]) -> list[StdinLine]:
             "session_id": "",
         }
         if message.role == "assistant":
-            lines.append(StdinLine(_json_line(line)))
+            lines.append(ReplayLine(line))
             continue
         # Without --bare, keeps the CLI's environment note after the last turn rather than
         # between replayed ones.
@@ -190,19 +221,12 @@ def _replay(turns: list[ir.Message]) -> list[StdinLine]:
         live = index == len(turns) - 1
         if not live:
             line["shouldQuery"] = False
-        lines.append(StdinLine(_json_line(line), acknowledged=not live))
+        lines.append(ReplayLine(line, acknowledged=not live))
     return lines
 
 
-def _json_line(obj: Any) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
-
-
-def _environment(
-    environ: Mapping[str, str], settings: CliSettings, workdir: str, config_dir: str
-) -> dict[str, str]:
-    env = {k: v for k, v in environ.items() if k != "CLAUDECODE"}
-    env.update(settings.env)
+def _environment(settings: ClaudeSettings, workdir: str, config_dir: str) -> dict[str, str]:
+    env = dict(settings.env)
     env.update(
         {
             # Without it the CLI calls hosts other than ANTHROPIC_BASE_URL.
@@ -281,7 +305,7 @@ def _extra_body(request: ir.Request) -> dict[str, Any]:
     return body
 
 
-def _declare_client_tools(tools: list[ir.Tool]) -> dict[str, Any]:
+def declare_client_tools(tools: list[ir.Tool]) -> dict[str, Any]:
     """An ``initialize`` control request offering the client's tools to the model.
 
     They are declared as an in-process MCP server whose manifest is sent up front, so the CLI

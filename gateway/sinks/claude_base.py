@@ -1,0 +1,96 @@
+"""What the CLI and SDK sinks share: settings, the binary, the process limit, the run directory."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from .. import ir
+from ..errors import InvalidRequest, SinkUnavailable
+from .base import Sink
+from .claude_binary import TESTED_VERSION, ClaudeBinary, find_claude
+from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
+from .limiter import ProcessLimiter
+
+__all__ = ["ClaudeSink"]
+
+log = logging.getLogger("gateway.sinks")
+
+
+class ClaudeSink(Sink):
+    """A sink that answers through Claude Code: one run (a private directory, one process) per
+    request, at most ``max_concurrency`` at once."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.settings = ClaudeSettings.from_options(config.options)
+        self.limiter = ProcessLimiter(
+            self.settings.max_concurrency, self.settings.max_queue, self.settings.queue_timeout
+        )
+        self.binary = ClaudeBinary(None, "not checked yet")
+
+    async def start(self) -> None:
+        self.binary = await find_claude(self.settings.binary)
+        if not self.binary.usable:
+            log.error("sink %s: %s", self.name, self.binary.error)
+            return
+        if self.binary.version != TESTED_VERSION:
+            log.warning(
+                "sink %s: claude %s found; the gateway is tested with %s",
+                self.name, self.binary.version, TESTED_VERSION,
+            )  # fmt: skip
+        log.info("sink %s: claude %s (%s)", self.name, self.binary.version, self.binary.path)
+
+    def status(self) -> dict[str, Any]:
+        return super().status() | {
+            "profile": self.settings.profile,
+            "binary": {
+                "found": self.binary.usable,
+                "path": self.binary.path,
+                "source": self.binary.source,
+                "version": self.binary.version,
+                "tested_version": TESTED_VERSION,
+                "error": self.binary.error,
+            },
+            "processes": self.limiter.status(),
+        }
+
+    async def stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
+        if not self.binary.usable:
+            raise SinkUnavailable(f"The sink '{self.name}' cannot run claude: {self.binary.error}")
+        cwd = self._working_dir(request)
+        async with self.limiter.slot(self.name):
+            workdir = tempfile.mkdtemp(prefix="gateway-claude-")
+            try:
+                plan = plan_run(request, self.settings, workdir=workdir, cwd=cwd)
+                for path, content in plan.files.items():
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    Path(path).write_text(content, encoding="utf-8")
+                os.makedirs(plan.env["CLAUDE_CODE_TMPDIR"], exist_ok=True)
+                async for event in self._run(plan):
+                    yield event
+            finally:
+                await asyncio.shield(asyncio.to_thread(shutil.rmtree, workdir, True))
+
+    @abc.abstractmethod
+    def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
+        """Runs ``plan`` and relays its events; stops whatever it started when it ends."""
+
+    def _working_dir(self, request: ir.Request) -> str | None:
+        """The agent's directory: the route's, or one the request chose among allowed ones."""
+        if not self.settings.agent:
+            return None
+        base = self.settings.working_dir or os.getcwd()
+        chosen = request.sink_options.get("working_dir")
+        if chosen is None:
+            return str(Path(base).resolve())
+        if not isinstance(chosen, str) or not self.settings.allowed_dirs:
+            raise InvalidRequest("working_dir: this route does not let requests choose a directory")
+        return confine(chosen, self.settings.allowed_dirs, base)
