@@ -288,6 +288,8 @@ async def _stream(
                     chunk = encoder.encode(event)
                     if chunk:
                         await response.send(chunk)
+                    if isinstance(event, ir.MessageStop):
+                        break  # the client has its answer; the sink cleans up after eof
             await response.send(encoder.end())
         except TimeoutError:
             await _stream_error(

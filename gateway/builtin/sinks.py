@@ -11,6 +11,7 @@ class BuiltinSinks:
     @hookimpl
     def gateway_register_sinks(self) -> dict[str, type]:
         from ..sinks.claude_cli import ClaudeCliSink
+        from ..sinks.claude_sdk import ClaudeSdkSink
         from ..sinks.http import HttpSink
 
-        return {"http": HttpSink, "cli": ClaudeCliSink}
+        return {"http": HttpSink, "cli": ClaudeCliSink, "sdk": ClaudeSdkSink}

@@ -17,7 +17,7 @@ from ..errors import InvalidRequest, SinkUnavailable
 from .base import Sink
 from .claude_binary import TESTED_VERSION, ClaudeBinary, find_claude
 from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
-from .limiter import ProcessLimiter
+from .limiter import ConcurrencyLimiter
 
 __all__ = ["ClaudeSink"]
 
@@ -31,7 +31,7 @@ class ClaudeSink(Sink):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.settings = ClaudeSettings.from_options(config.options)
-        self.limiter = ProcessLimiter(
+        self.limiter = ConcurrencyLimiter(
             self.settings.max_concurrency, self.settings.max_queue, self.settings.queue_timeout
         )
         self.binary = ClaudeBinary(None, "not checked yet")

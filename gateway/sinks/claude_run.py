@@ -62,7 +62,7 @@ class ClaudeSettings:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ClaudeSettings:
-        values = {k: v for k, v in options.items() if k not in ("kind", "description")}
+        values = {k: v for k, v in options.items() if k not in ("kind", "description", "sdk")}
         for key in ("tools", "allowed_dirs", "disallowed_tools"):
             if key in values:
                 values[key] = tuple(values[key])

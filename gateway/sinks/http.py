@@ -10,7 +10,6 @@ small fraction of aiohttp's requests/s at 32 concurrent clients (see README, "Pe
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from ..errors import (
 )
 from . import upstream_anthropic, upstream_openai
 from .base import Sink
+from .limiter import ConcurrencyLimiter
 
 __all__ = ["HttpSink", "RawResponse"]
 
@@ -96,6 +96,12 @@ class HttpSink(Sink):
             total=None, connect=timeout.get("connect", 10), sock_read=timeout.get("read", 600)
         )
         self._max_connections: int = options.get("max_connections", 1024)
+        self.limiter: ConcurrencyLimiter | None = None
+        if "max_concurrency" in options:
+            self.limiter = ConcurrencyLimiter(
+                options["max_concurrency"], options.get("max_queue", 64),
+                options.get("queue_timeout", 30.0),
+            )  # fmt: skip
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -113,6 +119,8 @@ class HttpSink(Sink):
 
     def status(self) -> dict[str, Any]:
         status = super().status() | {"base_url": self.base_url, "dialect": self.dialect}
+        if self.limiter is not None:
+            status["requests"] = self.limiter.status()
         if self._missing_env:
             status["missing_env"] = self._missing_env
         return status
@@ -141,27 +149,37 @@ class HttpSink(Sink):
         outgoing = {k: v for k, v in headers.items() if k.lower() not in _DROP_REQUEST}
         outgoing.update(self._auth_headers())
         outgoing["accept-encoding"] = "identity"
-        response = await self._send(method, url, outgoing, body)
+        await self._acquire()
+        try:
+            response = await self._send(method, url, outgoing, body)
+        except BaseException:
+            self._release()
+            raise
         relayed = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE}
         if response.content_type == "text/event-stream":
             return RawResponse(response.status, relayed, chunks=self._relay(response))
         try:
             return RawResponse(response.status, relayed, body=await response.read())
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_error(exc) from exc
         finally:
             response.release()
+            self._release()
 
     # --- translation through the IR ----------------------------------------------------------
 
     async def complete(self, request: ir.Request) -> ir.Response:
-        response = await self._post(request, stream=False)
+        await self._acquire()
         try:
-            raw = await response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise self._transport_error(exc) from exc
+            response = await self._post(request, stream=False)
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise self._transport_error(exc) from exc
+            finally:
+                response.release()
         finally:
-            response.release()
+            self._release()
         try:
             body = json.loads(raw)
         except ValueError:
@@ -169,6 +187,14 @@ class HttpSink(Sink):
         return self._codec.decode_response(body)
 
     async def stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
+        await self._acquire()
+        try:
+            async for event in self._stream(request):
+                yield event
+        finally:
+            self._release()
+
+    async def _stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
         response = await self._post(request, stream=True)
         decoder = self._codec.StreamDecoder()
         sse = SSEDecoder()
@@ -183,7 +209,7 @@ class HttpSink(Sink):
             if hasattr(decoder, "finish"):
                 for ir_event in decoder.finish():
                     yield ir_event
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_error(exc) from exc
         except (ValueError, KeyError) as exc:
             raise UpstreamError(
@@ -228,11 +254,11 @@ class HttpSink(Sink):
             return await self._session.request(
                 method, url, headers=headers, data=body or None, allow_redirects=False
             )
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_error(exc) from exc
 
     def _transport_error(self, exc: BaseException) -> GatewayError:
-        if isinstance(exc, asyncio.TimeoutError):
+        if isinstance(exc, TimeoutError):
             return UpstreamTimeout(f"The upstream '{self.name}' ({self.base_url}) timed out")
         return UpstreamError(
             f"Cannot reach the upstream '{self.name}' at {self.base_url}: "
@@ -243,7 +269,16 @@ class HttpSink(Sink):
         try:
             async for chunk in response.content.iter_any():
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_error(exc) from exc
         finally:
             response.release()
+            self._release()
+
+    async def _acquire(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.acquire(self.name)
+
+    def _release(self) -> None:
+        if self.limiter is not None:
+            self.limiter.release()

@@ -1,4 +1,4 @@
-"""A bound on the backend processes a sink runs at once, with a bounded, timed waiting line."""
+"""A bound on the requests a sink serves at once, with a bounded, timed waiting line."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 
 from ..errors import Overloaded
 
-__all__ = ["ProcessLimiter"]
+__all__ = ["ConcurrencyLimiter"]
 
 
-class ProcessLimiter:
+class ConcurrencyLimiter:
     """``max_running`` slots; up to ``max_waiting`` requests wait up to ``wait_timeout`` seconds.
 
     Beyond that a request is refused at once with :class:`Overloaded` (429 / 529 with
@@ -26,35 +26,46 @@ class ProcessLimiter:
         self.running = 0
         self.waiting = 0
 
-    @asynccontextmanager
-    async def slot(self, name: str) -> AsyncIterator[None]:
+    async def acquire(self, name: str) -> None:
+        """Takes a slot, waiting in line if allowed; pair with :meth:`release`."""
         if self._slots.locked():
             if self.waiting >= self.max_waiting:
-                raise Overloaded(
-                    f"The sink '{name}' is busy: {self.running} requests are running and "
-                    f"{self.waiting} are waiting. Retry shortly.",
-                    retry_after=self.wait_timeout / 2 or 1,
-                )
+                raise self._busy(name, f"{self.waiting} are waiting")
             self.waiting += 1
             try:
                 async with asyncio.timeout(self.wait_timeout):
                     await self._slots.acquire()
             except TimeoutError:
-                raise Overloaded(
-                    f"The sink '{name}' stayed busy for {self.wait_timeout:g} s. Retry shortly.",
-                    retry_after=self.wait_timeout / 2 or 1,
-                ) from None
+                raise self._busy(name, f"none finished within {self.wait_timeout:g} s") from None
             finally:
                 self.waiting -= 1
         else:
             await self._slots.acquire()
         self.running += 1
+
+    def release(self) -> None:
+        self.running -= 1
+        self._slots.release()
+
+    @asynccontextmanager
+    async def slot(self, name: str) -> AsyncIterator[None]:
+        await self.acquire(name)
         try:
             yield
         finally:
-            self.running -= 1
-            self._slots.release()
+            self.release()
+
+    def _busy(self, name: str, detail: str) -> Overloaded:
+        return Overloaded(
+            f"The sink '{name}' is at its limit of {self.max_running} concurrent requests and "
+            f"{detail}. Retry shortly.",
+            retry_after=max(1.0, self.wait_timeout / 2),
+        )
 
     def status(self) -> dict[str, int]:
-        return {"running": self.running, "waiting": self.waiting, "max_running": self.max_running,
-                "max_waiting": self.max_waiting}  # fmt: skip
+        return {
+            "running": self.running,
+            "waiting": self.waiting,
+            "max_running": self.max_running,
+            "max_waiting": self.max_waiting,
+        }

@@ -1,0 +1,154 @@
+"""``kind: sdk``: Claude Code through the official Python SDK (claude-agent-sdk).
+
+The same run plan as the CLI sink (transcript, replayed turns, environment, flags), handed to
+the SDK as options and a prompt stream. Each conversation runs in a task of its own and hands
+its messages over a queue: the SDKs' anyio task groups must be entered and left in one task, so
+abandoning their iterator from the request's task (a client that hung up) would print anyio
+errors and could leave the CLI running. Stopping interrupts the turn, which the CLI ends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .. import ir
+from ..errors import GatewayError, SinkUnavailable, UpstreamError, UpstreamTimeout
+from .claude_base import ClaudeSink
+from .claude_run import RunPlan
+from .sdk_adapters import SdkAdapter, load_adapter, message_to_dict
+from .stream_json import StreamJsonTranslator, relay
+
+__all__ = ["ClaudeSdkSink"]
+
+log = logging.getLogger("gateway.sinks")
+
+_END = object()
+_STOP_GRACE = 10.0
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class SdkConversation:
+    """One SDK conversation, pumped in its own task; messages come out of :meth:`messages`."""
+
+    def __init__(self, adapter: SdkAdapter, plan: RunPlan, cli_path: str) -> None:
+        self._adapter, self._plan, self._cli_path = adapter, plan, cli_path
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._acknowledgements = asyncio.Semaphore(0)
+        self._interrupt: Any = None
+        self._answered = False
+        self._task = asyncio.create_task(self._pump(), name="sdk-conversation")
+
+    async def _turns(self) -> AsyncIterator[dict[str, Any]]:
+        for line in self._adapter.replayed(self._plan):
+            yield dict(line.message)  # the SDK adds fields to what it is given
+            if line.acknowledged:
+                await self._acknowledgements.acquire()
+
+    async def _pump(self) -> None:
+        # The answer is the result after the ones that acknowledge replayed turns.
+        results_left = self._plan.acknowledgements + 1
+        try:
+            async with self._adapter.open(self._plan, self._cli_path, self._turns()) as talk:
+                self._interrupt = talk.interrupt
+                async for message in talk.messages:
+                    line = message_to_dict(message)
+                    self._queue.put_nowait(line)
+                    if line["type"] == "result":
+                        results_left -= 1
+                        if results_left == 0:
+                            self._answered = True
+                            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the reader, who turns it into a client error
+            self._queue.put_nowait(_Failed(exc))
+        finally:
+            self._queue.put_nowait(_END)
+
+    async def messages(self) -> AsyncIterator[dict[str, Any]]:
+        while (item := await self._queue.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def acknowledge(self) -> None:
+        self._acknowledgements.release()
+
+    async def stop(self) -> None:
+        """Ends the conversation: interrupted if still running, then closed in its own task."""
+        if self._task.done():
+            return
+        if self._answered:
+            pass  # the turn is over: the pump is only closing the SDK client
+        elif self._interrupt is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._interrupt(), 2)
+        else:
+            self._task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), _STOP_GRACE)
+        except TimeoutError:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        except asyncio.CancelledError:
+            pass
+
+
+class ClaudeSdkSink(ClaudeSink):
+    kind = "sdk"
+    options_schema = "sinks/sdk.schema.json"
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.adapter = load_adapter(config.options.get("sdk", "auto"))
+        self._conversations: set[SdkConversation] = set()
+
+    def status(self) -> dict[str, Any]:
+        return super().status() | {
+            "sdk": {"package": self.adapter.package, "version": self.adapter.version}
+        }
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.stop() for c in list(self._conversations)))
+
+    async def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
+        conversation = SdkConversation(self.adapter, plan, self.binary.path)  # type: ignore[arg-type]
+        self._conversations.add(conversation)
+        translator = StreamJsonTranslator(agent=self.settings.agent)
+        messages = conversation.messages()
+        deadline = asyncio.get_running_loop().time() + self.settings.timeout
+        try:
+            async for event in relay(
+                messages, translator, acknowledgements=plan.acknowledgements,
+                acknowledge=conversation.acknowledge, deadline=deadline,
+            ):  # fmt: skip
+                yield event
+            for event in translator.finish():
+                yield event
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"claude did not finish within {self.settings.timeout:g} s (sink '{self.name}')"
+            ) from None
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise self._sdk_error(exc) from exc
+        finally:
+            await messages.aclose()
+            await asyncio.shield(conversation.stop())
+            self._conversations.discard(conversation)
+
+    def _sdk_error(self, exc: Exception) -> GatewayError:
+        name = type(exc).__name__
+        if name == "CLINotFoundError":
+            return SinkUnavailable(f"The sink '{self.name}' cannot start claude: {exc}")
+        log.warning("sink %s: %s: %s", self.name, name, exc)
+        return UpstreamError(f"{self.adapter.package} failed: {name}: {exc}")

@@ -1,0 +1,242 @@
+"""One behaviour for every sink: each test runs against the http, cli and sdk sinks.
+
+The cli and sdk runs use the real `claude` binary against the mock upstream; every client is the
+real openai or anthropic SDK. A new sink kind passes by adding one entry to SINKS.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+from mock_upstream import Reply
+from processes import wait_for_no_claude
+
+SINKS = {
+    "http": """
+    kind: http
+    base_url: ${MOCK_URL}
+    dialect: anthropic.messages
+    headers:
+      x-api-key: ${UPSTREAM_KEY}""",
+    "cli": """
+    kind: cli""",
+    "sdk": """
+    kind: sdk""",
+}
+
+ROUTES = """
+version: 1
+sinks:
+  backend:{sink}
+    max_concurrency: {concurrency}
+    max_queue: 0
+    queue_timeout: 5
+models:
+  - name: opus
+    aliases: [gpt-4o]
+  - name: sonnet
+routes:
+  - path: /v1/messages
+    dialect: anthropic.messages
+  - path: /v1/chat/completions
+    dialect: openai.chat
+access_log:
+  enabled: false
+"""
+
+
+@pytest.fixture(params=sorted(SINKS))
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def gateway(kind, mock, serve, write_config, monkeypatch):
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    monkeypatch.setenv("UPSTREAM_KEY", "k")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
+
+    def start(concurrency=8):
+        return serve(write_config(ROUTES.format(sink=SINKS[kind], concurrency=concurrency)))
+
+    yield start
+    assert wait_for_no_claude() == [], "a claude process outlived its request"
+
+
+@pytest.fixture
+def clients(gateway):
+    served = gateway()
+    return (
+        openai.OpenAI(base_url=served.url + "/v1", api_key="x", max_retries=0),
+        anthropic.Anthropic(base_url=served.url, api_key="x", max_retries=0),
+    )
+
+
+def upstream_model(kind: str, alias: str) -> str:
+    """What the upstream sees for a model alias: the CLI resolves its own aliases."""
+    return {"opus": "claude-opus-5-5", "sonnet": "claude-sonnet-5-5"}[alias] if kind != "http" else alias
+
+
+def turns(body: dict) -> list[dict]:
+    """The conversation as the upstream got it: no system entries, no cache hints, blocks only."""
+    out = []
+    for message in body["messages"]:
+        if message["role"] == "system":
+            continue
+        content = message["content"]
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        out.append({"role": message["role"], "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in content]})
+    return out
+
+
+def system_text(body: dict) -> str:
+    system = body.get("system") or ""
+    return system if isinstance(system, str) else "\n".join(block["text"] for block in system)
+
+
+def test_plain_text(kind, clients, mock):
+    oai, claude = clients
+    mock.when("plain", Reply(text="a plain answer", chunks=3))
+    answer = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "plain"}])
+    assert answer.choices[0].message.content == "a plain answer"
+    message = claude.messages.create(model="opus", max_tokens=20, messages=[{"role": "user", "content": "plain"}])
+    assert message.content[0].text == "a plain answer"
+    assert [r.body["model"] for r in mock.messages_requests()] == [upstream_model(kind, "opus")] * 2
+
+
+def test_streaming_arrives_in_several_chunks(kind, clients, mock):
+    oai, claude = clients
+    mock.when("stream", Reply(text="one two three four five", chunks=5))
+    chunks = list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "stream"}], stream=True))
+    deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(deltas) == 5 and "".join(deltas) == "one two three four five"
+    with claude.messages.stream(model="sonnet", max_tokens=20, messages=[{"role": "user", "content": "stream"}]) as stream:
+        pieces = list(stream.text_stream)
+    assert len(pieces) == 5 and "".join(pieces) == "one two three four five"
+
+
+def test_system_prompt_reaches_the_upstream(clients, mock):
+    oai, claude = clients
+    oai.chat.completions.create(model="gpt-4o", messages=[{"role": "system", "content": "SYSTEM-ONE"}, {"role": "user", "content": "x"}])
+    claude.messages.create(model="opus", max_tokens=5, system="SYSTEM-TWO", messages=[{"role": "user", "content": "x"}])
+    first, second = mock.messages_requests()
+    assert "SYSTEM-ONE" in system_text(first.body) and "SYSTEM-TWO" in system_text(second.body)
+
+
+def test_multi_turn_reaches_the_upstream_as_turns(clients, mock):
+    oai, _ = clients
+    oai.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {"role": "user", "content": "Q1"},
+            {"role": "assistant", "content": "A1"},
+            {"role": "user", "content": "Q2"},
+            {"role": "assistant", "content": "A2"},
+            {"role": "user", "content": "Q3"},
+        ],
+    )
+    [request] = mock.messages_requests()
+    assert turns(request.body) == [
+        {"role": role, "content": [{"type": "text", "text": text}]}
+        for role, text in [("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2"), ("user", "Q3")]
+    ]
+
+
+@pytest.mark.parametrize(("stop_reason", "finish_reason"), [("end_turn", "stop"), ("max_tokens", "length")])
+def test_stop_reasons(clients, mock, stop_reason, finish_reason):
+    oai, claude = clients
+    mock.when("stop", Reply(text="words", stop_reason=stop_reason))
+    answer = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "stop"}])
+    assert answer.choices[0].finish_reason == finish_reason
+    with claude.messages.stream(model="opus", max_tokens=5, messages=[{"role": "user", "content": "stop"}]) as stream:
+        assert stream.get_final_message().stop_reason == stop_reason
+
+
+def test_usage(clients, mock):
+    oai, claude = clients
+    mock.when("usage", Reply(text="counted", input_tokens=123, output_tokens=45, cache_read_input_tokens=6))
+    answer = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "usage"}])
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (129, 45)
+    assert answer.usage.prompt_tokens_details.cached_tokens == 6
+    chunks = list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "usage"}], stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage.completion_tokens == 45
+    with claude.messages.stream(model="opus", max_tokens=5, messages=[{"role": "user", "content": "usage"}]) as stream:
+        usage = stream.get_final_message().usage
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == (123, 45, 6)
+
+
+def test_unknown_model(kind, clients, mock):
+    oai, claude = clients
+    if kind == "http":  # an HTTP upstream decides for itself which names it knows
+        claude.messages.create(model="claude-unheard-of", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        assert mock.messages_requests()[0].body["model"] == "claude-unheard-of"
+        return
+    with pytest.raises(openai.NotFoundError) as caught:
+        oai.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.body["code"] == "model_not_found"
+    assert "Available models: opus, gpt-4o, sonnet" in caught.value.body["message"]
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.create(model="gpt-9", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert mock.received == []
+
+
+def test_upstream_error(clients, mock):
+    oai, claude = clients
+    mock.when("fail", Reply(error=(529, "overloaded_error", "MOCK-OVERLOADED")))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "fail"}])
+    assert caught.value.status_code == 529 and "MOCK-OVERLOADED" in str(caught.value.body)
+    with pytest.raises(openai.RateLimitError):
+        list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "fail"}], stream=True))
+
+
+def test_client_disconnect_mid_stream(kind, gateway, mock):
+    served = gateway()
+    mock.when("long", Reply(text="z" * 300, chunks=150, delay=0.03))
+    body = json.dumps({"model": "opus", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "long"}]})
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+        received = b""
+        while b"content_block_delta" not in received:
+            received += sock.recv(65536)
+    assert wait_for_no_claude(10) == []
+    # The gateway serves the next request normally.
+    answer = httpx.post(served.url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user", "content": "next"}]}, timeout=60)
+    assert answer.status_code == 200
+
+
+def test_concurrency_overflow_is_answered_not_lost(kind, gateway, mock):
+    served = gateway(concurrency=1)
+    mock.when("slow", Reply(text="s" * 40, chunks=20, delay=0.1))
+    results: list[tuple[int, dict]] = []
+
+    def call(i: int) -> None:
+        response = httpx.post(
+            served.url + "/v1/messages",
+            json={"model": "opus", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": f"slow {i}"}]},
+            headers={"anthropic-version": "2023-06-01"},
+            timeout=60,
+        )
+        ok = response.status_code == 200
+        results.append((response.status_code, {} if ok else response.json()))
+        if ok:
+            assert "event: message_stop" in response.text
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(60)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200, 529, 529]
+    assert all(body["error"]["type"] == "overloaded_error" for status, body in results if status == 529)
