@@ -107,9 +107,9 @@ class MockUpstream:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
-        app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1/messages", _quiet(self._anthropic))
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
-        app.router.add_post("/v1/chat/completions", self._openai)
+        app.router.add_post("/v1/chat/completions", _quiet(self._openai))
         app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
@@ -353,6 +353,18 @@ class MockUpstream:
             await response.write(f"data: {json.dumps(payload)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response
+
+
+def _quiet(handler: Any) -> Any:
+    """A client hanging up mid-stream is part of the tests, not an error of the mock."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ConnectionResetError:
+            return web.Response(status=499)
+
+    return handle
 
 
 def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:

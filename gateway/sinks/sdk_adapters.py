@@ -134,7 +134,14 @@ class CodeSdkAdapter(SdkAdapter):
         transport = _declaring(SubprocessCLITransport, _manifests(plan))(
             turns, options, cli_path=cli_path
         )
-        messages = sdk.query(prompt=turns, options=options, transport=transport)
+        # Its public query() wraps this generator without closing it, so an early exit left the
+        # inner one to the garbage collector, which closed it in another task (an anyio error).
+        # 0.0.25 is the final release of this package, so its internals will not move.
+        from claude_code_sdk._internal.client import InternalClient
+
+        messages = InternalClient().process_query(
+            prompt=turns, options=options, transport=transport
+        )
         try:
             yield Conversation(messages)
         finally:

@@ -17,6 +17,7 @@ Two shapes of answer:
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -36,6 +37,8 @@ __all__ = ["StreamJsonTranslator", "relay", "result_error"]
 # answer the client asked for is complete at the message's end.
 _FINAL_WITHOUT_RESULT = frozenset({"tool_use", "max_tokens", "refusal"})
 
+_API_ERROR_STATUS = re.compile(r"API Error: (\d{3})\b|Request rejected \((\d{3})\)")
+
 _LOGIN_HINT = (
     "The claude CLI on the gateway host has no valid login: run `claude /login` there "
     "(or set ANTHROPIC_API_KEY in the gateway's environment), then retry."
@@ -46,6 +49,10 @@ def result_error(result: dict[str, Any]) -> GatewayError:
     """The client-facing error for a ``result`` line with ``is_error: true``."""
     text = str(result.get("result") or "; ".join(map(str, result.get("errors") or [])) or "")
     status = result.get("api_error_status")
+    if status is None and result.get("subtype") == "success":
+        # Older SDKs drop api_error_status; the CLI's text still names it ("API Error: 529 ...").
+        found = _API_ERROR_STATUS.search(text)
+        status = int(found.group(1) or found.group(2)) if found else None
     if status == 401 or "/login" in text or "Not logged in" in text:
         return SinkUnavailable(f"{_LOGIN_HINT} (claude said: {text})")
     if isinstance(status, int):

@@ -29,6 +29,10 @@ SINKS = {
     kind: cli""",
     "sdk": """
     kind: sdk""",
+    # The predecessor SDK (0.0.25), through the adapter.
+    "sdk-legacy": """
+    kind: sdk
+    sdk: claude-code-sdk""",
 }
 
 ROUTES = """
@@ -199,7 +203,7 @@ def test_upstream_error(clients, mock):
         list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "fail"}], stream=True))
 
 
-def test_client_disconnect_mid_stream(kind, gateway, mock):
+def test_client_disconnect_mid_stream(kind, gateway, mock, caplog):
     served = gateway()
     mock.when("long", Reply(text="z" * 300, chunks=150, delay=0.03))
     body = json.dumps({"model": "opus", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "long"}]})
@@ -209,6 +213,9 @@ def test_client_disconnect_mid_stream(kind, gateway, mock):
         while b"content_block_delta" not in received:
             received += sock.recv(65536)
     assert wait_for_no_claude(10) == []
+    # Abandoning an SDK's iterator must not leave anyio or asyncio complaining in the log.
+    noisy = [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") and r.name in ("asyncio", "gateway", "gateway.sinks")]
+    assert noisy == []
     # The gateway serves the next request normally.
     answer = httpx.post(served.url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user", "content": "next"}]}, timeout=60)
     assert answer.status_code == 200
