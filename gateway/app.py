@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from itertools import count
+from typing import Any
 
 import pluggy
 from sanic import Request, Sanic
@@ -23,6 +26,7 @@ from .errors import (
 from .exchange import Exchange
 from .handlers import dispatch, error_response
 from .plugins import build_plugin_manager, notify
+from .reload import Reloader
 from .runtime import Runtime, build_runtime
 
 __all__ = ["create_app"]
@@ -33,9 +37,17 @@ _app_numbers = count(1)
 
 
 def create_app(
-    config: Config, *, plugins: pluggy.PluginManager | None = None, name: str | None = None
+    config: Config,
+    *,
+    plugins: pluggy.PluginManager | None = None,
+    name: str | None = None,
+    reload_interval: float | None = None,
 ) -> Sanic:
-    """An app for ``config``; sinks are started when the server starts, on its event loop."""
+    """An app for ``config``; sinks are started when the server starts, on its event loop.
+
+    With ``reload_interval`` (seconds), the files of the configuration are watched and a
+    change, or SIGHUP, reloads it (see ``gateway.reload``).
+    """
     app = Sanic(name or f"gateway_{next(_app_numbers)}", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = config.limits.max_body_bytes
     app.config.RESPONSE_TIMEOUT = config.limits.request_timeout + 30
@@ -55,12 +67,23 @@ def create_app(
         runtime: Runtime = app.ctx.runtime
         await runtime.start()
         await notify(app.ctx.plugins.hook.gateway_startup, config=runtime.config)
+        reloader = app.ctx.reloader = Reloader(app, reload_interval or 1.0)
+        if reload_interval:
+            app.add_task(reloader.watch(), name="gateway-reload")
+        _on_sighup(lambda: app.add_task(reloader.reload("SIGHUP")))
 
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
         await app.ctx.runtime.close()
 
     return app
+
+
+def _on_sighup(callback: Any) -> None:
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, callback)
+    except (NotImplementedError, RuntimeError, ValueError):
+        log.debug("SIGHUP cannot be handled here (not the main thread); file watching still works")
 
 
 _BY_STATUS: dict[int, type[GatewayError]] = {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
+import json
 import logging
 import os
 import secrets
@@ -32,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None, help="address to bind ($HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port ($PORT, else 8000)")
     serve.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not watch routes.yaml and the files it names for changes (SIGHUP still reloads)",
+    )
+    serve.add_argument(
         "--allow-unauthenticated-remote",
         action="store_true",
         help="serve a non-loopback address without auth.token (anyone who can reach it can use "
@@ -46,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("token", help="print a new random token for auth.token")
 
+    dry = commands.add_parser(
+        "try", help="show what a route does with a request, without calling its sink"
+    )
+    dry.add_argument("route", help="the path, e.g. /v1/chat/completions or /api/chat")
+    dry.add_argument("--data", required=True, help="the JSON body (or @file.json)")
+    dry.add_argument("--header", action="append", default=[], help="NAME: VALUE (repeatable)")
+    dry.add_argument("--config", default=DEFAULT_CONFIG)
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
@@ -58,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args.path)
     if args.command == "routes":
         return _routes(args.path)
+    if args.command == "try":
+        return _try(args)
     print(secrets.token_urlsafe(32))
     return 0
 
@@ -112,6 +129,31 @@ def _routes(path: str) -> int:
     return 0
 
 
+def _try(args: argparse.Namespace) -> int:
+    from .dry_run import dry_run, format_report
+
+    try:
+        config = load_config(args.config)
+        runtime = build_runtime(config, build_plugin_manager(config))
+    except ConfigError as error:
+        return _report(error)
+    data = args.data
+    if data.startswith("@"):
+        data = Path(data[1:]).read_text(encoding="utf-8")
+    try:
+        body = json.loads(data)
+    except ValueError as exc:
+        print(f"--data is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    headers = {}
+    for header in args.header:
+        name, _, value = header.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    status, report = asyncio.run(dry_run(runtime, args.route, body, headers))
+    print(format_report(report))
+    return status
+
+
 def _forwards(config: Config, sink: str) -> bool:
     return config.sinks[sink].kind == "http"
 
@@ -133,7 +175,9 @@ def _serve(args: argparse.Namespace) -> int:
         plugins = build_plugin_manager(config)
         from .app import create_app
 
-        app = create_app(config, plugins=plugins, name="gateway")
+        app = create_app(
+            config, plugins=plugins, name="gateway", reload_interval=None if args.no_reload else 1.0
+        )
     except ConfigError as error:
         return _report(error)
     if not config.auth_token and not _is_loopback(host) and not args.allow_unauthenticated_remote:
@@ -144,7 +188,6 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    app.ctx.config_path = Path(args.config)
     app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
     return 0
 

@@ -19,15 +19,22 @@ from .yamlsource import ConfigError
 __all__ = ["authenticate", "build_plugin_manager", "notify", "sink_kinds"]
 
 
-def build_plugin_manager(config: Config, *, builtins: bool = True) -> pluggy.PluginManager:
-    """One manager per app: built-ins first, then ``hooks/`` beside routes.yaml and ``hooks:``."""
+def build_plugin_manager(
+    config: Config, *, builtins: list[Any] | None = None
+) -> pluggy.PluginManager:
+    """One manager per app: built-ins first, then ``hooks/`` beside routes.yaml and ``hooks:``.
+
+    ``builtins`` are the built-in plugin objects to register (a reload passes the running
+    ones, so that their state survives); by default, new ones.
+    """
     pm = pluggy.PluginManager("gateway")
     pm.add_hookspecs(hookspecs)
-    if builtins:
+    if builtins is None:
         from .builtin import default_plugins
 
-        for plugin in default_plugins():
-            pm.register(plugin, name=f"gateway.builtin.{type(plugin).__name__}")
+        builtins = default_plugins()
+    for plugin in builtins:
+        pm.register(plugin, name=f"gateway.builtin.{type(plugin).__name__}")
     for module in _local_plugins(config):
         if pm.get_plugin(module.__name__) is None:
             pm.register(module, name=module.__name__)

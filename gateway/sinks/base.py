@@ -13,9 +13,8 @@ from typing import Any, ClassVar
 
 from .. import ir
 from ..config import SinkConfig
-from ..errors import InvalidRequest
 
-__all__ = ["Sink", "refuse_foreign_options"]
+__all__ = ["Sink"]
 
 
 class Sink(abc.ABC):
@@ -33,15 +32,19 @@ class Sink(abc.ABC):
     def options(self) -> Mapping[str, Any]:
         return self.config.options
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 (optional for sinks)
         """Opens clients and checks the backend; runs once, on the server's event loop."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (optional for sinks)
         """Releases everything ``start`` opened."""
 
     def status(self) -> dict[str, Any]:
         """What ``/status`` reports about this sink."""
         return {"name": self.name, "kind": self.kind}
+
+    def describe(self, request: ir.Request) -> dict[str, Any]:
+        """The call this sink would make for ``request`` (``gateway try``); changes nothing."""
+        return {"sink": self.name, "kind": self.kind}
 
     @abc.abstractmethod
     def stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
@@ -59,15 +62,3 @@ class Sink(abc.ABC):
             async for event in events:
                 builder.add(event)
         return builder.build()
-
-
-def refuse_foreign_options(request: ir.Request, sink: Sink) -> None:
-    """Options of another dialect that this sink cannot carry must not vanish silently."""
-    if request.extra:
-        names = ", ".join(sorted(request.extra))
-        raise InvalidRequest(
-            f"The sink '{sink.name}' ({sink.kind}) cannot carry these options: {names}. "
-            "Remove them, or send the request to a route whose upstream speaks "
-            f"{request.extra_dialect}.",
-            param=next(iter(sorted(request.extra))),
-        )

@@ -44,6 +44,7 @@ _HOP_BY_HOP = frozenset(
 # The client's credentials are for the gateway; the upstream gets the configured ones.
 _CLIENT_CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key", "cookie"})
 _DROP_REQUEST = _HOP_BY_HOP | _CLIENT_CREDENTIALS
+_SECRET_HEADERS = _CLIENT_CREDENTIALS | {"x-goog-api-key", "proxy-authorization"}
 _DROP_RESPONSE = _HOP_BY_HOP | {"set-cookie"}
 
 _UPSTREAM_PATHS = {
@@ -131,6 +132,19 @@ class HttpSink(Sink):
     def passes_through(self, endpoint: str) -> bool:
         """Whether a client speaking ``endpoint`` can be relayed without translation."""
         return endpoint in _UPSTREAM_PATHS[self.dialect]
+
+    def describe(self, request: ir.Request) -> dict[str, Any]:
+        upstream = replace(request, model=self.upstream_model(request.model))
+        headers = {k: "<redacted>" if k in _SECRET_HEADERS else v for k, v in self._headers.items()}
+        return super().describe(request) | {
+            "method": "POST",
+            "url": self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect],
+            "headers": headers,
+            "missing_env": self._missing_env,
+            "body": self._codec.encode_request(
+                upstream, default_max_tokens=self._default_max_tokens
+            ),
+        }
 
     # --- untouched relay ---------------------------------------------------------------------
 
