@@ -68,12 +68,22 @@ def create_app(
         await runtime.start()
         await notify(app.ctx.plugins.hook.gateway_startup, config=runtime.config)
         reloader = app.ctx.reloader = Reloader(app, reload_interval or 1.0)
+        loop = asyncio.get_running_loop()
+        app.ctx.background = set()
+
+        def spawn(coro: Any) -> None:
+            task = loop.create_task(coro)
+            app.ctx.background.add(task)
+            task.add_done_callback(app.ctx.background.discard)
+
         if reload_interval:
-            app.add_task(reloader.watch(), name="gateway-reload")
-        _on_sighup(lambda: app.add_task(reloader.reload("SIGHUP")))
+            spawn(reloader.watch())
+        _on_sighup(lambda: spawn(reloader.reload("SIGHUP")))
 
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
+        for task in list(app.ctx.background):
+            task.cancel()
         await app.ctx.runtime.close()
 
     return app
