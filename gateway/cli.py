@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("token", help="print a new random token for auth.token")
 
+    claude = commands.add_parser(
+        "claude", help="run the claude binary the gateway uses (e.g. `gateway claude auth login`)"
+    )
+    claude.add_argument("args", nargs=argparse.REMAINDER)
+
     dry = commands.add_parser(
         "try", help="show what a route does with a request, without calling its sink"
     )
@@ -61,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     dry.add_argument("--header", action="append", default=[], help="NAME: VALUE (repeatable)")
     dry.add_argument("--config", default=DEFAULT_CONFIG)
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["claude"]:  # everything after it belongs to claude, options included
+        return _claude(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
@@ -152,6 +160,17 @@ def _try(args: argparse.Namespace) -> int:
     status, report = asyncio.run(dry_run(runtime, args.route, body, headers))
     print(format_report(report))
     return status
+
+
+def _claude(argv: list[str]) -> int:
+    """Replaces this process with the claude binary the CLI sink would find."""
+    from .sinks.claude_binary import INSTALL_HINT, locate
+
+    path = locate(None)
+    if path is None:
+        print(f"No `claude` binary was found. {INSTALL_HINT}", file=sys.stderr)
+        return 1
+    os.execv(path, [path, *argv])
 
 
 def _forwards(config: Config, sink: str) -> bool:

@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TESTED_VERSION", "ClaudeBinary", "find_claude"]
+__all__ = ["INSTALL_HINT", "TESTED_VERSION", "ClaudeBinary", "find_claude", "locate"]
 
 #: The CLI version the gateway's behaviour is tested against (the one claude-agent-sdk 0.2.187
 #: bundles). Other versions may work; /status reports which one runs.
@@ -39,6 +39,10 @@ def _bundled() -> str | None:
         return None
     path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
     return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def locate(configured: str | None) -> str | None:
+    return _candidate(configured)[0]
 
 
 def _candidate(configured: str | None) -> tuple[str | None, str]:
