@@ -40,8 +40,9 @@ _FINAL_WITHOUT_RESULT = frozenset({"tool_use", "max_tokens", "refusal"})
 _API_ERROR_STATUS = re.compile(r"API Error: (\d{3})\b|Request rejected \((\d{3})\)")
 
 _LOGIN_HINT = (
-    "The claude CLI on the gateway host has no valid login: run `claude /login` there "
-    "(or set ANTHROPIC_API_KEY in the gateway's environment), then retry."
+    "The claude CLI on the gateway host has no valid login: run `claude auth login` there "
+    "(or `gateway claude auth login`), or set ANTHROPIC_API_KEY in the gateway's "
+    "environment, then retry."
 )
 
 

@@ -222,7 +222,7 @@ def test_errors_from_upstream_keep_their_meaning(cli_gateway, cli_env):
     with pytest.raises(anthropic.APIStatusError) as caught_auth:
         claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert caught_auth.value.status_code == 503
-    assert "claude /login" in caught_auth.value.body["error"]["message"]
+    assert "claude auth login" in caught_auth.value.body["error"]["message"]
 
 
 def test_invalid_model_name_never_reaches_argv(cli_gateway, cli_env):
@@ -365,7 +365,7 @@ def test_not_logged_in_says_what_to_do(fake_gateway):
     with pytest.raises(openai.APIStatusError) as caught:
         oai.chat.completions.create(model="opus", messages=[{"role": "user", "content": "x"}])
     assert caught.value.status_code == 503
-    assert "claude /login" in caught.value.body["message"]
+    assert "claude auth login" in caught.value.body["message"]
 
 
 def test_stderr_noise_is_ignored(fake_gateway):
