@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_checked(path: str) -> Config:
-    """Everything ``serve`` would refuse, found without serving: schema, references, plugins, sinks."""
+    """Everything ``serve`` would refuse, found without serving: schema, references, plugins,
+    sinks and transforms."""
     config = load_config(path)
     build_runtime(config, build_plugin_manager(config))
     return config

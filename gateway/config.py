@@ -124,7 +124,7 @@ def _schema(name: str) -> jsonschema.protocols.Validator:
 def validate_with_schema(
     document: Located, data: Any, schema_file: str, at: JsonPath = ()
 ) -> list[Problem]:
-    """Every violation of ``schemas/<schema_file>`` by ``data`` (found at ``at`` in ``document``)."""
+    """Every violation of ``schemas/<schema_file>`` by ``data``, found at ``at`` in ``document``."""
     problems = []
     for error in sorted(_schema(schema_file).iter_errors(data), key=lambda e: list(e.path)):
         if error.validator in ("oneOf", "anyOf") and error.context:

@@ -18,7 +18,9 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from . import ir
+from .config import RouteConfig
 from .dialects import DIALECTS, error_encoder
+from .dialects import custom as custom_dialect
 from .errors import (
     GatewayError,
     InvalidRequest,
@@ -29,11 +31,9 @@ from .errors import (
 )
 from .exchange import Exchange
 from .info_endpoints import INFO_ENDPOINTS
-from .plugins import authenticate, notify
-from .config import RouteConfig
-from .dialects import custom as custom_dialect
 from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
 from .pipeline import TransformContext
+from .plugins import authenticate, notify
 from .routing import Route
 from .runtime import Runtime
 from .sinks.base import Sink

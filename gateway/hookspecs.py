@@ -24,7 +24,8 @@ hookimpl = pluggy.HookimplMarker("gateway")
 
 @hookspec
 def gateway_authenticate(exchange: Exchange, config: Config) -> Any:
-    """Fires before the body is read. Return an identity to accept, None to pass, raise AuthenticationFailed to reject."""
+    """Fires before the body is read. Return an identity to accept, None to pass; raise
+    AuthenticationFailed (or return False) to reject."""
 
 
 @hookspec
@@ -34,12 +35,13 @@ def gateway_request_started(exchange: Exchange) -> None:
 
 @hookspec
 def gateway_request_finished(exchange: Exchange) -> None:
-    """Fires when a response is complete (or failed): status, timings, model, sink and usage are set."""
+    """Fires when a response is complete or failed: status, timings, model, sink and usage are
+    set."""
 
 
 @hookspec
 def gateway_register_sinks() -> dict[str, type[Sink]]:
-    """Fires at start. Return a mapping of sink kind (the ``kind:`` in routes.yaml) to a Sink class."""
+    """Fires at start. Return a mapping of sink kind (``kind:`` in routes.yaml) to Sink class."""
 
 
 @hookspec

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+
 import pluggy
 
 from .config import Config, SinkConfig, validate_with_schema

@@ -22,17 +22,45 @@ def event(ev):
 
 def start():
     line({"type": "system", "subtype": "init", "session_id": "fake"})
-    event({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant",
-           "model": "fake-model", "content": [], "usage": {"input_tokens": 3, "output_tokens": 1}}})
-    event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    event(
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": "fake-model",
+                "content": [],
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            },
+        }
+    )
+    event(
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    )
 
 
 def finish(text, output_tokens=5):
     event({"type": "content_block_stop", "index": 0})
-    event({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": output_tokens}})
+    event(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": output_tokens},
+        }
+    )
     event({"type": "message_stop"})
-    line({"type": "result", "subtype": "success", "is_error": False, "result": text, "stop_reason": "end_turn",
-          "total_cost_usd": 0.001, "usage": {"input_tokens": 3, "output_tokens": output_tokens}})
+    line(
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": False,
+            "result": text,
+            "stop_reason": "end_turn",
+            "total_cost_usd": 0.001,
+            "usage": {"input_tokens": 3, "output_tokens": output_tokens},
+        }
+    )
 
 
 def main():
@@ -54,22 +82,47 @@ def main():
         # multi-byte characters that the reader's chunks will split.
         text = "é€" * (4 * 1024 * 1024 // 5)
         start()
-        event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+        event(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": text},
+            }
+        )
         line({"type": "assistant", "message": {"content": [{"type": "text", "text": text}]}})
         finish(text, output_tokens=len(text))
         return 0
     if mode == "noresult":
         start()
-        event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "half an ans"}})
+        event(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "half an ans"},
+            }
+        )
         return 0
     if mode == "notloggedin":
-        line({"type": "result", "subtype": "success", "is_error": True,
-              "result": "Not logged in · Please run /login", "usage": {"input_tokens": 0, "output_tokens": 0}})
+        line(
+            {
+                "type": "result",
+                "subtype": "success",
+                "is_error": True,
+                "result": "Not logged in · Please run /login",
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+            }
+        )
         return 1
     if mode == "stderr-noise":
         sys.stderr.write("some warning on stderr\n" * 1000)
         start()
-        event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "fine"}})
+        event(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "fine"},
+            }
+        )
         finish("fine")
         return 0
     sys.stderr.write(f"unknown FAKE_CLAUDE_MODE {mode!r}\n")

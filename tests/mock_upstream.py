@@ -214,12 +214,17 @@ class MockUpstream:
         if not body.get("stream"):
             return web.json_response(
                 {
-                    "id": message_id, "type": "message", "role": "assistant", "model": model,
-                    "content": blocks, "stop_reason": reply.stop_reason,
-                    "stop_sequence": reply.stop_sequence, "usage": usage,
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": blocks,
+                    "stop_reason": reply.stop_reason,
+                    "stop_sequence": reply.stop_sequence,
+                    "usage": usage,
                 },
                 headers={"request-id": "req_mock"},
-            )  # fmt: skip
+            )
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "request-id": "req_mock"}
         )
@@ -232,9 +237,21 @@ class MockUpstream:
             await response.write(f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode())
 
         start_usage = {**usage, "output_tokens": 1}
-        await send("message_start", {"message": {
-            "id": message_id, "type": "message", "role": "assistant", "model": model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}})  # fmt: skip
+        await send(
+            "message_start",
+            {
+                "message": {
+                    "id": message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": start_usage,
+                }
+            },
+        )
         await send("ping", {})
         for index, block in enumerate(blocks):
             if block["type"] == "text":
@@ -288,9 +305,13 @@ class MockUpstream:
                         },
                     )
             await send("content_block_stop", {"index": index})
-        await send("message_delta", {
-            "delta": {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence},
-            "usage": {"output_tokens": reply.output_tokens}})  # fmt: skip
+        await send(
+            "message_delta",
+            {
+                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence},
+                "usage": {"output_tokens": reply.output_tokens},
+            },
+        )
         await send("message_stop", {})
         return response
 
@@ -315,17 +336,26 @@ class MockUpstream:
             "total_tokens": reply.input_tokens + reply.output_tokens,
         }
         calls = [
-            {"id": f"call_{i}", "type": "function",
-             "function": {"name": name, "arguments": json.dumps(args)}}
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
             for i, (name, args) in enumerate(reply.tool_calls)
-        ]  # fmt: skip
+        ]
         base = {"id": "chatcmpl-mock", "created": int(time.time()), "model": body.get("model")}
         if not body.get("stream"):
             message = {"role": "assistant", "content": reply.text}
             if calls:
                 message["tool_calls"] = calls
-            return web.json_response({**base, "object": "chat.completion", "usage": usage,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}]})  # fmt: skip
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                }
+            )
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
 
@@ -334,16 +364,24 @@ class MockUpstream:
         ) -> None:
             if reply.delay:
                 await asyncio.sleep(reply.delay)
-            payload = {**base, "object": "chat.completion.chunk",
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra}  # fmt: skip
+            payload = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **extra,
+            }
             await response.write(f"data: {json.dumps(payload)}\n\n".encode())
 
         await chunk({"role": "assistant", "content": ""})
         for piece in _split(reply.text or "", reply.chunks) if reply.text else []:
             await chunk({"content": piece})
         for i, call in enumerate(calls):
-            first = {"index": i, "id": call["id"], "type": "function",
-                     "function": {"name": call["function"]["name"], "arguments": ""}}  # fmt: skip
+            first = {
+                "index": i,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
             await chunk({"tool_calls": [first]})
             for piece in _split(call["function"]["arguments"], 2):
                 await chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})

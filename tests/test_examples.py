@@ -29,7 +29,9 @@ def claude_upstream(mock, monkeypatch, tmp_path):
     assert wait_for_no_claude() == []
 
 
-@pytest.mark.parametrize("routes", sorted(EXAMPLES.glob("*/routes.yaml")), ids=lambda p: p.parent.name)
+@pytest.mark.parametrize(
+    "routes", sorted(EXAMPLES.glob("*/routes.yaml")), ids=lambda p: p.parent.name
+)
 def test_example_routes_are_valid(routes):
     assert main(["check", str(routes)]) == 0
 
@@ -42,7 +44,10 @@ def run_example(args: list[str], url: str) -> str:
 
 
 def test_client_examples(claude_upstream, serve):
-    claude_upstream.when("weather in Paris", Reply(tool_calls=[("get_weather", {"city": "Paris"})], stop_reason="tool_use"))
+    claude_upstream.when(
+        "weather in Paris",
+        Reply(tool_calls=[("get_weather", {"city": "Paris"})], stop_reason="tool_use"),
+    )
     served = serve(REPO / "routes.yaml")
     out = run_example([sys.executable, "examples/openai_sdk/chat.py"], served.url)
     assert "completion: MOCK_REPLY[claude-opus-5-5]: What is a gateway?" in out
@@ -59,11 +64,20 @@ def test_client_examples(claude_upstream, serve):
 def test_system_prompt_per_alias(claude_upstream, serve):
     served = serve(EXAMPLES / "system_prompt_per_alias" / "routes.yaml")
     client = openai.OpenAI(base_url=served.url + "/v1", api_key="x", max_retries=0)
-    client.chat.completions.create(model="reviewer", messages=[{"role": "system", "content": "Python only."}, {"role": "user", "content": "review"}])
+    client.chat.completions.create(
+        model="reviewer",
+        messages=[
+            {"role": "system", "content": "Python only."},
+            {"role": "user", "content": "review"},
+        ],
+    )
     client.chat.completions.create(model="tutor", messages=[{"role": "user", "content": "teach"}])
     reviewer, tutor = claude_upstream.messages_requests()
     assert reviewer.body["model"] == "claude-opus-5-5"
-    assert reviewer.body["system"][-1]["text"] == "You are a strict senior code reviewer. Point out bugs first, style last.\n\nPython only."
+    assert (
+        reviewer.body["system"][-1]["text"]
+        == "You are a strict senior code reviewer. Point out bugs first, style last.\n\nPython only."
+    )
     assert tutor.body["model"] == "claude-sonnet-5-5"
     assert tutor.body["system"][-1]["text"].startswith("You are a patient tutor.")
 
@@ -72,11 +86,15 @@ def test_route_by_header(claude_upstream, serve):
     served = serve(EXAMPLES / "route_by_header" / "routes.yaml")
     for tier in ("fast", "best", None):
         headers = {"x-model-tier": tier} if tier else {}
-        client = openai.OpenAI(base_url=served.url + "/v1", api_key="x", max_retries=0, default_headers=headers)
+        client = openai.OpenAI(
+            base_url=served.url + "/v1", api_key="x", max_retries=0, default_headers=headers
+        )
         client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": "x"}])
     assert [r.body["model"] for r in claude_upstream.messages_requests()] == [
-        "claude-haiku-5-5", "claude-opus-5-5", "claude-sonnet-5-5",
-    ]  # fmt: skip
+        "claude-haiku-5-5",
+        "claude-opus-5-5",
+        "claude-sonnet-5-5",
+    ]
 
 
 def test_redact_emails(claude_upstream, serve):

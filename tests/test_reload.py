@@ -33,8 +33,12 @@ access_log:
 """
 
 # A new alias; the mock echoes the model it was asked for, so its answer shows the target.
-WITH_NEW_ALIAS = ROUTES.replace("aliases: [gpt-4o]", "aliases: [gpt-4o]\n  - name: gpt-new\n    target: claude-new-target")
-BROKEN = WITH_NEW_ALIAS.replace("  - path: /v1/messages\n", "  - path: /v1/messages\n    sink: nowhere\n")
+WITH_NEW_ALIAS = ROUTES.replace(
+    "aliases: [gpt-4o]", "aliases: [gpt-4o]\n  - name: gpt-new\n    target: claude-new-target"
+)
+BROKEN = WITH_NEW_ALIAS.replace(
+    "  - path: /v1/messages\n", "  - path: /v1/messages\n    sink: nowhere\n"
+)
 
 
 def ask(url: str, model: str, stream: bool) -> tuple[int, str]:
@@ -76,11 +80,18 @@ def test_reload_under_load(mock, serve, write_config, monkeypatch):
         stop.set()
         for thread in threads:
             thread.join(30)
-    assert "routes[0].sink: 'nowhere' is not a defined sink" in served.app.ctx.reloader.last_problems[0]
+    assert (
+        "routes[0].sink: 'nowhere' is not a defined sink"
+        in served.app.ctx.reloader.last_problems[0]
+    )
     assert len(outcomes) > 20
-    assert all(status == 200 for status, _, _ in outcomes), [o[:2] for o in outcomes if o[0] != 200][:3]
+    assert all(status == 200 for status, _, _ in outcomes), [
+        o[:2] for o in outcomes if o[0] != 200
+    ][:3]
     for _, text, stream in outcomes:
-        assert text.rstrip().endswith("data: [DONE]") if stream else '"finish_reason":"stop"' in text
+        assert (
+            text.rstrip().endswith("data: [DONE]") if stream else '"finish_reason":"stop"' in text
+        )
     # The last good configuration still serves, new alias included.
     assert "claude-new-target" in ask(served.url, "gpt-new", False)[1]
 
@@ -96,9 +107,22 @@ def test_sighup_reloads_a_running_server(mock, write_config, tmp_path):
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--port", str(port), "--no-reload"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--config",
+            str(path),
+            "--port",
+            str(port),
+            "--no-reload",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -108,7 +132,9 @@ def test_sighup_reloads_a_running_server(mock, write_config, tmp_path):
                     break
             except httpx.TransportError:
                 pass
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
+            assert process.poll() is None and time.monotonic() < deadline, (
+                process.stderr.read().decode()
+            )
             time.sleep(0.1)
         assert "MOCK_REPLY[gpt-new]" in ask(url, "gpt-new", False)[1]  # forwarded as is
         path.write_text(WITH_NEW_ALIAS.replace("${MOCK_URL}", mock.base_url))

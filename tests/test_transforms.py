@@ -37,12 +37,21 @@ def shipped(mock, serve, monkeypatch, tmp_path):
 
 def test_api_chat(shipped, mock):
     served, _ = shipped
-    answer = httpx.post(served.url + "/api/chat", json={"prompt": "hi there", "system": "Be brief.", "max_tokens": 64}, timeout=60)
+    answer = httpx.post(
+        served.url + "/api/chat",
+        json={"prompt": "hi there", "system": "Be brief.", "max_tokens": 64},
+        timeout=60,
+    )
     assert answer.status_code == 200
     assert answer.json() == {
         "response": "MOCK_REPLY[claude-sonnet-5-5]: hi there",
         "model": "claude-sonnet-5-5",
-        "usage": {"input_tokens": 11, "output_tokens": 7, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+        "usage": {
+            "input_tokens": 11,
+            "output_tokens": 7,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
     }
     [request] = mock.messages_requests()
     assert request.body["system"][-1]["text"] == "Be brief."
@@ -52,9 +61,16 @@ def test_api_chat(shipped, mock):
 def test_api_chat_streams_text_deltas(shipped, mock):
     served, _ = shipped
     mock.when("stream this", Reply(text="a b c d", chunks=4))
-    with httpx.stream("POST", served.url + "/api/chat", json={"prompt": "stream this", "stream": True, "model": "haiku"}, timeout=60) as response:
+    with httpx.stream(
+        "POST",
+        served.url + "/api/chat",
+        json={"prompt": "stream this", "stream": True, "model": "haiku"},
+        timeout=60,
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+        events = [
+            json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")
+        ]
     assert [e["text"] for e in events if e["type"] == "delta"] == ["a ", "b ", "c ", "d"]
     assert events[-1]["type"] == "done" and events[-1]["usage"]["output_tokens"] == 7
     assert mock.messages_requests()[0].body["model"] == "claude-haiku-5-5"
@@ -62,7 +78,11 @@ def test_api_chat_streams_text_deltas(shipped, mock):
 
 def test_api_analyze(shipped, mock):
     served, _ = shipped
-    answer = httpx.post(served.url + "/api/analyze", json={"content": "The report.", "instruction": "Find risks."}, timeout=60)
+    answer = httpx.post(
+        served.url + "/api/analyze",
+        json={"content": "The report.", "instruction": "Find risks."},
+        timeout=60,
+    )
     assert answer.status_code == 200
     assert set(answer.json()) == {"analysis", "usage"}
     sent = mock.messages_requests()[0].body["messages"][0]["content"][0]["text"]
@@ -71,7 +91,9 @@ def test_api_analyze(shipped, mock):
 
 def test_api_code_runs_the_agent_with_read_only_tools(shipped, mock):
     served, root = shipped
-    answer = httpx.post(served.url + "/api/code", json={"prompt": "what is here?", "working_dir": "app"}, timeout=60)
+    answer = httpx.post(
+        served.url + "/api/code", json={"prompt": "what is here?", "working_dir": "app"}, timeout=60
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["response"] == "MOCK_REPLY[claude-sonnet-5-5]: what is here?"
     [request] = mock.messages_requests()
@@ -80,10 +102,14 @@ def test_api_code_runs_the_agent_with_read_only_tools(shipped, mock):
     assert str(root / "projects" / "app") in json.dumps(request.body)  # the agent works there
 
 
-@pytest.mark.parametrize("working_dir", ["..", "../outside", "/etc", "escape", "app/../../outside", "missing"])
+@pytest.mark.parametrize(
+    "working_dir", ["..", "../outside", "/etc", "escape", "app/../../outside", "missing"]
+)
 def test_api_code_refuses_directories_outside_the_allowed_ones(shipped, mock, working_dir):
     served, _ = shipped
-    answer = httpx.post(served.url + "/api/code", json={"prompt": "x", "working_dir": working_dir}, timeout=60)
+    answer = httpx.post(
+        served.url + "/api/code", json={"prompt": "x", "working_dir": working_dir}, timeout=60
+    )
     assert answer.status_code == 400
     assert answer.json()["error"]["param"] == "working_dir"
     assert mock.received == []
@@ -91,7 +117,9 @@ def test_api_code_refuses_directories_outside_the_allowed_ones(shipped, mock, wo
 
 def test_custom_endpoint_schema_violations_are_listed(shipped, mock):
     served, _ = shipped
-    answer = httpx.post(served.url + "/api/chat", json={"promt": "typo", "max_tokens": "many"}, timeout=60)
+    answer = httpx.post(
+        served.url + "/api/chat", json={"promt": "typo", "max_tokens": "many"}, timeout=60
+    )
     assert answer.status_code == 400
     message = answer.json()["error"]["message"]
     assert "$: 'prompt' is a required property" in message
@@ -141,9 +169,11 @@ def project(tmp_path, write_config, mock, monkeypatch):
     monkeypatch.setenv("MOCK_URL", mock.base_url)
     (tmp_path / "transforms").mkdir()
     (tmp_path / "schemas").mkdir()
-    (tmp_path / "schemas" / "answer.json").write_text(json.dumps(
-        {"type": "object", "required": ["reply"], "properties": {"reply": {"type": "string"}}}
-    ))  # fmt: skip
+    (tmp_path / "schemas" / "answer.json").write_text(
+        json.dumps(
+            {"type": "object", "required": ["reply"], "properties": {"reply": {"type": "string"}}}
+        )
+    )
     (tmp_path / "transforms" / "answer.j2").write_text('{"reply": {{ payload.text | json }}}')
     (tmp_path / "transforms" / "rewrite.py").write_text(
         "async def transform(payload, context):\n"
@@ -165,7 +195,10 @@ def test_template_and_python_transforms(project, serve, mock):
     served = serve(project(OK_PROBE))
     answer = httpx.post(served.url + "/probe", json={"q": 'quotes " and \\ and ünïcode'})
     assert answer.json() == {"reply": 'MOCK_REPLY[opus]: quotes " and \\ and ünïcode'}
-    answer = httpx.post(served.url + "/v1/chat/completions", json={"model": "sonnet", "messages": [{"role": "user", "content": "x"}]})
+    answer = httpx.post(
+        served.url + "/v1/chat/completions",
+        json={"model": "sonnet", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert answer.status_code == 200
     assert mock.received[-1].body["system"] == "rewritten for /v1/chat/completions"
 
@@ -191,7 +224,9 @@ def test_sandbox_escapes_fail_and_name_the_transform(project, serve, mock, probe
 
 
 def test_template_runtime_error_is_a_500_naming_the_transform(project, serve):
-    served = serve(project('{"messages": [{"role": "user", "content": {{ payload.missing.deeper | json }}}]}'))
+    served = serve(
+        project('{"messages": [{"role": "user", "content": {{ payload.missing.deeper | json }}}]}')
+    )
     answer = httpx.post(served.url + "/probe", json={"q": "x"})
     assert answer.status_code == 500
     assert "The transform 'probe' failed: UndefinedError" in answer.json()["error"]["message"]
@@ -203,7 +238,10 @@ def test_output_that_breaks_its_schema_is_a_500(project, serve, tmp_path):
     served.call(served.app.ctx.reloader.reload("test"))
     answer = httpx.post(served.url + "/probe", json={"q": "x"})
     assert answer.status_code == 500
-    assert "The transform 'answer' produced output that does not match its schema" in answer.json()["error"]["message"]
+    assert (
+        "The transform 'answer' produced output that does not match its schema"
+        in answer.json()["error"]["message"]
+    )
 
 
 def test_template_syntax_error_is_reported_by_check(project, capsys):
@@ -217,22 +255,32 @@ def test_missing_schema_is_reported_with_its_line(project, tmp_path, capsys):
     path = project(OK_PROBE)
     (tmp_path / "schemas" / "answer.json").unlink()
     assert main(["check", str(path)]) == 1
-    assert f"{path}:26:20 transforms.answer.output_schema: no schema file schemas/answer.json" in capsys.readouterr().err
+    assert (
+        f"{path}:26:20 transforms.answer.output_schema: no schema file schemas/answer.json"
+        in capsys.readouterr().err
+    )
 
 
 def test_gateway_try_shows_the_request_and_the_sink_call(project, capsys):
     path = project(OK_PROBE)
     assert main(["try", "/probe", "--data", '{"q": "hello"}', "--config", str(path)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["request"]["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]
+    assert report["request"]["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "hello"}]}
+    ]
     assert report["model"] == {"requested": "opus", "target": "opus", "sink": "up"}
     assert report["sink_call"]["url"].endswith("/v1/messages")
     assert report["sink_call"]["body"]["messages"][0]["content"][0]["text"] == "hello"
 
 
 def test_gateway_try_shows_the_cli_invocation(capsys):
-    data = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5})
-    assert main(["try", "/v1/chat/completions", "--data", data, "--config", str(REPO / "routes.yaml")]) == 0
+    data = json.dumps(
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5}
+    )
+    assert (
+        main(["try", "/v1/chat/completions", "--data", data, "--config", str(REPO / "routes.yaml")])
+        == 0
+    )
     call = json.loads(capsys.readouterr().out)["sink_call"]
     assert call["kind"] == "cli" and call["argv"][call["argv"].index("--model") + 1] == "opus"
     assert json.loads(call["env"]["CLAUDE_CODE_EXTRA_BODY"])["temperature"] == 0.5

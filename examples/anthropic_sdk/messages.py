@@ -26,7 +26,15 @@ message = client.messages.create(
     ],
 )
 print("message:", message.content[0].text)
-print("stop reason:", message.stop_reason, "| usage:", message.usage.input_tokens, "in,", message.usage.output_tokens, "out")
+print(
+    "stop reason:",
+    message.stop_reason,
+    "| usage:",
+    message.usage.input_tokens,
+    "in,",
+    message.usage.output_tokens,
+    "out",
+)
 
 print("stream: ", end="")
 with client.messages.stream(

@@ -13,7 +13,8 @@ __all__ = ["TokenAuth", "presented_token"]
 
 
 def presented_token(headers: object) -> str | None:
-    """The token in ``x-api-key`` or ``Authorization: Bearer``, as the OpenAI and Anthropic SDKs send it."""
+    """The token in ``x-api-key`` or ``Authorization: Bearer`` (as the Anthropic and OpenAI
+    SDKs send their API keys)."""
     get = headers.get  # type: ignore[attr-defined]
     token = get("x-api-key")
     if token:

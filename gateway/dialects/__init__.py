@@ -1,4 +1,4 @@
-"""Client dialects: each turns its own JSON into the IR and IR answers back into its JSON and SSE."""
+"""Client dialects: each turns its JSON into the IR, and IR answers back into its JSON and SSE."""
 
 from __future__ import annotations
 

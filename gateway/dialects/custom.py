@@ -44,7 +44,7 @@ class StreamEncoder:
                 "stop_reason": end.stop_reason,
                 "usage": usage_from_ir(end.usage),
                 "model": self._model,
-            }  # fmt: skip
+            }
         )
 
     def error(self, error: GatewayError) -> bytes:

@@ -35,11 +35,8 @@ FINISH_REASONS: dict[str | None, str] = {
     None: "stop",
 }
 
-# Accepted and without effect on the answer (billing, storage and tracing knobs).
-_IGNORED = {
-    "seed", "service_tier", "store", "metadata", "user", "prompt_cache_key",
-    "safety_identifier", "verbosity",
-}  # fmt: skip
+# Fields not named in this module (seed, store, metadata, service_tier, ...) are billing,
+# storage and tracing knobs without effect on the answer: accepted and not carried.
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:

@@ -18,7 +18,6 @@ __all__ = ["NAME", "StreamEncoder", "decode_request", "encode_response"]
 
 NAME = "openai.responses"
 
-_IGNORED = {"store", "metadata", "user", "include", "truncation", "prompt_cache_key", "safety_identifier", "service_tier"}  # fmt: skip
 _REFUSED = {
     "previous_response_id": "this gateway keeps no state: send the whole conversation in 'input'",
     "conversation": "this gateway keeps no state: send the whole conversation in 'input'",
@@ -93,8 +92,16 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
                 parsed = json.loads(arguments or "{}")
             except ValueError:
                 raise InvalidRequest(f"{path}.arguments: not valid JSON", param=path) from None
-            add("assistant", [ir.ToolUse(f.get(item, "call_id", str, path, required=True),
-                                         f.get(item, "name", str, path, required=True), parsed)])  # fmt: skip
+            add(
+                "assistant",
+                [
+                    ir.ToolUse(
+                        f.get(item, "call_id", str, path, required=True),
+                        f.get(item, "name", str, path, required=True),
+                        parsed,
+                    )
+                ],
+            )
         elif kind == "function_call_output":
             output = item.get("output")
             content = content_to_ir(output, f"{path}.output") if output is not None else []
@@ -221,13 +228,23 @@ class StreamEncoder:
             case ir.TextDelta(index=index, text=text) if index in self._items:
                 self._parts[index].append(text)
                 item = self._items[index]
-                return self._event("response.output_text.delta", item_id=item["id"], output_index=self._output_index(index),
-                                   content_index=0, delta=text, logprobs=[])  # fmt: skip
+                return self._event(
+                    "response.output_text.delta",
+                    item_id=item["id"],
+                    output_index=self._output_index(index),
+                    content_index=0,
+                    delta=text,
+                    logprobs=[],
+                )
             case ir.ToolInputDelta(index=index, partial_json=fragment) if index in self._items:
                 self._parts[index].append(fragment)
                 item = self._items[index]
-                return self._event("response.function_call_arguments.delta", item_id=item["id"],
-                                   output_index=self._output_index(index), delta=fragment)  # fmt: skip
+                return self._event(
+                    "response.function_call_arguments.delta",
+                    item_id=item["id"],
+                    output_index=self._output_index(index),
+                    delta=fragment,
+                )
             case ir.BlockStop(index=index) if index in self._items:
                 return self._close(index)
             case ir.MessageDelta(stop_reason=reason, usage=usage):
@@ -244,8 +261,13 @@ class StreamEncoder:
             "response.output_item.added", output_index=self._output_index(index), item=item
         )
         if item["type"] == "message":
-            out += self._event("response.content_part.added", item_id=item["id"], output_index=self._output_index(index),
-                               content_index=0, part={"type": "output_text", "text": "", "annotations": []})  # fmt: skip
+            out += self._event(
+                "response.content_part.added",
+                item_id=item["id"],
+                output_index=self._output_index(index),
+                content_index=0,
+                part={"type": "output_text", "text": "", "annotations": []},
+            )
         return out
 
     def _close(self, index: int) -> bytes:
@@ -253,14 +275,30 @@ class StreamEncoder:
         output_index = self._output_index(index)
         if item["type"] == "message":
             done = _message_item(item["id"], text)
-            out = self._event("response.output_text.done", item_id=item["id"], output_index=output_index,
-                              content_index=0, text=text, logprobs=[])  # fmt: skip
-            out += self._event("response.content_part.done", item_id=item["id"], output_index=output_index,
-                               content_index=0, part=done["content"][0])  # fmt: skip
+            out = self._event(
+                "response.output_text.done",
+                item_id=item["id"],
+                output_index=output_index,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+            out += self._event(
+                "response.content_part.done",
+                item_id=item["id"],
+                output_index=output_index,
+                content_index=0,
+                part=done["content"][0],
+            )
         else:
             done = _call_item(self._calls[index], text)
-            out = self._event("response.function_call_arguments.done", item_id=item["id"],
-                              output_index=output_index, name=done["name"], arguments=text)  # fmt: skip
+            out = self._event(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=output_index,
+                name=done["name"],
+                arguments=text,
+            )
         self._items[index] = done
         return out + self._event("response.output_item.done", output_index=output_index, item=done)
 
@@ -271,7 +309,7 @@ class StreamEncoder:
         return self._event(kind, response=envelope)
 
     def error(self, error: GatewayError) -> bytes:
-        status, body = encode_error(error)
+        _, body = encode_error(error)
         code = body["error"]["code"] or body["error"]["type"]
         envelope = dict(self._envelope, status="failed", output=list(self._items.values()))
         envelope["error"] = {"code": code, "message": error.message}

@@ -86,7 +86,11 @@ def clients(gateway):
 
 def upstream_model(kind: str, alias: str) -> str:
     """What the upstream sees for a model alias: the CLI resolves its own aliases."""
-    return {"opus": "claude-opus-5-5", "sonnet": "claude-sonnet-5-5"}[alias] if kind != "http" else alias
+    return (
+        {"opus": "claude-opus-5-5", "sonnet": "claude-sonnet-5-5"}[alias]
+        if kind != "http"
+        else alias
+    )
 
 
 def turns(body: dict) -> list[dict]:
@@ -98,7 +102,12 @@ def turns(body: dict) -> list[dict]:
         content = message["content"]
         if isinstance(content, str):
             content = [{"type": "text", "text": content}]
-        out.append({"role": message["role"], "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in content]})
+        out.append(
+            {
+                "role": message["role"],
+                "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in content],
+            }
+        )
     return out
 
 
@@ -110,9 +119,13 @@ def system_text(body: dict) -> str:
 def test_plain_text(kind, clients, mock):
     oai, claude = clients
     mock.when("plain", Reply(text="a plain answer", chunks=3))
-    answer = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "plain"}])
+    answer = oai.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "plain"}]
+    )
     assert answer.choices[0].message.content == "a plain answer"
-    message = claude.messages.create(model="opus", max_tokens=20, messages=[{"role": "user", "content": "plain"}])
+    message = claude.messages.create(
+        model="opus", max_tokens=20, messages=[{"role": "user", "content": "plain"}]
+    )
     assert message.content[0].text == "a plain answer"
     assert [r.body["model"] for r in mock.messages_requests()] == [upstream_model(kind, "opus")] * 2
 
@@ -120,18 +133,31 @@ def test_plain_text(kind, clients, mock):
 def test_streaming_arrives_in_several_chunks(kind, clients, mock):
     oai, claude = clients
     mock.when("stream", Reply(text="one two three four five", chunks=5))
-    chunks = list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "stream"}], stream=True))
-    deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    chunks = list(
+        oai.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "stream"}], stream=True
+        )
+    )
+    deltas = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
     assert len(deltas) == 5 and "".join(deltas) == "one two three four five"
-    with claude.messages.stream(model="sonnet", max_tokens=20, messages=[{"role": "user", "content": "stream"}]) as stream:
+    with claude.messages.stream(
+        model="sonnet", max_tokens=20, messages=[{"role": "user", "content": "stream"}]
+    ) as stream:
         pieces = list(stream.text_stream)
     assert len(pieces) == 5 and "".join(pieces) == "one two three four five"
 
 
 def test_system_prompt_reaches_the_upstream(clients, mock):
     oai, claude = clients
-    oai.chat.completions.create(model="gpt-4o", messages=[{"role": "system", "content": "SYSTEM-ONE"}, {"role": "user", "content": "x"}])
-    claude.messages.create(model="opus", max_tokens=5, system="SYSTEM-TWO", messages=[{"role": "user", "content": "x"}])
+    oai.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "system", "content": "SYSTEM-ONE"}, {"role": "user", "content": "x"}],
+    )
+    claude.messages.create(
+        model="opus", max_tokens=5, system="SYSTEM-TWO", messages=[{"role": "user", "content": "x"}]
+    )
     first, second = mock.messages_requests()
     assert "SYSTEM-ONE" in system_text(first.body) and "SYSTEM-TWO" in system_text(second.body)
 
@@ -151,29 +177,55 @@ def test_multi_turn_reaches_the_upstream_as_turns(clients, mock):
     [request] = mock.messages_requests()
     assert turns(request.body) == [
         {"role": role, "content": [{"type": "text", "text": text}]}
-        for role, text in [("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2"), ("user", "Q3")]
+        for role, text in [
+            ("user", "Q1"),
+            ("assistant", "A1"),
+            ("user", "Q2"),
+            ("assistant", "A2"),
+            ("user", "Q3"),
+        ]
     ]
 
 
-@pytest.mark.parametrize(("stop_reason", "finish_reason"), [("end_turn", "stop"), ("max_tokens", "length")])
+@pytest.mark.parametrize(
+    ("stop_reason", "finish_reason"), [("end_turn", "stop"), ("max_tokens", "length")]
+)
 def test_stop_reasons(clients, mock, stop_reason, finish_reason):
     oai, claude = clients
     mock.when("stop", Reply(text="words", stop_reason=stop_reason))
-    answer = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "stop"}])
+    answer = oai.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "stop"}]
+    )
     assert answer.choices[0].finish_reason == finish_reason
-    with claude.messages.stream(model="opus", max_tokens=5, messages=[{"role": "user", "content": "stop"}]) as stream:
+    with claude.messages.stream(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "stop"}]
+    ) as stream:
         assert stream.get_final_message().stop_reason == stop_reason
 
 
 def test_usage(clients, mock):
     oai, claude = clients
-    mock.when("usage", Reply(text="counted", input_tokens=123, output_tokens=45, cache_read_input_tokens=6))
-    answer = oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "usage"}])
+    mock.when(
+        "usage",
+        Reply(text="counted", input_tokens=123, output_tokens=45, cache_read_input_tokens=6),
+    )
+    answer = oai.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "usage"}]
+    )
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (129, 45)
     assert answer.usage.prompt_tokens_details.cached_tokens == 6
-    chunks = list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "usage"}], stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        oai.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "usage"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[-1].usage.completion_tokens == 45
-    with claude.messages.stream(model="opus", max_tokens=5, messages=[{"role": "user", "content": "usage"}]) as stream:
+    with claude.messages.stream(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "usage"}]
+    ) as stream:
         usage = stream.get_final_message().usage
     assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == (123, 45, 6)
 
@@ -181,7 +233,9 @@ def test_usage(clients, mock):
 def test_unknown_model(kind, clients, mock):
     oai, claude = clients
     if kind == "http":  # an HTTP upstream decides for itself which names it knows
-        claude.messages.create(model="claude-unheard-of", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        claude.messages.create(
+            model="claude-unheard-of", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
         assert mock.messages_requests()[0].body["model"] == "claude-unheard-of"
         return
     with pytest.raises(openai.NotFoundError) as caught:
@@ -189,7 +243,9 @@ def test_unknown_model(kind, clients, mock):
     assert caught.value.body["code"] == "model_not_found"
     assert "Available models: opus, gpt-4o, sonnet" in caught.value.body["message"]
     with pytest.raises(anthropic.NotFoundError):
-        claude.messages.create(model="gpt-9", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        claude.messages.create(
+            model="gpt-9", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert mock.received == []
 
 
@@ -197,27 +253,51 @@ def test_upstream_error(clients, mock):
     oai, claude = clients
     mock.when("fail", Reply(error=(529, "overloaded_error", "MOCK-OVERLOADED")))
     with pytest.raises(anthropic.APIStatusError) as caught:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "fail"}])
+        claude.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "fail"}]
+        )
     assert caught.value.status_code == 529 and "MOCK-OVERLOADED" in str(caught.value.body)
     with pytest.raises(openai.RateLimitError):
-        list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "fail"}], stream=True))
+        list(
+            oai.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "fail"}], stream=True
+            )
+        )
 
 
 def test_client_disconnect_mid_stream(kind, gateway, mock, caplog):
     served = gateway()
     mock.when("long", Reply(text="z" * 300, chunks=150, delay=0.03))
-    body = json.dumps({"model": "opus", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "long"}]})
+    body = json.dumps(
+        {
+            "model": "opus",
+            "max_tokens": 50,
+            "stream": True,
+            "messages": [{"role": "user", "content": "long"}],
+        }
+    )
     with socket.create_connection(("127.0.0.1", served.port)) as sock:
-        sock.sendall(f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+        sock.sendall(
+            f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+        )
         received = b""
         while b"content_block_delta" not in received:
             received += sock.recv(65536)
     assert wait_for_no_claude(10) == []
     # Abandoning an SDK's iterator must not leave anyio or asyncio complaining in the log.
-    noisy = [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") and r.name in ("asyncio", "gateway", "gateway.sinks")]
+    noisy = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname in ("ERROR", "CRITICAL")
+        and r.name in ("asyncio", "gateway", "gateway.sinks")
+    ]
     assert noisy == []
     # The gateway serves the next request normally.
-    answer = httpx.post(served.url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user", "content": "next"}]}, timeout=60)
+    answer = httpx.post(
+        served.url + "/v1/chat/completions",
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "next"}]},
+        timeout=60,
+    )
     assert answer.status_code == 200
 
 
@@ -229,7 +309,12 @@ def test_concurrency_overflow_is_answered_not_lost(kind, gateway, mock):
     def call(i: int) -> None:
         response = httpx.post(
             served.url + "/v1/messages",
-            json={"model": "opus", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": f"slow {i}"}]},
+            json={
+                "model": "opus",
+                "max_tokens": 5,
+                "stream": True,
+                "messages": [{"role": "user", "content": f"slow {i}"}],
+            },
             headers={"anthropic-version": "2023-06-01"},
             timeout=60,
         )
@@ -246,4 +331,6 @@ def test_concurrency_overflow_is_answered_not_lost(kind, gateway, mock):
         thread.join(60)
     statuses = sorted(status for status, _ in results)
     assert statuses == [200, 529, 529]
-    assert all(body["error"]["type"] == "overloaded_error" for status, body in results if status == 529)
+    assert all(
+        body["error"]["type"] == "overloaded_error" for status, body in results if status == 529
+    )

@@ -57,7 +57,9 @@ def cli_env(mock, monkeypatch):
 @pytest.fixture
 def cli_gateway(cli_env, serve, write_config):
     def start(**options):
-        lines = "\n    ".join(f"{k}: {json.dumps(v)}" for k, v in options.items()) or "profile: plain"
+        lines = (
+            "\n    ".join(f"{k}: {json.dumps(v)}" for k, v in options.items()) or "profile: plain"
+        )
         return serve(write_config(ROUTES.format(options=lines)))
 
     yield start
@@ -73,12 +75,17 @@ def clients(gateway):
 
 def tiny_png() -> bytes:
     """A valid 2x2 PNG: the CLI decodes images it is given on stdin, so it must be real."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\x00\xff\x00\x00\x00\xff\x00" * 2)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def turns_sent(mock):
@@ -131,12 +138,18 @@ def test_multi_turn_reaches_upstream_as_structured_turns(cli_gateway, cli_env, b
 
 
 def test_openai_stream_is_token_by_token_with_usage(cli_gateway, cli_env):
-    cli_env.when("stream me", Reply(text="alpha beta gamma delta", chunks=4, input_tokens=40, output_tokens=12))
+    cli_env.when(
+        "stream me",
+        Reply(text="alpha beta gamma delta", chunks=4, input_tokens=40, output_tokens=12),
+    )
     oai, _ = clients(cli_gateway())
     chunks = list(
         oai.chat.completions.create(
             model="gpt-4o",
-            messages=[{"role": "system", "content": "SYS"}, {"role": "user", "content": "stream me"}],
+            messages=[
+                {"role": "system", "content": "SYS"},
+                {"role": "user", "content": "stream me"},
+            ],
             stream=True,
             stream_options={"include_usage": True},
             temperature=0.3,
@@ -146,7 +159,9 @@ def test_openai_stream_is_token_by_token_with_usage(cli_gateway, cli_env):
             user="u-1",
         )
     )
-    deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    deltas = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
     assert "".join(deltas) == "alpha beta gamma delta" and len(deltas) == 4
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].usage.prompt_tokens == 40 and chunks[-1].usage.completion_tokens == 12
@@ -160,7 +175,9 @@ def test_openai_stream_is_token_by_token_with_usage(cli_gateway, cli_env):
 def test_anthropic_stream_events_in_order(cli_gateway, cli_env):
     cli_env.when("events", Reply(text="one two three", chunks=3))
     _, claude = clients(cli_gateway())
-    with claude.messages.stream(model="sonnet", max_tokens=20, messages=[{"role": "user", "content": "events"}]) as stream:
+    with claude.messages.stream(
+        model="sonnet", max_tokens=20, messages=[{"role": "user", "content": "events"}]
+    ) as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
@@ -173,7 +190,11 @@ def test_anthropic_stream_events_in_order(cli_gateway, cli_env):
     ("reply", "finish_reason", "stop_reason"),
     [
         (Reply(text="cut off", stop_reason="max_tokens"), "length", "max_tokens"),
-        (Reply(text="until HALT", stop_reason="stop_sequence", stop_sequence="HALT"), "stop", "stop_sequence"),
+        (
+            Reply(text="until HALT", stop_reason="stop_sequence", stop_sequence="HALT"),
+            "stop",
+            "stop_sequence",
+        ),
     ],
 )
 def test_stop_reasons(cli_gateway, cli_env, reply, finish_reason, stop_reason):
@@ -182,7 +203,9 @@ def test_stop_reasons(cli_gateway, cli_env, reply, finish_reason, stop_reason):
     answer = oai.chat.completions.create(model="opus", messages=[{"role": "user", "content": "x"}])
     assert answer.choices[0].finish_reason == finish_reason
     cli_env.next(reply)
-    message = claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    message = claude.messages.create(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    )
     assert message.stop_reason == stop_reason
     # After max_tokens the CLI continues on its own; the gateway answers with the first
     # message only (what the client asked for) and stops the process right there.
@@ -191,7 +214,9 @@ def test_stop_reasons(cli_gateway, cli_env, reply, finish_reason, stop_reason):
 
 def test_full_model_ids_pass_unchanged(cli_gateway, cli_env):
     _, claude = clients(cli_gateway())
-    claude.messages.create(model="claude-opus-4-1-20250805", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    claude.messages.create(
+        model="claude-opus-4-1-20250805", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    )
     assert cli_env.messages_requests()[0].body["model"] == "claude-opus-4-1-20250805"
 
 
@@ -199,9 +224,39 @@ def test_images_and_tool_history_arrive_unchanged(cli_gateway, cli_env):
     png = base64.b64encode(tiny_png()).decode()
     _, claude = clients(cli_gateway())
     conversation = [
-        {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": "18C"}]}, {"type": "text", "text": "and now?"}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "look"},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": png},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Checking."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01",
+                    "name": "get_weather",
+                    "input": {"city": "Paris"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01",
+                    "content": [{"type": "text", "text": "18C"}],
+                },
+                {"type": "text", "text": "and now?"},
+            ],
+        },
     ]
     claude.messages.create(model="opus", max_tokens=20, messages=conversation)
     turns, _ = turns_sent(cli_env)
@@ -216,11 +271,15 @@ def test_errors_from_upstream_keep_their_meaning(cli_gateway, cli_env):
     assert "MOCK429" in caught.value.body["message"]
     cli_env.next(Reply(error=(400, "invalid_request_error", "bad thing MOCK400")))
     with pytest.raises(anthropic.BadRequestError) as caught_a:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}], stream=True)
+        claude.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}], stream=True
+        )
     assert "MOCK400" in caught_a.value.body["error"]["message"]
     cli_env.next(Reply(error=(401, "authentication_error", "invalid x-api-key")))
     with pytest.raises(anthropic.APIStatusError) as caught_auth:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        claude.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert caught_auth.value.status_code == 503
     assert "claude auth login" in caught_auth.value.body["error"]["message"]
 
@@ -229,18 +288,33 @@ def test_invalid_model_name_never_reaches_argv(cli_gateway, cli_env):
     _, claude = clients(cli_gateway())
     for name in ("--dangerously-skip-permissions", "opus; rm -rf /", "a b"):
         with pytest.raises((anthropic.BadRequestError, anthropic.NotFoundError)):
-            claude.messages.create(model=name, max_tokens=5, messages=[{"role": "user", "content": "x"}])
+            claude.messages.create(
+                model=name, max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            )
     assert cli_env.received == []
 
 
 def test_options_the_cli_cannot_carry_are_refused(cli_gateway, cli_env):
     _, claude = clients(cli_gateway())
     with pytest.raises(anthropic.BadRequestError) as caught:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}], extra_body={"container": "c1"})
+        claude.messages.create(
+            model="opus",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "x"}],
+            extra_body={"container": "c1"},
+        )
     assert "container" in caught.value.body["error"]["message"]
     # Thinking is something the CLI carries: it reaches the upstream as asked.
-    claude.messages.create(model="opus", max_tokens=2000, messages=[{"role": "user", "content": "x"}], thinking={"type": "enabled", "budget_tokens": 1024})
-    assert cli_env.messages_requests()[0].body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    claude.messages.create(
+        model="opus",
+        max_tokens=2000,
+        messages=[{"role": "user", "content": "x"}],
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    )
+    assert cli_env.messages_requests()[0].body["thinking"] == {
+        "type": "enabled",
+        "budget_tokens": 1024,
+    }
 
 
 def test_status_reports_the_binary(cli_gateway):
@@ -255,7 +329,14 @@ def test_status_reports_the_binary(cli_gateway):
 def test_client_disconnect_mid_stream_kills_the_process(cli_gateway, cli_env):
     cli_env.when("slow", Reply(text="x" * 200, chunks=100, delay=0.05))
     gateway = cli_gateway()
-    body = json.dumps({"model": "opus", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "slow"}]})
+    body = json.dumps(
+        {
+            "model": "opus",
+            "max_tokens": 50,
+            "stream": True,
+            "messages": [{"role": "user", "content": "slow"}],
+        }
+    )
     with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
         sock.sendall(
             f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -272,10 +353,11 @@ def test_timeout_kills_the_process(cli_gateway, cli_env):
     cli_env.when("very slow", Reply(text="y" * 100, chunks=100, delay=0.2))
     _, claude = clients(cli_gateway(timeout=2))
     started = time.monotonic()
-    with pytest.raises(anthropic.APIError) as caught:
-        with claude.messages.stream(model="opus", max_tokens=5, messages=[{"role": "user", "content": "very slow"}]) as stream:
-            for _ in stream:
-                pass
+    with pytest.raises(anthropic.APIError) as caught, claude.messages.stream(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "very slow"}]
+    ) as stream:
+        for _ in stream:
+            pass
     assert "did not finish within 2 s" in str(caught.value)
     assert time.monotonic() - started < 10
     assert wait_for_no_claude(5) == []
@@ -304,7 +386,10 @@ def test_concurrency_limit_answers_or_refuses_every_request(cli_gateway, cli_env
     assert len(results) == 4
     assert statuses.count(200) == 2 and statuses.count(429) == 2
     refused = [r for r in results if r[0] == 429]
-    assert all(retry_after and body["error"]["type"] == "rate_limit_error" for _, retry_after, body in refused)
+    assert all(
+        retry_after and body["error"]["type"] == "rate_limit_error"
+        for _, retry_after, body in refused
+    )
 
 
 # --- faults (fake binary) -------------------------------------------------------------------
@@ -321,7 +406,9 @@ def fake_gateway(cli_gateway):
 def test_crash_is_a_502_with_stderr(fake_gateway):
     _, claude = clients(fake_gateway("crash"))
     with pytest.raises(anthropic.APIStatusError) as caught:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        claude.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert caught.value.status_code == 502
     message = caught.value.body["error"]["message"]
     assert "exited with code 3" in message and "crashed on purpose" in message
@@ -330,14 +417,20 @@ def test_crash_is_a_502_with_stderr(fake_gateway):
 def test_hang_times_out(fake_gateway):
     oai, _ = clients(fake_gateway("hang", timeout=1))
     with pytest.raises(openai.APIError) as caught:
-        list(oai.chat.completions.create(model="opus", messages=[{"role": "user", "content": "x"}], stream=True))
+        list(
+            oai.chat.completions.create(
+                model="opus", messages=[{"role": "user", "content": "x"}], stream=True
+            )
+        )
     assert "did not finish within 1 s" in str(caught.value)
 
 
 def test_garbage_output_is_a_clear_error(fake_gateway):
     _, claude = clients(fake_gateway("garbage"))
     with pytest.raises(anthropic.APIStatusError) as caught:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+        claude.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
     assert caught.value.status_code == 502
     assert "not JSON: Warning: this line is not JSON" in caught.value.body["error"]["message"]
 
@@ -352,10 +445,11 @@ def test_huge_lines_and_split_characters(fake_gateway):
 def test_exit_without_result_mid_stream_is_an_in_band_error(fake_gateway):
     _, claude = clients(fake_gateway("noresult"))
     events = []
-    with pytest.raises(anthropic.APIStatusError) as caught:
-        with claude.messages.stream(model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]) as stream:
-            for event in stream:
-                events.append(event.type)
+    with pytest.raises(anthropic.APIStatusError) as caught, claude.messages.stream(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    ) as stream:
+        for event in stream:
+            events.append(event.type)
     assert "stopped before its answer was complete" in str(caught.value.body)
     assert "text" in events
 
@@ -385,7 +479,9 @@ def test_missing_binary_says_how_to_install(cli_gateway, tmp_path):
 def test_multi_megabyte_prompt(cli_gateway, cli_env):
     big = "lorem ipsum " * 200_000  # 2.4 MB; the CLI refuses more than ~3 MB of text as too long
     _, claude = clients(cli_gateway())
-    message = claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": big + "END"}])
+    message = claude.messages.create(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": big + "END"}]
+    )
     assert message.content[0].text.endswith("END")
     turns, _ = turns_sent(cli_env)
     assert turns[0]["content"][0]["text"] == big + "END"
@@ -394,7 +490,9 @@ def test_multi_megabyte_prompt(cli_gateway, cli_env):
 def test_too_long_a_prompt_is_a_400(cli_gateway, cli_env):
     _, claude = clients(cli_gateway())
     with pytest.raises(anthropic.BadRequestError) as caught:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "word " * 1_000_000}])
+        claude.messages.create(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "word " * 1_000_000}]
+        )
     assert "context window" in caught.value.body["error"]["message"]
 
 
@@ -403,17 +501,37 @@ def test_too_long_a_prompt_is_a_400(cli_gateway, cli_env):
 WEATHER_TOOL = {
     "name": "get_weather",
     "description": "Get the current weather for a city.",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
 }
 
 
 def test_client_tools_are_offered_and_never_run(cli_gateway, cli_env):
-    cli_env.when("weather?", Reply(text="Let me check.", tool_calls=[("get_weather", {"city": "Paris"})], stop_reason="tool_use"))
+    cli_env.when(
+        "weather?",
+        Reply(
+            text="Let me check.",
+            tool_calls=[("get_weather", {"city": "Paris"})],
+            stop_reason="tool_use",
+        ),
+    )
     oai, claude = clients(cli_gateway())
     answer = oai.chat.completions.create(
         model="opus",
         messages=[{"role": "user", "content": "weather?"}],
-        tools=[{"type": "function", "function": {"name": "get_weather", "description": WEATHER_TOOL["description"], "parameters": WEATHER_TOOL["input_schema"]}}],
+        tools=[
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": WEATHER_TOOL["description"],
+                    "parameters": WEATHER_TOOL["input_schema"],
+                },
+            }
+        ],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     choice = answer.choices[0]
@@ -428,8 +546,15 @@ def test_client_tools_are_offered_and_never_run(cli_gateway, cli_env):
 
     # Streaming, through the Anthropic client: the tool call arrives as input_json deltas.
     cli_env.reset()
-    cli_env.when("weather?", Reply(tool_calls=[("get_weather", {"city": "Oslo"})], stop_reason="tool_use"))
-    with claude.messages.stream(model="opus", max_tokens=100, tools=[WEATHER_TOOL], messages=[{"role": "user", "content": "weather?"}]) as stream:
+    cli_env.when(
+        "weather?", Reply(tool_calls=[("get_weather", {"city": "Oslo"})], stop_reason="tool_use")
+    )
+    with claude.messages.stream(
+        model="opus",
+        max_tokens=100,
+        tools=[WEATHER_TOOL],
+        messages=[{"role": "user", "content": "weather?"}],
+    ) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use"
     assert final.content[-1].type == "tool_use" and final.content[-1].input == {"city": "Oslo"}
@@ -441,13 +566,55 @@ def test_tool_results_as_the_last_turn_arrive_exactly(cli_gateway, cli_env):
         {"role": "user", "content": [{"type": "text", "text": "u1 first"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "a1"}]},
         {"role": "user", "content": [{"type": "text", "text": "u2 weather in two cities?"}]},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_t1", "name": "get_weather", "input": {"city": "Oslo"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_t1", "content": [{"type": "text", "text": "5C"}]}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "And Rome:"}, {"type": "tool_use", "id": "toolu_t2", "name": "get_weather", "input": {"city": "Rome"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_t2", "content": [{"type": "text", "text": "22C"}], "is_error": True}]},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_t1",
+                    "name": "get_weather",
+                    "input": {"city": "Oslo"},
+                }
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_t1",
+                    "content": [{"type": "text", "text": "5C"}],
+                }
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "And Rome:"},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_t2",
+                    "name": "get_weather",
+                    "input": {"city": "Rome"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_t2",
+                    "content": [{"type": "text", "text": "22C"}],
+                    "is_error": True,
+                }
+            ],
+        },
     ]
     _, claude = clients(cli_gateway(prompt_caching=False))
-    message = claude.messages.create(model="opus", max_tokens=50, tools=[WEATHER_TOOL], messages=conversation)
+    message = claude.messages.create(
+        model="opus", max_tokens=50, tools=[WEATHER_TOOL], messages=conversation
+    )
     assert message.content[0].text.startswith("MOCK_REPLY[claude-opus-5-5]")
     [request] = cli_env.messages_requests()
     assert request.body["messages"] == conversation  # verbatim: no cache hints, no extra turns
@@ -456,18 +623,53 @@ def test_tool_results_as_the_last_turn_arrive_exactly(cli_gateway, cli_env):
 def test_a_conversation_of_only_tool_turns(cli_gateway, cli_env):
     conversation = [
         {"role": "user", "content": [{"type": "text", "text": "weather in Paris?"}]},
-        {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": [{"type": "text", "text": "18C"}]}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Checking."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01",
+                    "name": "get_weather",
+                    "input": {"city": "Paris"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01",
+                    "content": [{"type": "text", "text": "18C"}],
+                }
+            ],
+        },
     ]
     oai, _ = clients(cli_gateway(prompt_caching=False))
     oai.chat.completions.create(
         model="opus",
         messages=[
             {"role": "user", "content": "weather in Paris?"},
-            {"role": "assistant", "content": "Checking.", "tool_calls": [{"id": "toolu_01", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+            {
+                "role": "assistant",
+                "content": "Checking.",
+                "tool_calls": [
+                    {
+                        "id": "toolu_01",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "toolu_01", "content": "18C"},
         ],
-        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL["input_schema"]}}],
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "get_weather", "parameters": WEATHER_TOOL["input_schema"]},
+            }
+        ],
     )
     [request] = cli_env.messages_requests()
     assert request.body["messages"] == conversation

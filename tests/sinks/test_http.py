@@ -96,7 +96,7 @@ def test_openai_chat_reaches_anthropic_upstream_as_messages(oai, mock):
                     {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
                 ],
             },
-        ],  # fmt: skip
+        ],
         max_completion_tokens=321,
         temperature=0.25,
         top_p=0.5,
@@ -125,7 +125,7 @@ def test_openai_chat_reaches_anthropic_upstream_as_messages(oai, mock):
                     },
                 ],
             },
-        ],  # fmt: skip
+        ],
         "max_tokens": 321,
         "temperature": 0.25,
         "top_p": 0.5,
@@ -294,7 +294,7 @@ def test_anthropic_messages_reach_openai_upstream_as_chat(gateway, mock):
                     {"type": "text", "text": "weather in Rome"},
                 ],
             },
-        ],  # fmt: skip
+        ],
         tools=[
             {
                 "name": "get_weather",
@@ -316,18 +316,35 @@ def test_anthropic_messages_reach_openai_upstream_as_chat(gateway, mock):
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "earlier"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "toolu_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "toolu_1", "content": "cold"},
             {"role": "user", "content": "weather in Rome"},
-        ],  # fmt: skip
+        ],
         "max_tokens": 99,
         "temperature": 0.5,
         "stop": ["###"],
-        "tools": [{"type": "function", "function": {
-            "name": "get_weather", "parameters": WEATHER["parameters"], "description": "Weather for a city"}}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "parameters": WEATHER["parameters"],
+                    "description": "Weather for a city",
+                },
+            }
+        ],
         "tool_choice": "required",
-    }  # fmt: skip
+    }
 
 
 def test_anthropic_stream_from_openai_upstream(gateway, mock):
@@ -376,8 +393,12 @@ def test_anthropic_passthrough_is_byte_for_byte(gateway, mock):
 
 
 def test_anthropic_passthrough_stream_is_byte_for_byte(gateway, mock):
-    body = {"model": "claude-x-1", "max_tokens": 5, "stream": True,
-            "messages": [{"role": "user", "content": "stream raw"}]}  # fmt: skip
+    body = {
+        "model": "claude-x-1",
+        "max_tokens": 5,
+        "stream": True,
+        "messages": [{"role": "user", "content": "stream raw"}],
+    }
     headers = {"anthropic-version": "2023-06-01", "x-api-key": "client-key"}
     mock.next(Reply(text="streamed words here", message_id="msg_fixed", chunks=3))
     with httpx.stream("POST", gateway.url + "/api/v1/messages", json=body, headers=headers) as r:
