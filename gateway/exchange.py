@@ -36,6 +36,8 @@ class Exchange:
     stream: bool = False
     passthrough: bool = False
     status: int | None = None
+    #: The whole response has been sent (a client that hangs up after it is no error).
+    complete: bool = False
     error_type: str | None = None
     first_byte: float | None = None
     finished: float | None = None

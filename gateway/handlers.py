@@ -102,7 +102,8 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
     except GatewayError as error:
         return error_response(exchange, error)
     except asyncio.CancelledError:
-        exchange.status, exchange.error_type = 499, "client_disconnected"
+        if not exchange.complete:
+            exchange.status, exchange.error_type = 499, "client_disconnected"
         raise
     except Exception:
         log.exception("request %s failed inside the gateway", exchange.id)
@@ -301,6 +302,7 @@ async def _stream(
             log.exception("stream %s failed inside the gateway", exchange.id)
             await _stream_error(response, encoder, exchange, GatewayError("Internal gateway error"))
         await response.eof()
+        exchange.complete = True
     return None
 
 
@@ -352,6 +354,7 @@ async def _relay(
     finally:
         await answer.chunks.aclose()  # type: ignore[attr-defined]
     await response.eof()
+    exchange.complete = True
     return None
 
 

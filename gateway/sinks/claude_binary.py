@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
@@ -33,11 +34,11 @@ class ClaudeBinary:
 
 
 def _bundled() -> str | None:
-    try:
-        import claude_agent_sdk
-    except ImportError:
+    # Located without importing the SDK, which weighs ~35 MiB.
+    spec = importlib.util.find_spec("claude_agent_sdk")
+    if spec is None or spec.origin is None:
         return None
-    path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    path = Path(spec.origin).parent / "_bundled" / "claude"
     return str(path) if path.is_file() and os.access(path, os.X_OK) else None
 
 

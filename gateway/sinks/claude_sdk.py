@@ -19,7 +19,7 @@ from .. import ir
 from ..errors import GatewayError, SinkUnavailable, UpstreamError, UpstreamTimeout
 from .claude_base import ClaudeSink
 from .claude_run import RunPlan
-from .sdk_adapters import SdkAdapter, load_adapter, message_to_dict
+from .sdk_adapters import SdkAdapter, choose_sdk, load_adapter, message_to_dict
 from .stream_json import StreamJsonTranslator, relay
 
 __all__ = ["ClaudeSdkSink"]
@@ -108,19 +108,21 @@ class ClaudeSdkSink(ClaudeSink):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self.adapter = load_adapter(config.options.get("sdk", "auto"))
+        self.package, self.package_version = choose_sdk(config.options.get("sdk", "auto"))
+        self._adapter: SdkAdapter | None = None
+        self._adapter_lock = asyncio.Lock()
         self._conversations: set[SdkConversation] = set()
 
     def status(self) -> dict[str, Any]:
         return super().status() | {
-            "sdk": {"package": self.adapter.package, "version": self.adapter.version}
+            "sdk": {"package": self.package, "version": self.package_version}
         }
 
     async def close(self) -> None:
         await asyncio.gather(*(c.stop() for c in list(self._conversations)))
 
     async def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
-        conversation = SdkConversation(self.adapter, plan, self.binary.path)  # type: ignore[arg-type]
+        conversation = SdkConversation(await self._sdk(), plan, self.binary.path)  # type: ignore[arg-type]
         self._conversations.add(conversation)
         translator = StreamJsonTranslator(agent=self.settings.agent)
         messages = conversation.messages()
@@ -151,4 +153,12 @@ class ClaudeSdkSink(ClaudeSink):
         if name == "CLINotFoundError":
             return SinkUnavailable(f"The sink '{self.name}' cannot start claude: {exc}")
         log.warning("sink %s: %s: %s", self.name, name, exc)
-        return UpstreamError(f"{self.adapter.package} failed: {name}: {exc}")
+        return UpstreamError(f"{self.package} failed: {name}: {exc}")
+
+    async def _sdk(self) -> SdkAdapter:
+        """The SDK, imported on first use (in a thread: the import takes a few hundred ms),
+        so a gateway that never uses this sink does not carry it in memory."""
+        async with self._adapter_lock:
+            if self._adapter is None:
+                self._adapter = await asyncio.to_thread(load_adapter, self.package)
+        return self._adapter

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.metadata
+import importlib.util
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,7 +25,14 @@ from typing import Any
 
 from .claude_run import ReplayLine, RunPlan
 
-__all__ = ["SDK_PACKAGES", "Conversation", "SdkAdapter", "load_adapter", "message_to_dict"]
+__all__ = [
+    "SDK_PACKAGES",
+    "Conversation",
+    "SdkAdapter",
+    "choose_sdk",
+    "load_adapter",
+    "message_to_dict",
+]
 
 SDK_PACKAGES = {"claude-agent-sdk": "claude_agent_sdk", "claude-code-sdk": "claude_code_sdk"}
 
@@ -197,13 +206,15 @@ _ADAPTERS: dict[str, type[SdkAdapter]] = {
 }
 
 
-def load_adapter(preference: str = "auto") -> SdkAdapter:
-    """The SDK named, or with ``auto`` claude-agent-sdk, else claude-code-sdk if installed."""
+def choose_sdk(preference: str = "auto") -> tuple[str, str]:
+    """(package, version) of the SDK named, or with ``auto`` claude-agent-sdk, else
+    claude-code-sdk, whichever is installed; found without importing it (it weighs ~35 MiB)."""
     names = list(SDK_PACKAGES) if preference == "auto" else [preference]
     for name in names:
-        try:
-            module = importlib.import_module(SDK_PACKAGES[name])
-        except ImportError:
-            continue
-        return _ADAPTERS[name](module)
+        if importlib.util.find_spec(SDK_PACKAGES[name]) is not None:
+            return name, importlib.metadata.version(name)
     raise ValueError(f"sdk: {' or '.join(names)} is not installed; pip install claude-agent-sdk")
+
+
+def load_adapter(package: str) -> SdkAdapter:
+    return _ADAPTERS[package](importlib.import_module(SDK_PACKAGES[package]))
