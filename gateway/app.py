@@ -85,6 +85,7 @@ def create_app(
         for task in list(app.ctx.background):
             task.cancel()
         await app.ctx.runtime.close()
+        await notify(app.ctx.plugins.hook.gateway_shutdown)
 
     return app
 

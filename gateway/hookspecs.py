@@ -47,3 +47,8 @@ def gateway_register_sinks() -> dict[str, type[Sink]]:
 @hookspec
 def gateway_startup(config: Config) -> None:
     """Fires when the server starts or reloads its configuration, after the sinks are started."""
+
+
+@hookspec
+def gateway_shutdown() -> None:
+    """Fires once when the server stops, after the last request; flush and close things here."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import anthropic
 import httpx
@@ -116,6 +117,9 @@ def test_access_log_has_the_envelope_and_never_the_text(env, guarded, mock):
         ).chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": SECRET_TEXT}]
         )
+    deadline = time.monotonic() + 5  # the log is flushed twice a second
+    while len(env.read_text().splitlines()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     text = env.read_text()
     assert SECRET_TEXT not in text and "s3cret-token" not in text
     lines = [json.loads(line) for line in text.splitlines()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 
 from ..exchange import Exchange
@@ -16,9 +17,10 @@ class Metrics:
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str, str]] = Counter()
         self.tokens: Counter[tuple[str, str]] = Counter()
-        self.latency_buckets: Counter[tuple[str, float]] = Counter()
+        # Per sink, the count of requests whose latency fell in each bucket (not cumulative:
+        # one increment per request; rendering adds them up as Prometheus expects).
+        self.latency: dict[str, list[int]] = {}
         self.latency_sum: Counter[str] = Counter()
-        self.latency_count: Counter[str] = Counter()
 
     @hookimpl
     def gateway_request_finished(self, exchange: Exchange) -> None:
@@ -29,11 +31,11 @@ class Metrics:
             self.tokens[(sink, "output")] += exchange.usage.output_tokens
         if exchange.latency_ms is not None:
             seconds = exchange.latency_ms / 1000
+            counts = self.latency.get(sink)
+            if counts is None:
+                counts = self.latency[sink] = [0] * (len(_BUCKETS) + 1)
+            counts[bisect_left(_BUCKETS, seconds)] += 1
             self.latency_sum[sink] += seconds
-            self.latency_count[sink] += 1
-            for bound in _BUCKETS:
-                if seconds <= bound:
-                    self.latency_buckets[(sink, bound)] += 1
 
     def render(self) -> str:
         lines = [
@@ -54,14 +56,17 @@ class Metrics:
             "# HELP gateway_request_seconds Time from request to the end of the response.",
             "# TYPE gateway_request_seconds histogram",
         ]
-        for sink in sorted(self.latency_count):
-            for bound in _BUCKETS:
-                n = self.latency_buckets[(sink, bound)]
-                lines.append(f'gateway_request_seconds_bucket{{sink="{sink}",le="{bound}"}} {n}')
-            count = self.latency_count[sink]
-            lines.append(f'gateway_request_seconds_bucket{{sink="{sink}",le="+Inf"}} {count}')
+        for sink, counts in sorted(self.latency.items()):
+            cumulative = 0
+            for bound, n in zip(_BUCKETS, counts, strict=False):
+                cumulative += n
+                lines.append(
+                    f'gateway_request_seconds_bucket{{sink="{sink}",le="{bound}"}} {cumulative}'
+                )
+            total = sum(counts)
+            lines.append(f'gateway_request_seconds_bucket{{sink="{sink}",le="+Inf"}} {total}')
             lines.append(
                 f'gateway_request_seconds_sum{{sink="{sink}"}} {self.latency_sum[sink]:.6f}'
             )
-            lines.append(f'gateway_request_seconds_count{{sink="{sink}"}} {count}')
+            lines.append(f'gateway_request_seconds_count{{sink="{sink}"}} {total}')
         return "\n".join(lines) + "\n"

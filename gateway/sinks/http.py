@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -203,8 +204,9 @@ class HttpSink(Sink):
     async def stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
         await self._acquire()
         try:
-            async for event in self._stream(request):
-                yield event
+            async with aclosing(self._stream(request)) as events:
+                async for event in events:
+                    yield event
         finally:
             self._release()
 
