@@ -21,7 +21,7 @@ from typing import Any
 
 from floor_app import CLIENTS
 from measure import Measured, Meter
-from procs import BENCH, Servers
+from procs import BENCH, Servers, stop_on_sigterm
 from setups import SLOW_CHUNKS, SLOW_DELAY, SLOW_TEXT, direct_target, start_floor, start_mock
 
 JSON_CONCURRENCY = 32
@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-d", "--duration", type=float, default=3.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--retries", type=int, default=2, help="re-measure on a busy machine")
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds retries may add")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="bench-clients-") as tmp:
         try:
             with Servers(Path(tmp)) as servers:
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _measure_all(servers: Servers, args: argparse.Namespace) -> list[dict[str, Any]]:
-    meter = Meter(servers, "auto", args.retries)
+    meter = Meter(servers, "auto", args.retries, args.budget)
     fast = start_mock(servers, "mock")
     slow = start_mock(servers, "slow-mock", delay=SLOW_DELAY, chunks=SLOW_CHUNKS)
     rows = [_pair(meter, "mock directly", ("mock", "slow-mock"), (fast, slow), args)]
@@ -86,7 +88,8 @@ def _row_json(row: dict[str, Any]) -> dict[str, Any]:
 def _print(rows: list[dict[str, Any]]) -> None:
     print(
         f"\n{'client':14} {'json req/s c=32':>15} {'p50 ms':>7} {'p99 ms':>7} {'errs':>5} "
-        f"{'cpu':>5} | {'streams/s c=64':>14} {'p50 ms':>7} {'p99 ms':>7} {'errs':>5} {'cpu':>5}"
+        f"{'cpu':>5} {'other':>5} | {'streams/s c=64':>14} {'p50 ms':>7} {'p99 ms':>7} {'errs':>5} "
+        f"{'cpu':>5} {'other':>5}"
     )
     for row in rows:
         cells = []
@@ -97,10 +100,10 @@ def _print(rows: list[dict[str, Any]]) -> None:
             width = 15 if kind == "json" else 14
             cells.append(
                 f"{res.rps:>{width}.0f} {res.latency_ms['p50']:>7.1f} {res.latency_ms['p99']:>7.1f} "
-                f"{res.error_count:>5} {cpu:>5.2f}"
+                f"{res.error_count:>5} {cpu:>5.2f} {measured.other:>5.2f}"
             )
         print(f"{row['label']:14} {cells[0]} | {cells[1]}")
-    print("(cpu: cores used by that server; other programs on the machine: see the JSON)")
+    print("(cpu: cores used by that server; other: cores used by other programs meanwhile)")
     print("\n" + _conclusion(rows))
 
 

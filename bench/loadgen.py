@@ -8,23 +8,30 @@ It always runs in processes of its own, never on a server's event loop. Two engi
 * ``python`` (aiohttp client on uvloop, 1..N processes): the same numbers plus time to first
   body byte (TTFB) for each request.
 
-Which one measures honestly on the 2-core bench machine (numbers from this machine; rerun with
-``python bench/loadgen.py --selftest``):
+Which one measures honestly on the 2-core bench machine (``python bench/loadgen.py --selftest``,
+c=32, JSON; cores used during the window; quiet machine):
 
-    against the mock directly, c=32, JSON            req/s    load generator CPU
-      wrk -t1                                        ~5,900   ~0.25 core
-      python, 1 process                              ~2,500   ~1.0 core (saturated)
-      python, 2 processes                            ~2,700   ~1.2 core
+                              req/s   load generator   server
+    mock directly, wrk -t1    5,100   0.16 core        0.93 core
+    mock directly, python x1  5,000   0.94 core        0.73 core
+    mock directly, python x2  3,900   0.94 core        0.61 core
+    floor app,     wrk -t1    1,900   0.08 core        0.92 core (+ the mock)
+    floor app,     python x1  1,500   0.45 core        0.59 core (+ the mock)
 
-The aiohttp client needs about as much CPU per request as the aiohttp mock server, so on two
-cores it takes a core away from the servers under test and caps the rate at half what wrk
-shows: Python cannot saturate the mock (or the ~6,000 req/s floor target) here, and more
-processes only fight the servers for the same two cores. So throughput and latency come from
-wrk; TTFB comes from the Python engine, at the concurrency under test, and the Python run's
-own req/s is kept in the JSON (``extra``) but never used for ratios.
+One aiohttp client process can just about keep up with the mock, but only by taking a whole
+core, and a second process makes it worse. Against anything with a hop (floor app, gateway:
+two Python servers already share the two cores) the Python client takes the CPU the servers
+need and lowers their rate by about a quarter. wrk does the same work with a tenth of the CPU.
+So requests/s and latency come from wrk. The ~6,000 req/s floor in the spec cannot be reached
+on this machine with any client: the mock alone peaks at ~5,000 on its own core.
+
+TTFB needs the first body chunk, which wrk does not report: at c=1 a Python run measures it;
+at higher concurrency wrk holds c-1 connections busy while one Python client (the probe)
+measures TTFB among them (``--engine wrk+probe``), so that the probe sees the server's
+queueing and not its own event loop.
 
 CLI: ``python bench/loadgen.py --url URL --body JSON [--header 'k: v'] -c 32 -d 3
-[--engine wrk|python] [--processes N] [--requests N]``; prints one JSON result on stdout.
+[--engine wrk|python|wrk+probe] [--processes N] [--requests N]``; prints one JSON result on stdout.
 """
 
 from __future__ import annotations
@@ -74,25 +81,32 @@ def run_wrk(target: Target, concurrency: int, duration: float, threads: int = 1)
     )
 
 
-def run_wrk_with_probe(target: Target, concurrency: int, duration: float) -> Result:
-    """wrk keeps ``concurrency - 1`` requests going while one Python client measures TTFB.
+def run_wrk_with_probe(
+    target: Target, concurrency: int, duration: float, probes: int = 1
+) -> Result:
+    """wrk keeps ``concurrency - probes`` requests going while a Python client measures TTFB
+    on ``probes`` connections; latency percentiles are wrk's, req/s the sum of both.
 
     A Python client at full concurrency would measure its own event loop as much as the
-    server; one request at a time among wrk's it sees the server's queueing, not its own.
+    server; with a few requests among wrk's it sees the server's queueing, not its own.
+    Caveat: against a saturated server, wrk's connections move in lockstep batches and a
+    probe request that falls between two batches is served at once, so the probe's TTFB can
+    be far below what wrk's requests saw (``probe_vs_wrk`` in ``extra`` shows it).
     """
+    probes = max(1, min(probes, concurrency - 1))
     if concurrency < 2:
         return run_python(target, concurrency, duration)
     before = _children_cpu()
-    wrk = _start_wrk(target, concurrency - 1, duration, 1)
+    wrk = _start_wrk(target, concurrency - probes, duration, 1)
     try:
         # Inside wrk's window: starts once wrk is connected, ends before wrk stops.
-        probe = run_python(target, 1, max(0.5, duration - 1.0), warmup=0.4)
+        probe = run_python(target, probes, max(0.5, duration - 1.0), warmup=0.4)
         stdout, stderr = wrk.communicate(timeout=duration + 30)
     finally:
         if wrk.poll() is None:
             wrk.kill()
             wrk.wait()
-    load = _wrk_result(target, concurrency - 1, wrk.returncode, stdout, stderr, 0.0)
+    load = _wrk_result(target, concurrency - probes, wrk.returncode, stdout, stderr, 0.0)
     errors = Counter(load.errors)
     errors.update(probe.errors)
     load.engine = "wrk+probe"
@@ -101,7 +115,11 @@ def run_wrk_with_probe(target: Target, concurrency: int, duration: float) -> Res
     load.ttfb_ms = probe.ttfb_ms
     load.errors = dict(errors)
     load.cpu_s = round(_children_cpu() - before + probe.cpu_s, 3)
-    load.extra = {"probe": probe.to_json()}
+    wrk_p50, probe_p50 = load.latency_ms["p50"], probe.latency_ms["p50"]
+    load.extra = {
+        "probe": probe.to_json(),
+        "probe_vs_wrk": round(probe_p50 / wrk_p50, 3) if wrk_p50 and probe_p50 else None,
+    }
     return load
 
 
@@ -316,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--requests", type=int, default=None, help="count instead of time")
     parser.add_argument("--engine", choices=("wrk", "python", "wrk+probe"), default="wrk")
     parser.add_argument("--processes", type=int, default=1, help="python engine processes")
+    parser.add_argument("--probes", type=int, default=1, help="wrk+probe: Python connections")
     parser.add_argument("--warmup", type=float, default=0.5, help="python engine warm-up, s")
     parser.add_argument("--selftest", action="store_true", help="compare the engines on a mock")
     args = parser.parse_args(argv)
@@ -331,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine == "wrk" and args.requests is None:
         result = run_wrk(target, args.concurrency, args.duration)
     elif args.engine == "wrk+probe" and args.requests is None:
-        result = run_wrk_with_probe(target, args.concurrency, args.duration)
+        result = run_wrk_with_probe(target, args.concurrency, args.duration, args.probes)
     else:
         result = run_python(
             target, args.concurrency, args.duration, args.processes, args.warmup, args.requests

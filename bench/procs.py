@@ -23,6 +23,17 @@ BENCH = ROOT / "bench"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that ``with Servers(...)`` still stops them all."""
+
+
+def stop_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))

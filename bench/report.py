@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from measure import Measured
+from measure import NOISY_CORES, Measured
 
 LABELS = {
     "mock": "(a) mock directly",
@@ -28,6 +28,10 @@ class Row:
     def errors(self) -> int:
         return self.load.result.error_count + self.ttfb.result.error_count
 
+    @property
+    def noisy(self) -> bool:
+        return self.load.noisy or self.ttfb.noisy
+
     def to_json(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
@@ -38,7 +42,9 @@ class Row:
             "latency_p50_ms": self.load.result.latency_ms["p50"],
             "latency_p99_ms": self.load.result.latency_ms["p99"],
             "ttfb_p50_ms": _ttfb(self.ttfb),
+            "server_cpu_us_per_request": self.load.cpu_us_per_request(SERVER[self.subject]),
             "errors": self.errors,
+            "noisy": self.noisy,
             "load": self.load.to_json(),
             "ttfb": self.ttfb.to_json(),
         }
@@ -70,6 +76,7 @@ class Report:
                         "vs_floor": _ratio(row.load.result.rps, floor.load.result.rps),
                         "vs_mock": _ratio(row.load.result.rps, mock.load.result.rps),
                         "valid": row.errors + floor.errors + mock.errors == 0,
+                        "noisy": row.noisy or floor.noisy or mock.noisy,
                     })  # fmt: skip
         return out
 
@@ -84,6 +91,7 @@ class Report:
                 out.append({
                     "subject": subject, "mode": mode, "added_p50_ms": round(latency, 3),
                     "added_ttfb_p50_ms": ttfb, "valid": row.errors + mock.errors == 0,
+                    "noisy": row.noisy or mock.noisy,
                 })  # fmt: skip
         return out
 
@@ -124,9 +132,11 @@ def _ttfb(measured: Measured) -> float | None:
 def evaluate(report: Report) -> list[dict[str, Any]]:
     targets: list[dict[str, Any]] = []
 
-    def check(name: str, value: float | None, ok: bool, valid: bool, shown: str) -> None:
+    def check(
+        name: str, value: float | None, ok: bool, valid: bool, shown: str, noisy: bool
+    ) -> None:
         targets.append({"target": name, "value": value, "met": bool(ok) and valid,
-                        "valid": valid, "shown": shown})  # fmt: skip
+                        "valid": valid, "noisy": noisy, "shown": shown})  # fmt: skip
 
     ratios = {(r["subject"], r["mode"], r["concurrency"]): r for r in report.ratios()}
     for subject, share in (("passthrough", 0.5), ("translating", 0.3)):
@@ -135,7 +145,7 @@ def evaluate(report: Report) -> list[dict[str, Any]]:
             value = r["vs_floor"]
             check(
                 f"{subject} c=32 {mode}: req/s >= {share:.0%} of the floor",
-                value, value is not None and value >= share, r["valid"], _pct(value),
+                value, value is not None and value >= share, r["valid"], _pct(value), r["noisy"],
             )  # fmt: skip
     for added in report.added_latency():
         if added["subject"] == "floor":
@@ -143,7 +153,7 @@ def evaluate(report: Report) -> list[dict[str, Any]]:
         value = added["added_p50_ms"]
         check(
             f"{added['subject']} {added['mode']}: added p50 latency at c=1 < 1 ms",
-            value, value < 1.0, added["valid"], f"{value:+.2f} ms",
+            value, value < 1.0, added["valid"], f"{value:+.2f} ms", added["noisy"],
         )  # fmt: skip
     ratio = report.slow_ratio()
     direct, gateway = report.slow.get("direct"), report.slow.get("gateway")
@@ -151,7 +161,7 @@ def evaluate(report: Report) -> list[dict[str, Any]]:
         valid = direct.result.error_count + gateway.result.error_count == 0
         check(
             f"{256} slow streams: gateway streams/s >= 90% of direct",
-            ratio, ratio >= 0.9, valid, _pct(ratio),
+            ratio, ratio >= 0.9, valid, _pct(ratio), direct.noisy or gateway.noisy,
         )  # fmt: skip
     ttfb = report.slow.get("ttfb_gateway")
     if ttfb is not None:
@@ -159,8 +169,18 @@ def evaluate(report: Report) -> list[dict[str, Any]]:
         check(
             "32 slow streams: gateway TTFB p50 < 5 ms",
             value, value is not None and value < 5.0, ttfb.result.error_count == 0,
-            f"{value:.2f} ms" if value is not None else "-",
+            f"{value:.2f} ms" if value is not None else "-", ttfb.noisy,
         )  # fmt: skip
+        direct_ttfb = report.slow.get("ttfb_direct")
+        if direct_ttfb is not None:
+            added = _diff(value, _ttfb(direct_ttfb))
+            check(
+                "32 slow streams: gateway TTFB p50 minus direct TTFB p50 < 5 ms "
+                "(the same target read as added TTFB: the mock itself waits one interval)",
+                added, added is not None and added < 5.0,
+                ttfb.result.error_count + direct_ttfb.result.error_count == 0,
+                f"{added:+.2f} ms" if added is not None else "-", ttfb.noisy or direct_ttfb.noisy,
+            )  # fmt: skip
     return targets
 
 
@@ -185,13 +205,28 @@ def print_report(report: Report) -> None:
     invalid = [r for r in report.rows if r.errors]
     if invalid:
         print(f"\n!! {len(invalid)} measurement(s) had errors: not valid, see the JSON")
+    if any(_phase(r.ttfb) for r in report.rows):
+        print(
+            "\n+ TTFB probe requests finished in under half of wrk's p50 latency: they fell "
+            "between wrk's lockstep batches at a saturated server, so this TTFB is lower than "
+            "what a typical request saw there (for JSON, TTFB ~ the p50 latency)"
+        )
+    noisy = [r for r in report.rows if r.noisy]
+    if noisy:
+        print(
+            f"\n* {len(noisy)} row(s) were measured while other programs used more than "
+            f"{NOISY_CORES} cores (after retries): compare them with care"
+        )
 
 
 def _print_rows(report: Report) -> None:
-    print("\n== Throughput and latency (req/s, latency: full response; TTFB: first body byte) ==")
+    print(
+        "\n== Throughput and latency (req/s, latency: full response; TTFB: first body byte; "
+        "us/req: the server's CPU microseconds per request) =="
+    )
     print(
         f"{'path':20} {'mode':4} {'c':>3} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'ttfb50':>7} {'errs':>5}  cores used: server/mock/loadgen/other"
+        f"{'ttfb50':>8} {'us/req':>6} {'errs':>4}  cores used: server/mock/loadgen/other"
     )
     for row in report.rows:
         res, cores = row.load.result, row.load.cores
@@ -201,8 +236,10 @@ def _print_rows(report: Report) -> None:
         print(
             f"{LABELS[row.subject]:20} {row.mode:4} {row.concurrency:>3} {res.rps:>8.0f} "
             f"{res.latency_ms['p50']:>7.2f} {res.latency_ms['p99']:>7.2f} "
-            f"{_num(ttfb):>7} {row.errors:>5}  "
+            f"{_num(ttfb) + _phase(row.ttfb):>8} {_int(row.load.cpu_us_per_request(server)):>6} "
+            f"{row.errors:>4}  "
             f"{cores.get(server, 0):.2f}/{upstream}/{cores['loadgen']:.2f}/{cores['other']:.2f}"
+            f"{' *' if row.noisy else ''}"
         )
 
 
@@ -210,7 +247,7 @@ def _print_ratios(report: Report) -> None:
     print("\n== Gateway req/s as a share of the floor (b) and of the mock (a) ==")
     print(f"{'path':20} {'mode':4} {'c':>3} {'vs floor':>9} {'vs mock':>8}")
     for r in report.ratios():
-        flag = "" if r["valid"] else "  (errors: invalid)"
+        flag = ("" if r["valid"] else "  (errors: invalid)") + (" *" if r["noisy"] else "")
         print(
             f"{LABELS[r['subject']]:20} {r['mode']:4} {r['concurrency']:>3} "
             f"{_pct(r['vs_floor']):>9} {_pct(r['vs_mock']):>8}{flag}"
@@ -224,7 +261,7 @@ def _print_added(report: Report) -> None:
         ttfb = a["added_ttfb_p50_ms"]
         print(
             f"{LABELS[a['subject']]:20} {a['mode']:4} {a['added_p50_ms']:>+8.2f}ms "
-            f"{(f'{ttfb:+.2f}ms' if ttfb is not None else '-'):>9}"
+            f"{(f'{ttfb:+.2f}ms' if ttfb is not None else '-'):>9}{' *' if a['noisy'] else ''}"
         )
 
 
@@ -240,10 +277,11 @@ def _print_slow(report: Report) -> None:
     )
     print(
         f"{'path':20} {'c':>4} {'streams/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'ttfb50':>7} "
-        f"{'errs':>5}  cores used: server/mock/loadgen/other"
+        f"{'us/req':>6} {'errs':>4}  cores used: server/mock/loadgen/other"
     )
     for name, label, server in (
         ("direct", "mock directly", "slow-mock"),
+        ("floor", "floor app", "slow-floor"),
         ("gateway", "gw passthrough", "slow-gateway"),
     ):
         for key in (name, f"ttfb_{name}"):
@@ -255,10 +293,17 @@ def _print_slow(report: Report) -> None:
             print(
                 f"{label:20} {res.concurrency:>4} {res.rps:>9.0f} {res.latency_ms['p50']:>7.1f} "
                 f"{res.latency_ms['p99']:>7.1f} {_num(_ttfb(measured)):>7} "
-                f"{res.error_count:>5}  {cores.get(server, 0):.2f}/{upstream}/"
+                f"{_int(measured.cpu_us_per_request(server)):>6} "
+                f"{res.error_count:>4}  {cores.get(server, 0):.2f}/{upstream}/"
                 f"{cores['loadgen']:.2f}/{cores['other']:.2f}  ({res.engine})"
+                f"{' *' if measured.noisy else ''}"
             )
-    print(f"gateway / direct streams/s at 256: {_pct(report.slow_ratio())}")
+    floor = slow.get("floor")
+    vs_floor = _ratio(slow["gateway"].result.rps, floor.result.rps) if floor else None
+    print(
+        f"gateway / direct streams/s at 256: {_pct(report.slow_ratio())}; "
+        f"gateway / floor: {_pct(vs_floor)}"
+    )
     gateway, direct = slow.get("ttfb_gateway"), slow.get("ttfb_direct")
     if gateway is not None and direct is not None:
         g, d = _ttfb(gateway), _ttfb(direct)
@@ -275,7 +320,8 @@ def _print_targets(report: Report) -> None:
     print("\n== Targets ==")
     for t in report.targets:
         mark = "met   " if t["met"] else ("INVALID" if not t["valid"] else "MISSED")
-        print(f"[{mark:7}] {t['target']}: {t['shown']}")
+        noisy = "  (* busy machine)" if t["noisy"] else ""
+        print(f"[{mark:7}] {t['target']}: {t['shown']}{noisy}")
 
 
 def _headers(measured: Measured) -> float | None:
@@ -283,6 +329,16 @@ def _headers(measured: Measured) -> float | None:
     extra = measured.result.extra
     extra = extra.get("probe", {}).get("extra", extra)
     return (extra.get("headers_ms") or {}).get("p50")
+
+
+def _phase(measured: Measured) -> str:
+    """'+' when the TTFB probe was served far faster than wrk's requests (see loadgen)."""
+    ratio = measured.result.extra.get("probe_vs_wrk")
+    return "+" if ratio is not None and ratio < 0.5 else ""
+
+
+def _int(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def _num(value: float | None) -> str:

@@ -1,57 +1,45 @@
 """Can the load generator saturate the mock? ``python bench/loadgen.py --selftest [-d 3]``.
 
 Starts the mock upstream and the floor app, then measures each at c=32 (JSON) with wrk and with
-the Python engine in 1 and 2 processes, printing req/s next to the CPU that the load generator
-and the server used: the numbers behind the choice explained at the top of loadgen.py.
+the Python engine in 1 and 2 processes, printing req/s next to the cores that the load
+generator (during its window), the server and other programs used: the numbers behind the
+choice explained at the top of loadgen.py. Server cores are averaged over the whole call,
+start-up included, so they read a little low.
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from loadgen import Target, run_python, run_wrk, wrk_available
-from procs import BENCH, Servers, free_port, python
-from stats import Result
+from loadgen import wrk_available
+from measure import Meter
+from procs import Servers
+from setups import direct_target, start_floor, start_mock
 
-BODY = b'{"model":"claude-opus-5-5","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}'
+ENGINES = [("wrk -t1", "wrk", 1), ("python x1", "python", 1), ("python x2", "python", 2)]
 
 
 def selftest(duration: float) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-selftest-") as tmp, Servers(Path(tmp)) as s:
-        mock_port, floor_port = free_port(), free_port()
-        s.start("mock", [python(), "tests/mock_upstream.py", "--port", str(mock_port)], mock_port)
-        upstream = f"http://127.0.0.1:{mock_port}"
-        s.start(
-            "floor",
-            [python(), str(BENCH / "floor_app.py"), "--port", str(floor_port),
-             "--upstream", upstream],
-            floor_port,
-            probe="/health",
-        )  # fmt: skip
-        print(f"{'server':6} {'engine':12} {'c':>3} {'req/s':>8} {'p50 ms':>7} "
-              f"{'loadgen cpu':>11} {'server cpu':>10} {'errors':>6}")  # fmt: skip
-        for server, port in (("mock", mock_port), ("floor", floor_port)):
-            target = Target(
-                f"http://127.0.0.1:{port}/v1/messages", BODY, {"content-type": "application/json"}
-            )
-            engines: list[tuple[str, Callable[[], Result]]] = [
-                ("python x1", lambda t=target: run_python(t, 32, duration, 1)),
-                ("python x2", lambda t=target: run_python(t, 32, duration, 2)),
-            ]
-            if wrk_available():
-                engines.insert(0, ("wrk -t1", lambda t=target: run_wrk(t, 32, duration, 1)))
-                engines.insert(1, ("wrk -t2", lambda t=target: run_wrk(t, 32, duration, 2)))
-            for label, measure in engines:
-                before, started = s.cpu(), time.monotonic()
-                result = measure()
-                elapsed = time.monotonic() - started
-                used = s.cpu()[server] - before[server]
+        mock = start_mock(s, "mock")
+        floor = start_floor(s, "floor", mock)
+        meter = Meter(s, "auto", retries=2)
+        print(
+            f"{'server':6} {'engine':10} {'c':>3} {'req/s':>7} {'p50 ms':>7} "
+            f"{'loadgen':>8} {'server':>7} {'other':>6} {'errors':>6}"
+        )
+        for server, port in (("mock", mock), ("floor", floor)):
+            target = direct_target(port, False)
+            meter.warm(target, 32)
+            for label, engine, processes in ENGINES:
+                if engine == "wrk" and not wrk_available():
+                    continue
+                m = meter.run(target, 32, duration, engine=engine, processes=processes)
+                res = m.result
                 print(
-                    f"{server:6} {label:12} {32:>3} {result.rps:>8.0f} "
-                    f"{result.latency_ms['p50']:>7.2f} {result.cpu_s / result.window_s:>10.2f}c "
-                    f"{used / elapsed:>9.2f}c {result.error_count:>6}"
+                    f"{server:6} {label:10} {32:>3} {res.rps:>7.0f} {res.latency_ms['p50']:>7.2f} "
+                    f"{res.cpu_s / res.window_s:>7.2f}c {m.cores[server]:>6.2f}c "
+                    f"{m.other:>5.2f}c {res.error_count:>6}"
                 )
     return 0
