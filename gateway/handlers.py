@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-from contextlib import aclosing
 from typing import Any
 
 from sanic import Request
@@ -27,7 +26,6 @@ from .errors import (
     InvalidRequest,
     MethodNotAllowed,
     RouteNotFound,
-    UpstreamError,
     UpstreamTimeout,
 )
 from .exchange import Exchange
@@ -35,12 +33,12 @@ from .info_endpoints import INFO_ENDPOINTS
 from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
 from .pipeline import TransformContext
 from .plugins import authenticate, notify
+from .relay import relay
 from .routing import Route
 from .runtime import Runtime
 from .sinks.base import Sink
 from .sinks.http import HttpSink
-from .wire import anthropic as anthropic_wire
-from .wire import openai as openai_wire
+from .streaming import stream_events
 
 __all__ = ["dispatch", "error_response", "json_response"]
 
@@ -49,7 +47,6 @@ log = logging.getLogger("gateway")
 _GET_ENDPOINTS = frozenset(INFO_ENDPOINTS)
 _UNAUTHENTICATED = frozenset({"health"})
 _JSON = "application/json"
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 class _CustomDialect:
@@ -180,7 +177,7 @@ async def _completion(
         sink = runtime.sinks[target.sink]
         _note_target(exchange, model, target.model, sink, body.get("stream") is True)
         if isinstance(sink, HttpSink) and sink.passes_through(route.endpoint):
-            return await _relay(request, sink, route, exchange, body, target.model, timeout)
+            return await relay(request, sink, route, exchange, body, target.model, timeout)
         dialect = DIALECTS[route.endpoint]
         ir_request = dialect.decode_request(body)
         ir_request.model = target.model
@@ -197,7 +194,7 @@ async def _completion(
         ir_request.model = target.model
         _note_target(exchange, requested, target.model, sink, ir_request.stream)
     if ir_request.stream:
-        return await _stream(request, sink, dialect, ir_request, body, exchange, timeout)
+        return await stream_events(request, sink, dialect, ir_request, body, exchange, timeout)
     try:
         async with asyncio.timeout(timeout):
             response = await sink.complete(ir_request)
@@ -264,122 +261,3 @@ async def _transformed_response(
         config.response_transforms, response_to_json(response), context
     )
     return payload if route.endpoint == "custom" else response_from_json(payload)
-
-
-async def _stream(
-    request: Request,
-    sink: Sink,
-    dialect: Any,
-    ir_request: ir.Request,
-    body: dict[str, Any],
-    exchange: Exchange,
-    timeout: float,
-) -> None:
-    """Streams a sink's events; the status is decided by the first event, not before it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with aclosing(sink.stream(ir_request)) as events:
-        try:
-            async with asyncio.timeout_at(deadline):
-                first = await anext(events)
-        except StopAsyncIteration:
-            raise UpstreamError(f"The sink '{sink.name}' ended without an answer") from None
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"The sink '{sink.name}' did not start answering in time"
-            ) from None
-        encoder = dialect.stream_encoder(ir_request, body)
-        response = await request.respond(content_type="text/event-stream", headers=_SSE_HEADERS)
-        exchange.status, exchange.first_byte = 200, time.perf_counter()
-        try:
-            async with asyncio.timeout_at(deadline):
-                await response.send(encoder.encode(first))
-                async for event in events:
-                    if isinstance(event, ir.MessageDelta):
-                        exchange.usage, exchange.cost_usd = event.usage, event.cost_usd
-                    chunk = encoder.encode(event)
-                    if chunk:
-                        await response.send(chunk)
-                    if isinstance(event, ir.MessageStop):
-                        break  # the client has its answer; the sink cleans up after eof
-            await response.send(encoder.end())
-        except TimeoutError:
-            await _stream_error(
-                response, encoder, exchange, UpstreamTimeout("The answer took too long")
-            )
-        except GatewayError as error:
-            await _stream_error(response, encoder, exchange, error)
-        except Exception:
-            log.exception("stream %s failed inside the gateway", exchange.id)
-            await _stream_error(response, encoder, exchange, GatewayError("Internal gateway error"))
-        await response.eof()
-        exchange.complete = True
-    return None
-
-
-async def _stream_error(
-    response: Any, encoder: Any, exchange: Exchange, error: GatewayError
-) -> None:
-    exchange.error_type = error.kind
-    await response.send(encoder.error(error))
-
-
-async def _relay(
-    request: Request,
-    sink: HttpSink,
-    route: Route,
-    exchange: Exchange,
-    body: dict[str, Any],
-    model: str,
-    timeout: float,
-) -> HTTPResponse | None:
-    """Relays bytes to an upstream of the client's own dialect; only the model may be renamed."""
-    exchange.passthrough = True
-    upstream_model = sink.upstream_model(model)
-    raw = request.body
-    if upstream_model != body["model"]:
-        raw = json.dumps({**body, "model": upstream_model}, ensure_ascii=False).encode()
-    try:
-        async with asyncio.timeout(timeout):
-            answer = await sink.forward(
-                route.endpoint, "POST", request.query_string, request.headers, raw
-            )
-    except TimeoutError:
-        raise UpstreamTimeout(f"The upstream '{sink.name}' did not answer in time") from None
-    if answer.chunks is None:
-        exchange.usage = _usage_of(answer.body)
-        return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
-    response = await request.respond(status=answer.status, headers=answer.headers)
-    exchange.status, exchange.first_byte = answer.status, time.perf_counter()
-    encoder = DIALECTS[_family(route.endpoint)].stream_encoder(ir.Request(model, []), body)
-    try:
-        async with asyncio.timeout(timeout):
-            async for chunk in answer.chunks:
-                await response.send(chunk)
-    except TimeoutError:
-        await _stream_error(
-            response, encoder, exchange, UpstreamTimeout("The answer took too long")
-        )
-    except GatewayError as error:
-        await _stream_error(response, encoder, exchange, error)
-    finally:
-        await answer.chunks.aclose()  # type: ignore[attr-defined]
-    await response.eof()
-    exchange.complete = True
-    return None
-
-
-def _family(endpoint: str) -> str:
-    return "anthropic.messages" if endpoint.startswith("anthropic.") else "openai.chat"
-
-
-def _usage_of(body: bytes) -> ir.Usage | None:
-    """Token usage from a relayed JSON answer, for the access log."""
-    try:
-        usage = json.loads(body).get("usage")
-    except (ValueError, AttributeError):
-        return None
-    if not isinstance(usage, dict):
-        return None
-    if "prompt_tokens" in usage:
-        return openai_wire.usage_to_ir(usage)
-    return anthropic_wire.usage_to_ir(usage)

@@ -408,6 +408,10 @@ def test_anthropic_passthrough_stream_is_byte_for_byte(gateway, mock):
     direct = httpx.post(mock.base_url + "/v1/messages", json=body, headers=headers).content
     assert via_gateway == direct
     assert via_gateway.count(b"event: content_block_delta") == 3
+    # The relayed stream's usage still reaches the access log and the metrics.
+    metrics = httpx.get(gateway.url + "/metrics").text
+    assert 'gateway_tokens_total{sink="anthropic-up",direction="input"} 11' in metrics
+    assert 'gateway_tokens_total{sink="anthropic-up",direction="output"} 7' in metrics
 
 
 def test_passthrough_with_the_anthropic_sdk_renames_aliases(gateway, mock):

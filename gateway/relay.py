@@ -1,0 +1,116 @@
+"""Passthrough: bytes relayed to an upstream of the client's own dialect and back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from . import ir
+from .dialects import DIALECTS
+from .dialects.sse import SSEDecoder
+from .errors import GatewayError, UpstreamTimeout
+from .exchange import Exchange
+from .routing import Route
+from .sinks.http import HttpSink
+from .streaming import send_stream_error
+from .wire import anthropic as anthropic_wire
+from .wire import openai as openai_wire
+
+__all__ = ["relay"]
+
+
+async def relay(
+    request: Request,
+    sink: HttpSink,
+    route: Route,
+    exchange: Exchange,
+    body: dict[str, Any],
+    model: str,
+    timeout: float,
+) -> HTTPResponse | None:
+    """Relays bytes to an upstream of the client's own dialect; only the model may be renamed."""
+    exchange.passthrough = True
+    upstream_model = sink.upstream_model(model)
+    raw = request.body
+    if upstream_model != body["model"]:
+        raw = json.dumps({**body, "model": upstream_model}, ensure_ascii=False).encode()
+    try:
+        async with asyncio.timeout(timeout):
+            answer = await sink.forward(
+                route.endpoint, "POST", request.query_string, request.headers, raw
+            )
+    except TimeoutError:
+        raise UpstreamTimeout(f"The upstream '{sink.name}' did not answer in time") from None
+    if answer.chunks is None:
+        exchange.usage = _usage_of(answer.body)
+        return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
+    response = await request.respond(status=answer.status, headers=answer.headers)
+    exchange.status, exchange.first_byte = answer.status, time.perf_counter()
+    encoder = DIALECTS[_family(route.endpoint)].stream_encoder(ir.Request(model, []), body)
+    usage = UsageSniffer()
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in answer.chunks:
+                await response.send(chunk)
+                usage.feed(chunk)
+    except TimeoutError:
+        await send_stream_error(
+            response, encoder, exchange, UpstreamTimeout("The answer took too long")
+        )
+    except GatewayError as error:
+        await send_stream_error(response, encoder, exchange, error)
+    finally:
+        await answer.chunks.aclose()  # type: ignore[attr-defined]
+        exchange.usage = usage.usage
+    await response.eof()
+    exchange.complete = True
+    return None
+
+
+def _family(endpoint: str) -> str:
+    return "anthropic.messages" if endpoint.startswith("anthropic.") else "openai.chat"
+
+
+def _usage_of(body: bytes) -> ir.Usage | None:
+    """Token usage from a relayed JSON answer, for the access log."""
+    try:
+        usage = json.loads(body).get("usage")
+    except (ValueError, AttributeError):
+        return None
+    return _usage(usage)
+
+
+def _usage(usage: Any, base: ir.Usage | None = None) -> ir.Usage | None:
+    if not isinstance(usage, dict):
+        return base
+    if "prompt_tokens" in usage:
+        return openai_wire.usage_to_ir(usage)
+    return anthropic_wire.usage_to_ir(usage, base)
+
+
+class UsageSniffer:
+    """The usage reported in a relayed SSE stream, for the access log and metrics.
+
+    Only events whose data mentions ``usage`` are parsed (Anthropic's ``message_start`` and
+    ``message_delta``, OpenAI's final usage chunk); the bytes relayed are not touched.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self.usage: ir.Usage | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        for event in self._decoder.decode(chunk):
+            if '"usage"' not in event.data:
+                continue
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                continue
+            found = data.get("usage") or (data.get("message") or {}).get("usage")
+            self.usage = _usage(found, self.usage)
