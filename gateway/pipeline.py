@@ -24,7 +24,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .config import Config
 from .errors import InvalidRequest, TransformFailed
-from .yamlsource import ConfigError, Problem, format_path
+from .payload_schema import PayloadSchema
+from .yamlsource import ConfigError, Problem
 
 __all__ = ["Pipeline", "TransformContext"]
 
@@ -57,13 +58,13 @@ class TransformContext:
 class Transform:
     name: str
     apply: Callable[[Any, TransformContext], Any]
-    input_schema: jsonschema.protocols.Validator | None = None
-    output_schema: jsonschema.protocols.Validator | None = None
+    input_schema: PayloadSchema | None = None
+    output_schema: PayloadSchema | None = None
     source: str = ""
 
     async def run(self, payload: Any, context: TransformContext) -> Any:
         if self.input_schema is not None:
-            violations = _violations(self.input_schema, payload)
+            violations = self.input_schema.violations(payload)
             if violations:
                 raise InvalidRequest(
                     f"The {context.direction} does not match what this route accepts: "
@@ -81,7 +82,7 @@ class Transform:
                 f"The transform '{self.name}' failed: {exc.__class__.__name__}: {exc}"
             ) from exc
         if self.output_schema is not None:
-            violations = _violations(self.output_schema, result)
+            violations = self.output_schema.violations(result)
             if violations:
                 log.error("transform %s produced invalid output: %s", self.name, violations)
                 raise TransformFailed(
@@ -89,11 +90,6 @@ class Transform:
                     "schema: " + "; ".join(violations)
                 )
         return result
-
-
-def _violations(validator: jsonschema.protocols.Validator, payload: Any) -> list[str]:
-    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    return [f"{format_path(('$', *e.absolute_path))}: {e.message}" for e in errors]
 
 
 class Pipeline:
@@ -195,7 +191,7 @@ def _python(config: Config, reference: str) -> Callable[[Any, TransformContext],
     return func
 
 
-def _schema(config: Config, file: str | None, key: str) -> jsonschema.protocols.Validator | None:
+def _schema(config: Config, file: str | None, key: str) -> PayloadSchema | None:
     if file is None:
         return None
     path = config.base_dir / "schemas" / file
@@ -205,9 +201,7 @@ def _schema(config: Config, file: str | None, key: str) -> jsonschema.protocols.
         raise _LoadError(key, f"no schema file schemas/{file}") from None
     except ValueError as exc:
         raise _LoadError(key, f"schemas/{file} is not valid JSON: {exc}") from None
-    cls = jsonschema.validators.validator_for(schema)
     try:
-        cls.check_schema(schema)
+        return PayloadSchema(schema)
     except jsonschema.SchemaError as exc:
         raise _LoadError(key, f"schemas/{file} is not a valid JSON Schema: {exc.message}") from None
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
