@@ -20,11 +20,11 @@ def test_valid_payload_has_no_violations():
 
 
 def test_every_violation_is_listed_with_its_path():
-    assert sorted(PayloadSchema(SCHEMA).violations({"n": 9, "extra": True})) == [
+    assert set(PayloadSchema(SCHEMA).violations({"n": 9, "extra": True})) == {
         "$: 'prompt' is a required property",
         "$: Additional properties are not allowed ('extra' was unexpected)",
         "$.n: 9 is greater than the maximum of 3",
-    ]
+    }
 
 
 @pytest.mark.parametrize(
