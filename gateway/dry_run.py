@@ -11,10 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .dialects import DIALECTS, error_encoder
+from .dialects import error_encoder
 from .errors import GatewayError, InvalidRequest, RouteNotFound
-from .ir_json import request_from_json, request_to_json
-from .pipeline import TransformContext
+from .ir_json import request_to_json
+from .preparation import prepare
 from .routing import Route
 from .runtime import Runtime
 from .sinks.http import HttpSink
@@ -41,31 +41,19 @@ async def dry_run(
 async def _plan(
     runtime: Runtime, route: Route, body: dict[str, Any], headers: Mapping[str, str]
 ) -> dict[str, Any]:
-    config = route.config
+    prepared = await prepare(runtime, route, body, headers, "dry-run")
+    target, sink = prepared.target, prepared.sink
     report: dict[str, Any] = {"route": route.path, "dialect": route.endpoint}
-    transforms = config is not None and bool(config.request_transforms)
-    if route.endpoint == "custom" or transforms:
-        assert config is not None
-        context = TransformContext(route.path, "request", "dry-run", headers, body.get("model"))
-        if route.endpoint == "custom":
-            payload = body
-        else:
-            payload = request_to_json(DIALECTS[route.endpoint].decode_request(body))
-        payload = await runtime.pipeline.run(config.request_transforms, payload, context)
-        report["transformed"] = payload
-        request = request_from_json(payload, default_model=config.model)
-    elif route.endpoint in DIALECTS:
-        request = DIALECTS[route.endpoint].decode_request(body)
-    else:
-        raise InvalidRequest(f"{route.path} has no dialect that `gateway try` can decode")
-    target = runtime.resolve(request.model, route)
-    request.model = target.model
-    sink = runtime.sinks[target.sink]
+    if prepared.transformed is not None:
+        report["transformed"] = prepared.transformed
     report["model"] = {"requested": target.requested, "target": target.model, "sink": sink.name}
-    if isinstance(sink, HttpSink) and sink.passes_through(route.endpoint) and not transforms:
+    if prepared.request is None:
         report["passthrough"] = True
-    report["request"] = request_to_json(request)
-    report["sink_call"] = sink.describe(request)
+        assert isinstance(sink, HttpSink)
+        report["sink_call"] = sink.describe_forward(route.endpoint, body, target.model)
+    else:
+        report["request"] = request_to_json(prepared.request)
+        report["sink_call"] = sink.describe(prepared.request)
     return report
 
 

@@ -17,10 +17,7 @@ from typing import Any
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from . import ir
-from .config import RouteConfig
-from .dialects import DIALECTS, error_encoder
-from .dialects import custom as custom_dialect
+from .dialects import error_encoder
 from .errors import (
     GatewayError,
     InvalidRequest,
@@ -30,13 +27,11 @@ from .errors import (
 )
 from .exchange import Exchange
 from .info_endpoints import INFO_ENDPOINTS
-from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
-from .pipeline import TransformContext
 from .plugins import authenticate, notify
+from .preparation import prepare, transform_response
 from .relay import relay
 from .routing import Route
 from .runtime import Runtime
-from .sinks.base import Sink
 from .sinks.http import HttpSink
 from .streaming import stream_events
 
@@ -47,20 +42,6 @@ log = logging.getLogger("gateway")
 _GET_ENDPOINTS = frozenset(INFO_ENDPOINTS)
 _UNAUTHENTICATED = frozenset({"health"})
 _JSON = "application/json"
-
-
-class _CustomDialect:
-    """Custom routes have no codec of their own: their transforms shape what goes in and out."""
-
-    name = custom_dialect.NAME
-    encode_error = staticmethod(custom_dialect.encode_error)
-
-    @staticmethod
-    def stream_encoder(request: ir.Request, body: dict[str, Any]) -> custom_dialect.StreamEncoder:
-        return custom_dialect.StreamEncoder(request)
-
-
-CUSTOM = _CustomDialect()
 
 
 _ID_PREFIX = os.urandom(4).hex()
@@ -168,31 +149,16 @@ async def _completion(
 ) -> HTTPResponse | None:
     body = _body(request)
     timeout = runtime.config.limits.request_timeout
-    transforms = _transforms(route)
-    if transforms is None and route.endpoint in DIALECTS:
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
-        target = runtime.resolve(model, route)
-        sink = runtime.sinks[target.sink]
-        _note_target(exchange, model, target.model, sink, body.get("stream") is True)
-        if isinstance(sink, HttpSink) and sink.passes_through(route.endpoint):
-            return await relay(request, sink, route, exchange, body, target.model, timeout)
-        dialect = DIALECTS[route.endpoint]
-        ir_request = dialect.decode_request(body)
-        ir_request.model = target.model
-    elif transforms is None:
-        raise InvalidRequest(
-            f"{route.path} ({route.endpoint}) needs a sink that speaks it: route it to an "
-            "HTTP upstream of that dialect (for count_tokens: the /api mount)."
-        )
-    else:
-        ir_request, dialect = await _transformed_request(request, runtime, route, exchange, body)
-        requested = ir_request.model
-        target = runtime.resolve(requested, route)
-        sink = runtime.sinks[target.sink]
-        ir_request.model = target.model
-        _note_target(exchange, requested, target.model, sink, ir_request.stream)
+    prepared = await prepare(runtime, route, body, request.headers, exchange.id)
+    target, sink = prepared.target, prepared.sink
+    exchange.model, exchange.target_model, exchange.sink = target.requested, target.model, sink.name
+    if prepared.request is None:
+        exchange.stream = body.get("stream") is True
+        assert isinstance(sink, HttpSink)  # prepare() only passes through to HTTP upstreams
+        return await relay(request, sink, route, exchange, body, target.model, timeout)
+    ir_request, dialect = prepared.request, prepared.dialect
+    assert dialect is not None
+    exchange.stream = ir_request.stream
     if ir_request.stream:
         return await stream_events(request, sink, dialect, ir_request, body, exchange, timeout)
     try:
@@ -203,61 +169,9 @@ async def _completion(
             f"The sink '{sink.name}' did not answer within {timeout:g} s"
         ) from None
     exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
-    if transforms is None or not transforms.response_transforms:
+    if route.config is None or not route.config.response_transforms:
         return json_response(dialect.encode_response(response))
-    answer = await _transformed_response(runtime, route, exchange, request, ir_request, response)
-    return json_response(answer if dialect is CUSTOM else dialect.encode_response(answer))
-
-
-def _note_target(exchange: Exchange, model: str, target: str, sink: Sink, stream: bool) -> None:
-    exchange.model, exchange.target_model, exchange.sink = model, target, sink.name
-    exchange.stream = stream
-
-
-def _transforms(route: Route) -> RouteConfig | None:
-    """The route's configuration when it transforms requests or responses (custom routes do)."""
-    config = route.config
-    if config is None or not (config.request_transforms or config.response_transforms):
-        return None
-    return config
-
-
-async def _transformed_request(
-    request: Request, runtime: Runtime, route: Route, exchange: Exchange, body: dict[str, Any]
-) -> tuple[ir.Request, Any]:
-    """Decode (standard dialects) or take the body as is (custom), then the request transforms."""
-    config = route.config
-    assert config is not None
-    context = TransformContext(
-        route.path, "request", exchange.id, request.headers, body.get("model")
+    answer = await transform_response(
+        runtime, route, exchange.id, request.headers, exchange.model, ir_request, response
     )
-    if route.endpoint == "custom":
-        payload = await runtime.pipeline.run(config.request_transforms, body, context)
-        return request_from_json(payload, default_model=config.model), CUSTOM
-    dialect = DIALECTS[route.endpoint]
-    decoded = dialect.decode_request(body)
-    payload = await runtime.pipeline.run(
-        config.request_transforms, request_to_json(decoded), context
-    )
-    return request_from_json(payload, default_model=decoded.model), dialect
-
-
-async def _transformed_response(
-    runtime: Runtime,
-    route: Route,
-    exchange: Exchange,
-    request: Request,
-    ir_request: ir.Request,
-    response: ir.Response,
-) -> Any:
-    """The response transforms' output: any JSON (custom routes) or an IR response."""
-    config = route.config
-    assert config is not None
-    context = TransformContext(
-        route.path, "response", exchange.id, request.headers, exchange.model,
-        request_to_json(ir_request),
-    )  # fmt: skip
-    payload = await runtime.pipeline.run(
-        config.response_transforms, response_to_json(response), context
-    )
-    return payload if route.endpoint == "custom" else response_from_json(payload)
+    return json_response(answer if route.endpoint == "custom" else dialect.encode_response(answer))

@@ -8,7 +8,8 @@ from typing import Any, Protocol
 
 from .. import ir
 from ..errors import GatewayError
-from . import anthropic_messages, openai_chat, openai_responses
+from ..ir_json import request_from_json, response_to_json
+from . import anthropic_messages, custom, openai_chat, openai_responses
 
 __all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder"]
 
@@ -55,6 +56,14 @@ DIALECTS: Mapping[str, Dialect] = {
         openai_responses.decode_request,
         openai_responses.encode_response,
         lambda request, body: openai_responses.StreamEncoder(request),
+        openai_chat.encode_error,
+    ),
+    # Custom routes: the IR's own JSON form, shaped by the route's transforms on either side.
+    custom.NAME: Dialect(
+        custom.NAME,
+        request_from_json,
+        response_to_json,
+        lambda request, body: custom.StreamEncoder(request),
         openai_chat.encode_error,
     ),
 }

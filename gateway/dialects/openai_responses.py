@@ -31,7 +31,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     for key, why in _REFUSED.items():
         if body.get(key) not in (None, {}):
             raise InvalidRequest(f"{key}: {why}", param=key)
-    fmt = (body.get("text") or {}).get("format")
+    fmt = (f.get(body, "text", dict, "") or {}).get("format")
     if fmt not in (None, {"type": "text"}):
         raise InvalidRequest("text.format: only {'type': 'text'} is supported", param="text.format")
     system = [f.get(body, "instructions", str, "") or ""]

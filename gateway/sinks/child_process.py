@@ -113,8 +113,11 @@ class ChildProcess:
             yield message
 
     async def wait(self) -> int:
+        """The exit status, once the process has ended and its stderr is read."""
         code = await self.process.wait()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        writer, stderr = self._tasks
+        writer.cancel()  # it may be waiting for an acknowledgement that will never come
+        await asyncio.gather(writer, stderr, return_exceptions=True)
         return code
 
     async def stop(self) -> None:

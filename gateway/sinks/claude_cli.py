@@ -76,7 +76,9 @@ class ClaudeCliSink(ClaudeSink):
             ):  # fmt: skip
                 yield event
             if not translator.done:
-                code = await child.wait()
+                code = await asyncio.wait_for(
+                    child.wait(), deadline - asyncio.get_running_loop().time()
+                )
                 try:
                     for event in translator.finish():
                         yield event

@@ -147,7 +147,10 @@ def plan_run(
         "setting-sources": "",  # no user or project settings: their hooks would run
         "strict-mcp-config": None,  # no MCP servers but the ones given here
     }
-    if settings.agent and settings.tools:
+    if settings.agent:
+        # Confines the file tools to the working directory (a Read of ~/.ssh is refused even
+        # though Read is allowed) and drops the tools that run code unless they are named.
+        flags["restricted"] = None
         flags["permission-prompts"] = "none"  # anything not allowed is denied, never asked
     if settings.disallowed_tools:
         flags["disallowedTools"] = ",".join(settings.disallowed_tools)
@@ -155,6 +158,12 @@ def plan_run(
         flags["permission-mode"] = settings.permission_mode
     if settings.use_bare(environ):
         flags["bare"] = None
+    if request.messages[-1].role != "user":
+        raise InvalidRequest(
+            "messages: the last turn must be the user's; Claude Code cannot continue a "
+            "prefilled assistant turn (use a route whose sink is the Anthropic API for that)",
+            param="messages",
+        )
     recorded, replayed = split_conversation(request.messages)
     resume = None
     if recorded:

@@ -136,16 +136,33 @@ class HttpSink(Sink):
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
         upstream = replace(request, model=self.upstream_model(request.model))
-        headers = {k: "<redacted>" if k in _SECRET_HEADERS else v for k, v in self._headers.items()}
         return super().describe(request) | {
             "method": "POST",
             "url": self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect],
-            "headers": headers,
+            "headers": self._shown_headers(),
             "missing_env": self._missing_env,
             "body": self._codec.encode_request(
                 upstream, default_max_tokens=self._default_max_tokens
             ),
         }
+
+    def describe_forward(self, endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """What :meth:`forward` would send for a passthrough request (``gateway try``)."""
+        upstream_model = self.upstream_model(model)
+        return super().describe(ir.Request(model, [])) | {
+            "method": "POST",
+            "url": self.base_url + _UPSTREAM_PATHS[self.dialect][endpoint],
+            "headers": {
+                k: "<redacted>" if k in _SECRET_HEADERS else v for k, v in self._headers.items()
+            },
+            "missing_env": self._missing_env,
+            "body": body
+            if upstream_model == body.get("model")
+            else {**body, "model": upstream_model},
+        }
+
+    def _shown_headers(self) -> dict[str, str]:
+        return {k: "<redacted>" if k in _SECRET_HEADERS else v for k, v in self._headers.items()}
 
     # --- untouched relay ---------------------------------------------------------------------
 

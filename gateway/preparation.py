@@ -1,0 +1,129 @@
+"""The request side of a completion: decode, transform, resolve. Shared by the server and
+``gateway try``, so that what `try` shows is what the server does.
+
+A route's dialect decodes the body into the IR; a custom route's request transforms build the
+IR's JSON form from whatever the client sent. Request transforms run before the model is
+resolved (a transform may choose the model); an HTTP upstream of the client's own dialect on a
+route without transforms takes the body untouched instead (passthrough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import ir
+from .dialects import DIALECTS, Dialect
+from .errors import InvalidRequest, TransformFailed
+from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
+from .pipeline import TransformContext
+from .routing import Route, Target
+from .runtime import Runtime
+from .sinks.base import Sink
+from .sinks.http import HttpSink
+
+__all__ = ["Prepared", "prepare", "transform_response"]
+
+
+@dataclass(slots=True)
+class Prepared:
+    target: Target
+    sink: Sink
+    #: None on a passthrough: the body goes to the upstream as it came.
+    request: ir.Request | None
+    dialect: Dialect | None
+    #: What the request transforms produced (shown by ``gateway try``).
+    transformed: Any = None
+
+    @property
+    def passthrough(self) -> bool:
+        return self.request is None
+
+
+async def prepare(
+    runtime: Runtime,
+    route: Route,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    request_id: str,
+) -> Prepared:
+    config = route.config
+    request_transforms = config.request_transforms if config else ()
+    response_transforms = config.response_transforms if config else ()
+    dialect = DIALECTS.get(route.endpoint)
+    if not request_transforms and not response_transforms:
+        model = body.get("model") or (config.model if config else None)
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
+        target = runtime.resolve(model, route)
+        sink = runtime.sinks[target.sink]
+        if isinstance(sink, HttpSink) and sink.passes_through(route.endpoint):
+            return Prepared(target, sink, None, None)
+    if dialect is None:
+        raise InvalidRequest(
+            f"{route.path} ({route.endpoint}) needs a sink that speaks it: route it to an HTTP "
+            "upstream of that dialect (for count_tokens: the /api mount)."
+        )
+    transformed = None
+    if route.endpoint == "custom":
+        # A custom route's transforms turn the client's body into the IR's JSON form.
+        context = TransformContext(route.path, "request", request_id, headers, body.get("model"))
+        transformed = await runtime.pipeline.run(request_transforms, body, context)
+        request = _from_transforms(transformed, route, config.model if config else None)
+    else:
+        request = dialect.decode_request(body)
+        if request_transforms:
+            context = TransformContext(route.path, "request", request_id, headers, request.model)
+            transformed = await runtime.pipeline.run(
+                request_transforms, request_to_json(request), context
+            )
+            request = _from_transforms(transformed, route, request.model)
+        if response_transforms and request.stream:
+            raise InvalidRequest(
+                f"{route.path} transforms complete answers, so it cannot stream: send "
+                '"stream": false',
+                param="stream",
+            )
+    target = runtime.resolve(request.model, route)
+    request.model = target.model
+    return Prepared(target, runtime.sinks[target.sink], request, dialect, transformed)
+
+
+def _from_transforms(payload: Any, route: Route, default_model: str | None) -> ir.Request:
+    try:
+        return request_from_json(payload, default_model=default_model)
+    except InvalidRequest as exc:
+        # The client's input passed the transforms' schemas: a bad result is the route's fault.
+        raise TransformFailed(
+            f"The request transforms of {route.path} produced an invalid request: {exc.message}"
+        ) from None
+
+
+async def transform_response(
+    runtime: Runtime,
+    route: Route,
+    request_id: str,
+    headers: Mapping[str, str],
+    requested_model: str | None,
+    request: ir.Request,
+    response: ir.Response,
+) -> Any:
+    """The route's response transforms applied to ``response``: the IR response again on a
+    standard route, any JSON on a custom one."""
+    config = route.config
+    assert config is not None
+    context = TransformContext(
+        route.path, "response", request_id, headers, requested_model, request_to_json(request)
+    )
+    payload = await runtime.pipeline.run(
+        config.response_transforms, response_to_json(response), context
+    )
+    if route.endpoint == "custom":
+        return payload
+    try:
+        return response_from_json(payload)
+    except InvalidRequest as exc:
+        raise TransformFailed(
+            f"The response transforms of {route.path} produced an invalid response: {exc.message}"
+        ) from None
