@@ -89,6 +89,30 @@ def test_api_analyze(shipped, mock):
     assert sent == "Find risks.\n\n<content>\nThe report.\n</content>"
 
 
+def test_api_code_cannot_read_outside_its_directory(shipped, mock):
+    served, root = shipped
+    (root / "outside" / "secret.txt").write_text("SECRET_OUTSIDE_42")
+    (root / "projects" / "app" / "inside.txt").write_text("INSIDE_OK_7")
+    for target in (root / "outside" / "secret.txt", root / "projects" / "app" / "inside.txt"):
+        mock.reset()
+        mock.when("read it", Reply(tool_calls=[("Read", {"file_path": str(target)})], stop_reason="tool_use"))
+        answer = httpx.post(served.url + "/api/code", json={"prompt": "read it", "working_dir": "app"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        results = [
+            json.dumps(block)
+            for request in mock.messages_requests()[1:]
+            for message in request.body["messages"]
+            for block in (message["content"] if isinstance(message["content"], list) else [])
+            if block.get("type") == "tool_result"
+        ]
+        assert results, "the agent did not run the tool"
+        if "outside" in str(target):
+            assert not any("SECRET_OUTSIDE_42" in r for r in results)
+            assert any("confines the file tools" in r for r in results)
+        else:
+            assert any("INSIDE_OK_7" in r for r in results)
+
+
 def test_api_code_runs_the_agent_with_read_only_tools(shipped, mock):
     served, root = shipped
     answer = httpx.post(
@@ -151,6 +175,13 @@ routes:
     dialect: openai.chat
     transforms:
       request: [python_rewrite]
+  - path: /raw
+    dialect: custom
+    model: opus
+  - path: /redacted/v1/chat/completions
+    dialect: openai.chat
+    transforms:
+      response: [python_redact]
 transforms:
   probe:
     template: probe.j2
@@ -159,6 +190,8 @@ transforms:
     output_schema: answer.json
   python_rewrite:
     python: rewrite.py:transform
+  python_redact:
+    python: rewrite.py:redact
 access_log:
   enabled: false
 """
@@ -179,6 +212,8 @@ def project(tmp_path, write_config, mock, monkeypatch):
         "async def transform(payload, context):\n"
         "    payload['system'] = 'rewritten for ' + context.route\n"
         "    return payload\n"
+        "def redact(payload, context):\n"
+        "    return dict(payload, content=[{'type': 'text', 'text': 'REDACTED'}])\n"
     )
 
     def with_probe(template: str):
@@ -256,7 +291,7 @@ def test_missing_schema_is_reported_with_its_line(project, tmp_path, capsys):
     (tmp_path / "schemas" / "answer.json").unlink()
     assert main(["check", str(path)]) == 1
     assert (
-        f"{path}:26:20 transforms.answer.output_schema: no schema file schemas/answer.json"
+        f"{path}:33:20 transforms.answer.output_schema: no schema file schemas/answer.json"
         in capsys.readouterr().err
     )
 
@@ -299,3 +334,26 @@ def test_reload_keeps_old_config_on_error_then_applies_a_fix(project, serve, tmp
     assert served.call(served.app.ctx.reloader.reload("test")) is False
     assert "routes[0].dialect: 'nonsense' is not one of" in served.app.ctx.reloader.last_problems[0]
     assert httpx.post(served.url + "/probe", json={"q": "x"}).status_code == 200
+
+
+def test_custom_route_without_transforms_speaks_the_neutral_json(project, serve):
+    served = serve(project(OK_PROBE))
+    answer = httpx.post(served.url + "/raw", json={"messages": [{"role": "user", "content": "neutral"}]})
+    assert answer.status_code == 200
+    assert answer.json()["text"] == "MOCK_REPLY[opus]: neutral" and answer.json()["usage"]["output_tokens"] == 7
+
+
+def test_response_transforms_apply_and_refuse_streams(project, serve):
+    served = serve(project(OK_PROBE))
+    body = {"model": "opus", "messages": [{"role": "user", "content": "secret text"}]}
+    answer = httpx.post(served.url + "/redacted/v1/chat/completions", json=body)
+    assert answer.json()["choices"][0]["message"]["content"] == "REDACTED"
+    refused = httpx.post(served.url + "/redacted/v1/chat/completions", json={**body, "stream": True})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "stream"
+
+
+def test_a_transform_that_builds_a_bad_request_is_a_500(project, serve):
+    served = serve(project('{"messages": [{"role": "robot", "content": "x"}]}'))
+    answer = httpx.post(served.url + "/probe", json={"q": "x"})
+    assert answer.status_code == 500
+    assert "The request transforms of /probe produced an invalid request" in answer.json()["error"]["message"]

@@ -673,3 +673,29 @@ def test_a_conversation_of_only_tool_turns(cli_gateway, cli_env):
     )
     [request] = cli_env.messages_requests()
     assert request.body["messages"] == conversation
+
+
+def test_a_prefilled_assistant_turn_is_refused(cli_gateway, cli_env):
+    _, claude = clients(cli_gateway())
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure:"}])
+    assert "prefilled assistant turn" in caught.value.body["error"]["message"]
+    assert cli_env.received == []
+
+
+def test_crash_during_a_replayed_conversation_does_not_hang(fake_gateway):
+    _, claude = clients(fake_gateway("crash", timeout=5))
+    started = time.monotonic()
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        claude.messages.create(
+            model="opus",
+            max_tokens=5,
+            tools=[WEATHER_TOOL],
+            messages=[
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Oslo"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "cold"}]},
+            ],
+        )
+    assert caught.value.status_code == 502 and "exited with code 3" in caught.value.body["error"]["message"]
+    assert time.monotonic() - started < 4

@@ -40,6 +40,8 @@ routes:
     dialect: openai.chat
   - path: /v1/responses
     dialect: openai.responses
+  - path: /v1/messages/count_tokens
+    dialect: anthropic.count_tokens
 mounts:
   - prefix: /api
     sink: anthropic-up
@@ -595,3 +597,13 @@ def test_responses_stream_with_a_function_call(gateway, mock):
         "tool_use_id": call.call_id,
         "content": [{"type": "text", "text": "warm"}],
     }
+
+
+def test_count_tokens_passes_through(gateway, mock):
+    response = httpx.post(
+        gateway.url + "/api/v1/messages/count_tokens",
+        json={"model": "claude-x", "messages": [{"role": "user", "content": "count me"}]},
+        headers={"anthropic-version": "2023-06-01"},
+    )
+    assert response.status_code == 200 and response.json()["input_tokens"] > 0
+    assert mock.received[-1].path == "/v1/messages/count_tokens"
