@@ -27,7 +27,7 @@ from .exchange import Exchange
 from .handlers import dispatch, error_response
 from .plugins import build_plugin_manager, notify
 from .reload import Reloader
-from .runtime import Runtime, build_runtime
+from .runtime import Runtime, Runtimes, build_runtime
 
 __all__ = ["create_app"]
 
@@ -58,13 +58,13 @@ def create_app(
     app.error_handler = _DialectErrorHandler()
     pm = plugins or build_plugin_manager(config)
     app.ctx.plugins = pm
-    app.ctx.runtime = build_runtime(config, pm)
+    app.ctx.runtimes = Runtimes(build_runtime(config, pm))
     app.add_route(dispatch, "/", methods=_METHODS, name="root")
     app.add_route(dispatch, "/<path:path>", methods=_METHODS, name="dispatch")
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
-        runtime: Runtime = app.ctx.runtime
+        runtime: Runtime = app.ctx.runtimes.current
         await runtime.start()
         await notify(app.ctx.plugins.hook.gateway_startup, config=runtime.config)
         reloader = app.ctx.reloader = Reloader(app, reload_interval or 1.0)
@@ -76,6 +76,7 @@ def create_app(
             app.ctx.background.add(task)
             task.add_done_callback(app.ctx.background.discard)
 
+        app.ctx.close_later = lambda sink: spawn(sink.close())
         if reload_interval:
             spawn(reloader.watch())
         _on_sighup(lambda: spawn(reloader.reload("SIGHUP")))
@@ -84,7 +85,7 @@ def create_app(
     async def _stop(app: Sanic) -> None:
         for task in list(app.ctx.background):
             task.cancel()
-        await app.ctx.runtime.close()
+        await app.ctx.runtimes.current.close()
         await notify(app.ctx.plugins.hook.gateway_shutdown)
 
     return app

@@ -31,7 +31,7 @@ from .plugins import authenticate, notify
 from .preparation import prepare, transform_response
 from .relay import relay
 from .routing import Route
-from .runtime import Runtime
+from .runtime import Runtime, Runtimes
 from .sinks.http import HttpSink
 from .streaming import stream_events
 
@@ -68,7 +68,7 @@ def error_response(exchange: Exchange, error: GatewayError) -> HTTPResponse:
 
 
 async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
-    runtime: Runtime = request.app.ctx.runtime
+    runtimes: Runtimes = request.app.ctx.runtimes
     pm = request.app.ctx.plugins
     exchange = Exchange(
         id=_next_id(),
@@ -78,7 +78,7 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         remote_addr=request.remote_addr or request.ip,
     )
     request.ctx.exchange = exchange
-    runtime.enter()
+    runtime = runtimes.enter()
     try:
         route = runtime.router.match(request.path)
         if route is not None:
@@ -100,8 +100,8 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         )
     finally:
         exchange.finished = time.perf_counter()
-        for sink in runtime.leave():
-            asyncio.get_running_loop().create_task(sink.close())
+        for sink in runtimes.leave(runtime):
+            request.app.ctx.close_later(sink)
         await notify(pm.hook.gateway_request_finished, exchange=exchange)
 
 

@@ -58,42 +58,58 @@ class Reloader:
         self.interval = interval
         self.last_problems: list[str] = []
         self._lock = asyncio.Lock()
-        self._stamps = _snapshot(watched_files(app.ctx.runtime.config))
+        self._stamps = _snapshot(watched_files(app.ctx.runtimes.current.config))
 
     async def watch(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            stamps = _snapshot(list(self._stamps))
-            if stamps != self._stamps:
-                await self.reload("a configuration file changed")
+            try:
+                stamps = _snapshot(list(self._stamps))
+                if stamps != self._stamps:
+                    await self.reload("a configuration file changed")
+            except Exception:  # the watcher must outlive any one failed reload
+                log.exception("reload failed; still serving the previous configuration")
 
     async def reload(self, reason: str) -> bool:
         """Loads, checks and swaps in the configuration; False if it was refused."""
         async with self._lock:
-            current: Runtime = self.app.ctx.runtime
+            current: Runtime = self.app.ctx.runtimes.current
             path = current.config.source
             try:
                 config = load_config(path)
                 plugins = build_plugin_manager(config, builtins=_builtins(self.app.ctx.plugins))
                 runtime = build_runtime(config, plugins, previous=current)
             except ConfigError as error:
-                self._stamps = _snapshot(list(self._stamps))
-                self.last_problems = [str(p) for p in error.problems]
-                log.error(
-                    "reload refused (%s); still serving the previous configuration:\n%s",
-                    reason, "\n".join(self.last_problems),
-                )  # fmt: skip
-                return False
+                return self._refuse(reason, [str(p) for p in error.problems])
             self._stamps = _snapshot(watched_files(config))
-            await runtime.start(previous=current)
+            try:
+                await runtime.start(previous=current)
+            except Exception as exc:
+                await _close_new(runtime, current)
+                return self._refuse(reason, [f"{path}: a sink failed to start: {exc!r}"])
             self.app.ctx.plugins = plugins
-            self.app.ctx.runtime = runtime
-            for sink in current.retire(runtime):
+            for sink in self.app.ctx.runtimes.swap(runtime):
                 await sink.close()
             await notify(plugins.hook.gateway_startup, config=config)
             self.last_problems = []
             log.info("reloaded %s (%s)", path, reason)
             return True
+
+    def _refuse(self, reason: str, problems: list[str]) -> bool:
+        self._stamps = _snapshot(list(self._stamps))
+        self.last_problems = problems
+        log.error(
+            "reload refused (%s); still serving the previous configuration:\n%s",
+            reason, "\n".join(problems),
+        )  # fmt: skip
+        return False
+
+
+async def _close_new(runtime: Runtime, previous: Runtime) -> None:
+    kept = {id(sink) for sink in previous.sinks.values()}
+    for sink in runtime.sinks.values():
+        if id(sink) not in kept:
+            await sink.close()
 
 
 def _builtins(plugins: Any) -> list[Any]:

@@ -19,7 +19,7 @@ from .routing import Route, Router, Target
 from .sinks.base import Sink
 from .yamlsource import ConfigError, Problem
 
-__all__ = ["Runtime", "build_runtime", "build_sinks"]
+__all__ = ["Runtime", "Runtimes", "build_runtime", "build_sinks"]
 
 log = logging.getLogger("gateway")
 
@@ -97,8 +97,6 @@ class Runtime:
         self.sinks = sinks
         self.pipeline = pipeline
         self.in_flight = 0
-        self.retired = False
-        self._to_close: list[Sink] = []
 
     def resolve(self, model: str, route: Route) -> Target:
         return self.router.models.resolve(model, route.sink, self._forwards_unknown)
@@ -112,30 +110,44 @@ class Runtime:
             if id(sink) not in kept:
                 await sink.start()
 
-    def retire(self, successor: Runtime) -> list[Sink]:
-        """Marks this runtime replaced; returns the sinks to close once it is idle."""
-        still_used = set(map(id, successor.sinks.values()))
-        self.retired = True
-        unused = [s for s in self.sinks.values() if id(s) not in still_used]
-        if self.in_flight == 0:
-            return unused
-        self._to_close = unused
-        return []
-
-    def enter(self) -> None:
-        self.in_flight += 1
-
-    def leave(self) -> list[Sink]:
-        """Ends a request; returns sinks that are now safe to close (the runtime was retired)."""
-        self.in_flight -= 1
-        if self.retired and self.in_flight == 0 and self._to_close:
-            sinks, self._to_close = self._to_close, []
-            return sinks
-        return []
-
     async def close(self) -> None:
         for sink in self.sinks.values():
             try:
                 await sink.close()
             except Exception:
                 log.exception("closing sink %s failed", sink.name)
+
+
+class Runtimes:
+    """The current Runtime, and the retired ones that still have requests in flight."""
+
+    def __init__(self, current: Runtime) -> None:
+        self.current = current
+        self._retired: list[Runtime] = []
+
+    def enter(self) -> Runtime:
+        """The runtime a new request runs on, counted until :meth:`leave`."""
+        runtime = self.current
+        runtime.in_flight += 1
+        return runtime
+
+    def leave(self, runtime: Runtime) -> list[Sink]:
+        """Ends a request; returns the sinks that nothing uses any more (to close)."""
+        runtime.in_flight -= 1
+        if runtime.in_flight == 0 and runtime in self._retired:
+            return self._unused_sinks()
+        return []
+
+    def swap(self, successor: Runtime) -> list[Sink]:
+        """Makes ``successor`` current; returns the sinks that nothing uses any more."""
+        self._retired.append(self.current)
+        self.current = successor
+        return self._unused_sinks()
+
+    def _unused_sinks(self) -> list[Sink]:
+        busy = [r for r in self._retired if r.in_flight]
+        idle = [r for r in self._retired if not r.in_flight]
+        self._retired = busy
+        in_use = {id(sink) for r in (self.current, *busy) for sink in r.sinks.values()}
+        unused = {id(s): s for r in idle for s in r.sinks.values() if id(s) not in in_use}
+        return list(unused.values())

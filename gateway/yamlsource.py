@@ -86,6 +86,8 @@ def load_yaml(file: Path | str, text: str | None = None) -> Located:
             text = Path(file).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([Problem(name, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError([Problem(name, 1, 1, "", f"not UTF-8 text: {exc.reason}")]) from None
     located = Located(name, None)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -93,6 +95,8 @@ def load_yaml(file: Path | str, text: str | None = None) -> Located:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise ConfigError([Problem(name, line, column, "", str(exc.problem))]) from None
+    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        raise ConfigError([Problem(name, 1, 1, "", str(exc))]) from None
     if node is None:
         located.data = {}
         return located

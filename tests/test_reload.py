@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -148,3 +149,30 @@ def test_sighup_reloads_a_running_server(mock, write_config, tmp_path):
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_a_sink_shared_by_two_configs_stays_open_for_requests_in_flight(mock, serve, write_config, monkeypatch):
+    """Reload 1 keeps the sink (only models change); reload 2 replaces it while a request that
+    started before reload 1 still streams through it."""
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    mock.when("long", Reply(text="y" * 60, chunks=30, delay=0.05))
+    path = write_config(ROUTES)
+    served = serve(path)
+    outcome: list[tuple[int, str]] = []
+
+    def stream() -> None:
+        body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "long"}]}
+        with httpx.stream("POST", served.url + "/v1/chat/completions", json=body, timeout=30) as response:
+            outcome.append((response.status_code, response.read().decode()))
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    time.sleep(0.3)
+    path.write_text(WITH_NEW_ALIAS)
+    assert served.call(served.app.ctx.reloader.reload("models only")) is True
+    path.write_text(WITH_NEW_ALIAS.replace("dialect: anthropic.messages\n", "dialect: anthropic.messages\n    max_connections: 64\n", 1))
+    assert served.call(served.app.ctx.reloader.reload("new sink options")) is True
+    thread.join(30)
+    [(status, text)] = outcome
+    assert status == 200 and text.rstrip().endswith("data: [DONE]")
+    assert "y" * 60 in "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or "" for line in text.splitlines() if line.startswith("data: {") and '"choices":[{' in line)
