@@ -75,6 +75,7 @@ async def models(
 async def _upstream_models(request: Request, sink: HttpSink, wants_anthropic: bool) -> HTTPResponse:
     """The upstream's own model list: relayed as is, or converted to the client's shape."""
     answer = await sink.forward("models", "GET", request.query_string, request.headers, b"")
+    answer.close()
     same_shape = wants_anthropic == (sink.dialect == "anthropic.messages")
     if same_shape or answer.status >= 400:
         return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)

@@ -39,37 +39,39 @@ async def relay(
     raw = request.body
     if upstream_model != body["model"]:
         raw = json.dumps({**body, "model": upstream_model}, ensure_ascii=False).encode()
+    deadline = asyncio.get_running_loop().time() + timeout
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline):
             answer = await sink.forward(
                 route.endpoint, "POST", request.query_string, request.headers, raw
             )
     except TimeoutError:
         raise UpstreamTimeout(f"The upstream '{sink.name}' did not answer in time") from None
-    if answer.chunks is None:
-        exchange.usage = _usage_of(answer.body)
-        return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
-    response = await request.respond(status=answer.status, headers=answer.headers)
-    exchange.status, exchange.first_byte = answer.status, time.perf_counter()
-    encoder = DIALECTS[_family(route.endpoint)].stream_encoder(ir.Request(model, []), body)
-    usage = UsageSniffer()
     try:
-        async with asyncio.timeout(timeout):
-            async for chunk in answer.chunks:
-                await response.send(chunk)
-                usage.feed(chunk)
-    except TimeoutError:
-        await send_stream_error(
-            response, encoder, exchange, UpstreamTimeout("The answer took too long")
-        )
-    except GatewayError as error:
-        await send_stream_error(response, encoder, exchange, error)
+        if not answer.streaming:
+            exchange.usage = _usage_of(answer.body)
+            return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
+        response = await request.respond(status=answer.status, headers=answer.headers)
+        exchange.status, exchange.first_byte = answer.status, time.perf_counter()
+        encoder = DIALECTS[_family(route.endpoint)].stream_encoder(ir.Request(model, []), body)
+        usage = UsageSniffer()
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for chunk in answer.chunks():
+                    await response.send(chunk)
+                    usage.feed(chunk)
+        except TimeoutError:
+            error = UpstreamTimeout("The answer took too long")
+            await send_stream_error(response, encoder, exchange, error)
+        except GatewayError as error:
+            await send_stream_error(response, encoder, exchange, error)
+        finally:
+            exchange.usage = usage.usage
+        await response.eof()
+        exchange.complete = True
+        return None
     finally:
-        await answer.chunks.aclose()  # type: ignore[attr-defined]
-        exchange.usage = usage.usage
-    await response.eof()
-    exchange.complete = True
-    return None
+        answer.close()
 
 
 def _family(endpoint: str) -> str:

@@ -11,9 +11,9 @@ small fraction of aiohttp's requests/s at 32 concurrent clients (see README, "Pe
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -59,14 +59,45 @@ _UPSTREAM_PATHS = {
 _CODECS = {"anthropic.messages": upstream_anthropic, "openai.chat": upstream_openai}
 
 
-@dataclass(slots=True)
 class RawResponse:
-    """An upstream answer relayed as bytes. ``chunks`` is set when the body streams."""
+    """An upstream answer relayed as bytes: ``body`` when whole, :meth:`chunks` when it streams.
 
-    status: int
-    headers: dict[str, str]
-    body: bytes = b""
-    chunks: AsyncIterator[bytes] | None = None
+    :meth:`close` must be called (in a ``finally``): it frees the connection and the sink's
+    concurrency slot whether or not the body was read.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        *,
+        body: bytes = b"",
+        stream: aiohttp.ClientResponse | None = None,
+        on_close: Callable[[], None] = lambda: None,
+        on_error: Callable[[BaseException], GatewayError] | None = None,
+    ) -> None:
+        self.status, self.headers, self.body = status, headers, body
+        self._stream, self._on_close, self._on_error = stream, on_close, on_error
+        self._closed = False
+
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        assert self._stream is not None and self._on_error is not None
+        try:
+            async for chunk in self._stream.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._on_error(exc) from exc
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if self._stream is not None:
+                self._stream.release()
+            self._on_close()
 
 
 class HttpSink(Sink):
@@ -189,7 +220,10 @@ class HttpSink(Sink):
             raise
         relayed = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE}
         if response.content_type == "text/event-stream":
-            return RawResponse(response.status, relayed, chunks=self._relay(response))
+            return RawResponse(
+                response.status, relayed, stream=response, on_close=self._release,
+                on_error=self._transport_error,
+            )  # fmt: skip
         try:
             return RawResponse(response.status, relayed, body=await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -297,16 +331,6 @@ class HttpSink(Sink):
             f"Cannot reach the upstream '{self.name}' at {self.base_url}: "
             f"{exc.__class__.__name__}: {exc}"
         )
-
-    async def _relay(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in response.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._transport_error(exc) from exc
-        finally:
-            response.release()
-            self._release()
 
     async def _acquire(self) -> None:
         if self.limiter is not None:
