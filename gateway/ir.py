@@ -29,6 +29,7 @@ __all__ = [
     "Request",
     "Response",
     "ResponseBuilder",
+    "SignatureDelta",
     "StopReason",
     "Text",
     "TextDelta",
@@ -198,6 +199,14 @@ class ThinkingDelta:
 
 
 @dataclass(slots=True)
+class SignatureDelta:
+    """The signature that closes a thinking block (the API checks it when the block returns)."""
+
+    index: int
+    signature: str
+
+
+@dataclass(slots=True)
 class ToolInputDelta:
     index: int
     partial_json: str
@@ -228,6 +237,7 @@ Event = (
     | BlockStart
     | TextDelta
     | ThinkingDelta
+    | SignatureDelta
     | ToolInputDelta
     | BlockStop
     | MessageDelta
@@ -264,6 +274,8 @@ class ResponseBuilder:
                 self._blocks[index].text += text  # type: ignore[union-attr]
             case ThinkingDelta(index=index, thinking=thinking):
                 self._blocks[index].thinking += thinking  # type: ignore[union-attr]
+            case SignatureDelta(index=index, signature=signature):
+                self._blocks[index].signature = signature  # type: ignore[union-attr]
             case ToolInputDelta(index=index, partial_json=fragment):
                 self._tool_json[index].append(fragment)
             case BlockStop(index=index):

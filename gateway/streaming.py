@@ -57,6 +57,10 @@ async def stream_events(
                         await response.send(chunk)
                     if isinstance(event, ir.MessageStop):
                         break  # the client has its answer; the sink cleans up after eof
+                else:
+                    raise UpstreamError(
+                        f"The answer from '{sink.name}' ended before it was complete"
+                    )
             await response.send(encoder.end())
         except TimeoutError:
             await send_stream_error(

@@ -154,6 +154,8 @@ class StreamEncoder:
                 return _delta(index, {"type": "input_json_delta", "partial_json": fragment})
             case ir.ThinkingDelta(index=index, thinking=thinking):
                 return _delta(index, {"type": "thinking_delta", "thinking": thinking})
+            case ir.SignatureDelta(index=index, signature=signature):
+                return _delta(index, {"type": "signature_delta", "signature": signature})
             case ir.BlockStop(index=index):
                 return sse_json(
                     {"type": "content_block_stop", "index": index}, "content_block_stop"

@@ -51,7 +51,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     tools = tools_to_ir(f.get(body, "tools", list, "", default=[]))
     tools += _legacy_functions(body)
     tool_choice = tool_choice_to_ir(body.get("tool_choice", body.get("function_call")))
-    if body.get("parallel_tool_calls") is False:
+    if body.get("parallel_tool_calls") is False and tools:
         tool_choice = tool_choice or ir.ToolChoice("auto")
         tool_choice.disable_parallel_tool_use = True
     stream = f.get(body, "stream", bool, "", default=False)

@@ -44,8 +44,9 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         raise InvalidRequest("input: expected a string or an array of input items", param="input")
     if not turns:
         raise InvalidRequest("input: at least one user message is required", param="input")
+    tools = tools_to_ir(f.get(body, "tools", list, "", default=[]))
     tool_choice = tool_choice_to_ir(body.get("tool_choice"))
-    if body.get("parallel_tool_calls") is False:
+    if body.get("parallel_tool_calls") is False and tools:
         tool_choice = tool_choice or ir.ToolChoice("auto")
         tool_choice.disable_parallel_tool_use = True
     return ir.Request(
@@ -55,7 +56,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         max_tokens=f.positive_int(body, "max_output_tokens", ""),
         temperature=f.number_in(body, "temperature", "", 0.0, 1.0),
         top_p=f.number_in(body, "top_p", "", 0.0, 1.0),
-        tools=tools_to_ir(f.get(body, "tools", list, "", default=[])),
+        tools=tools,
         tool_choice=tool_choice,
         stream=f.get(body, "stream", bool, "", default=False),
         user=f.get(body, "user", str, ""),

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import ir
 from ..dialects.sse import ServerSentEvent
-from ..errors import UpstreamError, error_for_upstream_status
+from ..errors import InvalidRequest, UpstreamError, error_for_upstream_status
 from ..wire.openai import content_to_ir, data_url, tool_choice_from_ir, tools_from_ir, usage_to_ir
 
 __all__ = ["StreamDecoder", "decode_response", "encode_request"]
@@ -22,6 +22,8 @@ STOP_REASONS: dict[str | None, ir.StopReason] = {
 
 
 def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str, Any]:
+    if request.top_k is not None:
+        raise InvalidRequest("top_k: an OpenAI-compatible upstream has no top_k", param="top_k")
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
@@ -84,6 +86,11 @@ def _messages_from_ir(message: ir.Message) -> list[dict[str, Any]]:
 
 
 def _tool_result_text(result: ir.ToolResult) -> str:
+    if any(isinstance(p, ir.Image) for p in result.content):
+        raise InvalidRequest(
+            "tool results with images cannot be carried to an OpenAI-compatible upstream "
+            "(its tool messages hold text only)"
+        )
     text = "".join(p.text for p in result.content if isinstance(p, ir.Text))
     return f"Error: {text}" if result.is_error else text
 
@@ -187,8 +194,10 @@ class StreamDecoder:
         """The closing events, once: at ``[DONE]`` or when the upstream simply stops."""
         if self._done or not self._started:
             return []
+        if self._stop is None:
+            raise UpstreamError("The upstream's stream ended before it said why it stopped")
         self._done = True
         events: list[ir.Event] = []
         self._close(events)
-        events += [ir.MessageDelta(self._stop or "end_turn", None, self._usage), ir.MessageStop()]
+        events += [ir.MessageDelta(self._stop, None, self._usage), ir.MessageStop()]
         return events

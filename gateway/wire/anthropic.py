@@ -141,15 +141,23 @@ _USAGE_FIELDS = set(ir.Usage.__slots__)  # type: ignore[attr-defined]
 
 
 class EventDecoder:
-    """Anthropic stream events (decoded JSON) as IR events; keeps the usage seen so far."""
+    """Anthropic stream events (decoded JSON) as IR events; keeps the usage seen so far.
+
+    Blocks the IR has no type for (``redacted_thinking``, server tool blocks) are left out, and
+    the others renumbered so that indexes stay contiguous, as every client expects.
+    """
 
     def __init__(self) -> None:
         self._usage = ir.Usage()
+        self._index: dict[int, int | None] = {}
 
     def decode(self, data: dict[str, Any]) -> list[ir.Event]:
         kind = data.get("type")
         if kind == "content_block_delta":
-            index, delta = data["index"], data["delta"]
+            index = self._index.get(data["index"])
+            if index is None:
+                return []
+            delta = data["delta"]
             match delta.get("type"):
                 case "text_delta":
                     return [ir.TextDelta(index, delta["text"])]
@@ -157,15 +165,24 @@ class EventDecoder:
                     return [ir.ToolInputDelta(index, delta["partial_json"])]
                 case "thinking_delta":
                     return [ir.ThinkingDelta(index, delta["thinking"])]
+                case "signature_delta":
+                    return [ir.SignatureDelta(index, delta["signature"])]
             return []
         if kind == "message_start":
             message = data["message"]
             self._usage = usage_to_ir(message.get("usage"))
+            self._index = {}
             return [ir.MessageStart(message.get("id", ""), message.get("model", ""), self._usage)]
         if kind == "content_block_start":
-            return [ir.BlockStart(data["index"], _empty_block(data["content_block"]))]
+            block = _empty_block(data["content_block"])
+            if block is None:
+                self._index[data["index"]] = None
+                return []
+            index = self._index[data["index"]] = sum(i is not None for i in self._index.values())
+            return [ir.BlockStart(index, block)]
         if kind == "content_block_stop":
-            return [ir.BlockStop(data["index"])]
+            index = self._index.get(data["index"])
+            return [] if index is None else [ir.BlockStop(index)]
         if kind == "message_delta":
             delta = data.get("delta", {})
             self._usage = usage_to_ir(data.get("usage"), self._usage)
@@ -180,13 +197,15 @@ class EventDecoder:
         return []
 
 
-def _empty_block(block: dict[str, Any]) -> ir.Text | ir.ToolUse | ir.Thinking:
+def _empty_block(block: dict[str, Any]) -> ir.Text | ir.ToolUse | ir.Thinking | None:
     kind = block.get("type")
+    if kind == "text":
+        return ir.Text(block.get("text", ""))
     if kind == "tool_use":
         return ir.ToolUse(block["id"], block["name"])
     if kind == "thinking":
-        return ir.Thinking("", block.get("signature"))
-    return ir.Text(block.get("text", ""))
+        return ir.Thinking("", block.get("signature") or None)
+    return None
 
 
 _STATUS_BY_TYPE = {
