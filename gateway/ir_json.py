@@ -41,9 +41,17 @@ def request_to_json(request: ir.Request) -> dict[str, Any]:
             for t in request.tools
         ]
     if request.tool_choice is not None:
-        out["tool_choice"] = {"type": request.tool_choice.type, "name": request.tool_choice.name}
+        choice = request.tool_choice
+        out["tool_choice"] = {"type": choice.type, "name": choice.name}
+        if choice.disable_parallel_tool_use:
+            out["tool_choice"]["disable_parallel_tool_use"] = True
     if request.sink_options:
         out["sink_options"] = request.sink_options
+    if request.extra:
+        # Options of the client's dialect without a neutral form: kept, so that a transform
+        # cannot make them vanish (a sink that cannot carry them still refuses them).
+        out["extra"] = request.extra
+        out["extra_dialect"] = request.extra_dialect
     return out
 
 
@@ -72,6 +80,7 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
         for i, t in enumerate(f.get(data, "tools", list, "", default=[]))
     ]
     choice = f.get(data, "tool_choice", dict, "")
+    extra = f.get(data, "extra", dict, "", default={})
     model = f.get(data, "model", str, "") or default_model
     if not model:
         raise InvalidRequest("model: field required", param="model")
@@ -85,10 +94,25 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
         top_k=f.positive_int(data, "top_k", ""),
         stop=f.stop_list(data.get("stop"), "stop"),
         tools=tools,
-        tool_choice=ir.ToolChoice(choice["type"], choice.get("name")) if choice else None,
+        tool_choice=_tool_choice(choice),
         stream=f.get(data, "stream", bool, "", default=False),
         user=f.get(data, "user", str, ""),
         sink_options=f.get(data, "sink_options", dict, "", default={}),
+        extra=extra,
+        extra_dialect=f.get(data, "extra_dialect", str, "") if extra else None,
+    )
+
+
+def _tool_choice(choice: dict[str, Any] | None) -> ir.ToolChoice | None:
+    if choice is None:
+        return None
+    kind = choice.get("type")
+    if kind not in ("auto", "any", "tool", "none"):
+        raise InvalidRequest("tool_choice.type: must be one of auto, any, tool, none")
+    return ir.ToolChoice(
+        kind,
+        f.get(choice, "name", str, "tool_choice", required=kind == "tool"),
+        f.get(choice, "disable_parallel_tool_use", bool, "tool_choice", default=False),
     )
 
 

@@ -357,3 +357,20 @@ def test_a_transform_that_builds_a_bad_request_is_a_500(project, serve):
     answer = httpx.post(served.url + "/probe", json={"q": "x"})
     assert answer.status_code == 500
     assert "The request transforms of /probe produced an invalid request" in answer.json()["error"]["message"]
+
+
+def test_transforms_keep_options_without_a_neutral_form(project, capsys):
+    path = project(OK_PROBE)
+    data = json.dumps({
+        "model": "sonnet", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+    })
+    routes = path.read_text().replace("  - path: /raw\n", "  - path: /v1/messages\n    dialect: anthropic.messages\n    transforms:\n      request: [python_rewrite]\n  - path: /raw\n")
+    path.write_text(routes)
+    assert main(["try", "/v1/messages", "--data", data, "--config", str(path)]) == 0
+    body = json.loads(capsys.readouterr().out)["sink_call"]["body"]
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert body["system"] == "rewritten for /v1/messages"
