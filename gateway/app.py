@@ -42,11 +42,14 @@ def create_app(
     plugins: pluggy.PluginManager | None = None,
     name: str | None = None,
     reload_interval: float | None = None,
+    open_to_remote: bool = False,
 ) -> Sanic:
     """An app for ``config``; sinks are started when the server starts, on its event loop.
 
     With ``reload_interval`` (seconds), the files of the configuration are watched and a
-    change, or SIGHUP, reloads it (see ``gateway.reload``).
+    change, or SIGHUP, reloads it (see ``gateway.reload``). Without a token, only requests
+    addressed to localhost are served unless ``open_to_remote`` (the operator's explicit
+    ``--allow-unauthenticated-remote``).
     """
     app = Sanic(name or f"gateway_{next(_app_numbers)}", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = config.limits.max_body_bytes
@@ -58,6 +61,7 @@ def create_app(
     app.error_handler = _DialectErrorHandler()
     pm = plugins or build_plugin_manager(config)
     app.ctx.plugins = pm
+    app.ctx.open_to_remote = open_to_remote
     app.ctx.runtimes = Runtimes(build_runtime(config, pm))
     app.add_route(dispatch, "/", methods=_METHODS, name="root")
     app.add_route(dispatch, "/<path:path>", methods=_METHODS, name="dispatch")

@@ -196,7 +196,11 @@ def _serve(args: argparse.Namespace) -> int:
         from .app import create_app
 
         app = create_app(
-            config, plugins=plugins, name="gateway", reload_interval=None if args.no_reload else 1.0
+            config,
+            plugins=plugins,
+            name="gateway",
+            reload_interval=None if args.no_reload else 1.0,
+            open_to_remote=args.allow_unauthenticated_remote,
         )
     except ConfigError as error:
         return _report(error)

@@ -22,6 +22,7 @@ from .errors import (
     GatewayError,
     InvalidRequest,
     MethodNotAllowed,
+    PermissionDenied,
     RouteNotFound,
     UpstreamTimeout,
 )
@@ -121,6 +122,8 @@ async def _handle(
             f"{request.path} accepts {expected}, not {request.method}", headers={"allow": expected}
         )
     pm = request.app.ctx.plugins
+    if not runtime.config.auth_token and not request.app.ctx.open_to_remote:
+        _refuse_foreign_names(request)
     if route.endpoint not in _UNAUTHENTICATED:
         exchange.identity = await authenticate(
             pm.hook.gateway_authenticate, exchange=exchange, config=runtime.config
@@ -130,6 +133,31 @@ async def _handle(
     if info is not None:
         return await info(request, runtime, route, exchange)
     return await _completion(request, runtime, route, exchange)
+
+
+_LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _hostname(value: str) -> str:
+    """The host of a Host header or an Origin, without scheme, port or IPv6 brackets."""
+    host = value.partition("://")[2] or value
+    host = host.split("/", 1)[0]
+    if host.startswith("["):
+        return host[1 : host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _refuse_foreign_names(request: Request) -> None:
+    """Without a token only local clients are served: a web page must not reach the gateway
+    through DNS rebinding (another Host) or a cross-site form (another Origin)."""
+    for header in ("host", "origin"):
+        value = request.headers.get(header)
+        if value and value != "null" and _hostname(value).lower() not in _LOCAL_NAMES:
+            raise PermissionDenied(
+                f"This gateway has no auth.token, so it serves only requests to localhost "
+                f"(this one came with {header.title()}: {value[:100]}). Set auth.token to "
+                "serve other names or browsers."
+            )
 
 
 def _body(request: Request) -> dict[str, Any]:

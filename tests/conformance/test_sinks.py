@@ -278,7 +278,7 @@ def test_client_disconnect_mid_stream(kind, gateway, mock, caplog):
     )
     with socket.create_connection(("127.0.0.1", served.port)) as sock:
         sock.sendall(
-            f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+            f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
         )
         received = b""
         while b"content_block_delta" not in received:

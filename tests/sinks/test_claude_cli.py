@@ -339,7 +339,7 @@ def test_client_disconnect_mid_stream_kills_the_process(cli_gateway, cli_env):
     )
     with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
         sock.sendall(
-            f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
         )
         received = b""

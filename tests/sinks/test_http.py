@@ -621,7 +621,7 @@ def test_abandoned_passthrough_streams_free_their_slot(mock, serve, write_config
     body = json.dumps({"model": "claude-x", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "slow"}]})
     for _ in range(3):  # each hang-up must give the slot back, or the next ones are refused
         with socket.create_connection(("127.0.0.1", served.port)) as sock:
-            sock.sendall(f"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+            sock.sendall(f"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
             assert b"200 OK" in sock.recv(65536)
         deadline = time.monotonic() + 5
         while True:
