@@ -319,9 +319,7 @@ def test_concurrency_overflow_is_answered_not_lost(kind, gateway, mock):
             timeout=60,
         )
         ok = response.status_code == 200
-        results.append((response.status_code, {} if ok else response.json()))
-        if ok:
-            assert "event: message_stop" in response.text
+        results.append((response.status_code, {"text": response.text} if ok else response.json()))
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
     for thread in threads:
