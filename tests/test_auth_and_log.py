@@ -218,13 +218,29 @@ def test_without_a_token_only_local_names_are_served(env, serve, write_config):
     gateway = serve(write_config(ROUTES))
     body = {"model": "opus", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
     assert httpx.post(gateway.url + "/v1/messages", json=body).status_code == 200
-    assert httpx.post(gateway.url + "/v1/messages", json=body, headers={"host": f"localhost:{gateway.port}"}).status_code == 200
-    rebound = httpx.post(gateway.url + "/v1/messages", json=body, headers={"host": f"evil.example:{gateway.port}"})
+    assert (
+        httpx.post(
+            gateway.url + "/v1/messages", json=body, headers={"host": f"localhost:{gateway.port}"}
+        ).status_code
+        == 200
+    )
+    rebound = httpx.post(
+        gateway.url + "/v1/messages", json=body, headers={"host": f"evil.example:{gateway.port}"}
+    )
     assert rebound.status_code == 403 and "Host: evil.example" in rebound.json()["error"]["message"]
-    cross_site = httpx.post(gateway.url + "/v1/chat/completions", content=json.dumps(body), headers={"origin": "http://evil.example", "content-type": "text/plain"})
-    assert cross_site.status_code == 403 and cross_site.json()["error"]["type"] == "permission_error"
+    cross_site = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        content=json.dumps(body),
+        headers={"origin": "http://evil.example", "content-type": "text/plain"},
+    )
+    assert (
+        cross_site.status_code == 403 and cross_site.json()["error"]["type"] == "permission_error"
+    )
 
 
 def test_with_a_token_other_names_are_fine(guarded):
-    answer = httpx.get(guarded.url + "/v1/models", headers={"host": "gateway.internal", "x-api-key": "s3cret-token"})
+    answer = httpx.get(
+        guarded.url + "/v1/models",
+        headers={"host": "gateway.internal", "x-api-key": "s3cret-token"},
+    )
     assert answer.status_code == 200

@@ -11,7 +11,10 @@ SCHEMA = {
     "type": "object",
     "required": ["prompt"],
     "additionalProperties": False,
-    "properties": {"prompt": {"type": "string", "minLength": 1}, "n": {"type": "integer", "maximum": 3}},
+    "properties": {
+        "prompt": {"type": "string", "minLength": 1},
+        "n": {"type": "integer", "maximum": 3},
+    },
 }
 
 

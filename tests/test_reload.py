@@ -56,10 +56,15 @@ def test_reload_under_load(mock, serve, write_config, monkeypatch):
     stop = threading.Event()
     outcomes: list[tuple[int, str, bool]] = []
 
+    failures: list[BaseException] = []
+
     def client(stream: bool) -> None:
-        while not stop.is_set():
-            status, text = ask(served.url, "gpt-4o", stream)
-            outcomes.append((status, text, stream))
+        try:
+            while not stop.is_set():
+                status, text = ask(served.url, "gpt-4o", stream)
+                outcomes.append((status, text, stream))
+        except BaseException as exc:  # reported by the test's own thread
+            failures.append(exc)
 
     threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(4)]
     for thread in threads:
@@ -151,7 +156,9 @@ def test_sighup_reloads_a_running_server(mock, write_config, tmp_path):
         process.wait(15)
 
 
-def test_a_sink_shared_by_two_configs_stays_open_for_requests_in_flight(mock, serve, write_config, monkeypatch):
+def test_a_sink_shared_by_two_configs_stays_open_for_requests_in_flight(
+    mock, serve, write_config, monkeypatch
+):
     """Reload 1 keeps the sink (only models change); reload 2 replaces it while a request that
     started before reload 1 still streams through it."""
     monkeypatch.setenv("MOCK_URL", mock.base_url)
@@ -161,8 +168,14 @@ def test_a_sink_shared_by_two_configs_stays_open_for_requests_in_flight(mock, se
     outcome: list[tuple[int, str]] = []
 
     def stream() -> None:
-        body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "long"}]}
-        with httpx.stream("POST", served.url + "/v1/chat/completions", json=body, timeout=30) as response:
+        body = {
+            "model": "gpt-4o",
+            "stream": True,
+            "messages": [{"role": "user", "content": "long"}],
+        }
+        with httpx.stream(
+            "POST", served.url + "/v1/chat/completions", json=body, timeout=30
+        ) as response:
             outcome.append((response.status_code, response.read().decode()))
 
     thread = threading.Thread(target=stream)
@@ -170,9 +183,19 @@ def test_a_sink_shared_by_two_configs_stays_open_for_requests_in_flight(mock, se
     time.sleep(0.3)
     path.write_text(WITH_NEW_ALIAS)
     assert served.call(served.app.ctx.reloader.reload("models only")) is True
-    path.write_text(WITH_NEW_ALIAS.replace("dialect: anthropic.messages\n", "dialect: anthropic.messages\n    max_connections: 64\n", 1))
+    path.write_text(
+        WITH_NEW_ALIAS.replace(
+            "dialect: anthropic.messages\n",
+            "dialect: anthropic.messages\n    max_connections: 64\n",
+            1,
+        )
+    )
     assert served.call(served.app.ctx.reloader.reload("new sink options")) is True
     thread.join(30)
     [(status, text)] = outcome
     assert status == 200 and text.rstrip().endswith("data: [DONE]")
-    assert "y" * 60 in "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or "" for line in text.splitlines() if line.startswith("data: {") and '"choices":[{' in line)
+    assert "y" * 60 in "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in text.splitlines()
+        if line.startswith("data: {") and '"choices":[{' in line
+    )

@@ -95,8 +95,13 @@ def test_api_code_cannot_read_outside_its_directory(shipped, mock):
     (root / "projects" / "app" / "inside.txt").write_text("INSIDE_OK_7")
     for target in (root / "outside" / "secret.txt", root / "projects" / "app" / "inside.txt"):
         mock.reset()
-        mock.when("read it", Reply(tool_calls=[("Read", {"file_path": str(target)})], stop_reason="tool_use"))
-        answer = httpx.post(served.url + "/api/code", json={"prompt": "read it", "working_dir": "app"}, timeout=60)
+        mock.when(
+            "read it",
+            Reply(tool_calls=[("Read", {"file_path": str(target)})], stop_reason="tool_use"),
+        )
+        answer = httpx.post(
+            served.url + "/api/code", json={"prompt": "read it", "working_dir": "app"}, timeout=60
+        )
         assert answer.status_code == 200, answer.text
         results = [
             json.dumps(block)
@@ -338,9 +343,14 @@ def test_reload_keeps_old_config_on_error_then_applies_a_fix(project, serve, tmp
 
 def test_custom_route_without_transforms_speaks_the_neutral_json(project, serve):
     served = serve(project(OK_PROBE))
-    answer = httpx.post(served.url + "/raw", json={"messages": [{"role": "user", "content": "neutral"}]})
+    answer = httpx.post(
+        served.url + "/raw", json={"messages": [{"role": "user", "content": "neutral"}]}
+    )
     assert answer.status_code == 200
-    assert answer.json()["text"] == "MOCK_REPLY[opus]: neutral" and answer.json()["usage"]["output_tokens"] == 7
+    assert (
+        answer.json()["text"] == "MOCK_REPLY[opus]: neutral"
+        and answer.json()["usage"]["output_tokens"] == 7
+    )
 
 
 def test_response_transforms_apply_and_refuse_streams(project, serve):
@@ -348,7 +358,9 @@ def test_response_transforms_apply_and_refuse_streams(project, serve):
     body = {"model": "opus", "messages": [{"role": "user", "content": "secret text"}]}
     answer = httpx.post(served.url + "/redacted/v1/chat/completions", json=body)
     assert answer.json()["choices"][0]["message"]["content"] == "REDACTED"
-    refused = httpx.post(served.url + "/redacted/v1/chat/completions", json={**body, "stream": True})
+    refused = httpx.post(
+        served.url + "/redacted/v1/chat/completions", json={**body, "stream": True}
+    )
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "stream"
 
 
@@ -356,18 +368,28 @@ def test_a_transform_that_builds_a_bad_request_is_a_500(project, serve):
     served = serve(project('{"messages": [{"role": "robot", "content": "x"}]}'))
     answer = httpx.post(served.url + "/probe", json={"q": "x"})
     assert answer.status_code == 500
-    assert "The request transforms of /probe produced an invalid request" in answer.json()["error"]["message"]
+    assert (
+        "The request transforms of /probe produced an invalid request"
+        in answer.json()["error"]["message"]
+    )
 
 
 def test_transforms_keep_options_without_a_neutral_form(project, capsys):
     path = project(OK_PROBE)
-    data = json.dumps({
-        "model": "sonnet", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
-        "thinking": {"type": "enabled", "budget_tokens": 1024},
-        "tools": [{"name": "t", "input_schema": {"type": "object"}}],
-        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
-    })
-    routes = path.read_text().replace("  - path: /raw\n", "  - path: /v1/messages\n    dialect: anthropic.messages\n    transforms:\n      request: [python_rewrite]\n  - path: /raw\n")
+    data = json.dumps(
+        {
+            "model": "sonnet",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+        }
+    )
+    routes = path.read_text().replace(
+        "  - path: /raw\n",
+        "  - path: /v1/messages\n    dialect: anthropic.messages\n    transforms:\n      request: [python_rewrite]\n  - path: /raw\n",
+    )
     path.write_text(routes)
     assert main(["try", "/v1/messages", "--data", data, "--config", str(path)]) == 0
     body = json.loads(capsys.readouterr().out)["sink_call"]["body"]

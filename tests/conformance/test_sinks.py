@@ -332,3 +332,4 @@ def test_concurrency_overflow_is_answered_not_lost(kind, gateway, mock):
     assert all(
         body["error"]["type"] == "overloaded_error" for status, body in results if status == 529
     )
+    assert all("event: message_stop" in body["text"] for status, body in results if status == 200)

@@ -353,9 +353,12 @@ def test_timeout_kills_the_process(cli_gateway, cli_env):
     cli_env.when("very slow", Reply(text="y" * 100, chunks=100, delay=0.2))
     _, claude = clients(cli_gateway(timeout=2))
     started = time.monotonic()
-    with pytest.raises(anthropic.APIError) as caught, claude.messages.stream(
-        model="opus", max_tokens=5, messages=[{"role": "user", "content": "very slow"}]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIError) as caught,
+        claude.messages.stream(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "very slow"}]
+        ) as stream,
+    ):
         for _ in stream:
             pass
     assert "did not finish within 2 s" in str(caught.value)
@@ -445,9 +448,12 @@ def test_huge_lines_and_split_characters(fake_gateway):
 def test_exit_without_result_mid_stream_is_an_in_band_error(fake_gateway):
     _, claude = clients(fake_gateway("noresult"))
     events = []
-    with pytest.raises(anthropic.APIStatusError) as caught, claude.messages.stream(
-        model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        claude.messages.stream(
+            model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        ) as stream,
+    ):
         for event in stream:
             events.append(event.type)
     assert "stopped before its answer was complete" in str(caught.value.body)
@@ -678,7 +684,11 @@ def test_a_conversation_of_only_tool_turns(cli_gateway, cli_env):
 def test_a_prefilled_assistant_turn_is_refused(cli_gateway, cli_env):
     _, claude = clients(cli_gateway())
     with pytest.raises(anthropic.BadRequestError) as caught:
-        claude.messages.create(model="opus", max_tokens=5, messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure:"}])
+        claude.messages.create(
+            model="opus",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure:"}],
+        )
     assert "prefilled assistant turn" in caught.value.body["error"]["message"]
     assert cli_env.received == []
 
@@ -693,9 +703,25 @@ def test_crash_during_a_replayed_conversation_does_not_hang(fake_gateway):
             tools=[WEATHER_TOOL],
             messages=[
                 {"role": "user", "content": "weather?"},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Oslo"}}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "cold"}]},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": "t1",
+                            "name": "get_weather",
+                            "input": {"city": "Oslo"},
+                        }
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "cold"}],
+                },
             ],
         )
-    assert caught.value.status_code == 502 and "exited with code 3" in caught.value.body["error"]["message"]
+    assert (
+        caught.value.status_code == 502
+        and "exited with code 3" in caught.value.body["error"]["message"]
+    )
     assert time.monotonic() - started < 4

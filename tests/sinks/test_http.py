@@ -615,17 +615,37 @@ def test_abandoned_passthrough_streams_free_their_slot(mock, serve, write_config
 
     monkeypatch.setenv("MOCK_URL", mock.base_url)
     monkeypatch.setenv("UPSTREAM_KEY", "k")
-    routes = ROUTES.replace("      x-api-key: ${UPSTREAM_KEY}\n", "      x-api-key: ${UPSTREAM_KEY}\n    max_concurrency: 1\n    max_queue: 0\n", 1)
+    routes = ROUTES.replace(
+        "      x-api-key: ${UPSTREAM_KEY}\n",
+        "      x-api-key: ${UPSTREAM_KEY}\n    max_concurrency: 1\n    max_queue: 0\n",
+        1,
+    )
     served = serve(write_config(routes))
     mock.when("slow", Reply(text="s" * 50, chunks=25, delay=0.05))
-    body = json.dumps({"model": "claude-x", "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "slow"}]})
+    body = json.dumps(
+        {
+            "model": "claude-x",
+            "max_tokens": 5,
+            "stream": True,
+            "messages": [{"role": "user", "content": "slow"}],
+        }
+    )
     for _ in range(3):  # each hang-up must give the slot back, or the next ones are refused
         with socket.create_connection(("127.0.0.1", served.port)) as sock:
-            sock.sendall(f"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+            sock.sendall(
+                f"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+            )
             assert b"200 OK" in sock.recv(65536)
         deadline = time.monotonic() + 5
         while True:
-            answer = httpx.post(served.url + "/api/v1/messages", json={"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "quick"}]})
+            answer = httpx.post(
+                served.url + "/api/v1/messages",
+                json={
+                    "model": "claude-x",
+                    "max_tokens": 5,
+                    "messages": [{"role": "user", "content": "quick"}],
+                },
+            )
             if answer.status_code == 200 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
