@@ -86,6 +86,7 @@ def test_reload_under_load(mock, serve, write_config, monkeypatch):
         stop.set()
         for thread in threads:
             thread.join(30)
+    assert failures == []
     assert (
         "routes[0].sink: 'nowhere' is not a defined sink"
         in served.app.ctx.reloader.last_problems[0]
