@@ -28,7 +28,6 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     route: str | None = None
     endpoint: str | None = None
-    dialect: str | None = None
     identity: Any = None
     model: str | None = None
     target_model: str | None = None

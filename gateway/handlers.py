@@ -27,7 +27,7 @@ from .errors import (
     UpstreamTimeout,
 )
 from .exchange import Exchange
-from .info_endpoints import INFO_ENDPOINTS
+from .info_endpoints import INFO_ENDPOINTS, json_response
 from .plugins import authenticate, notify
 from .preparation import prepare, transform_response
 from .relay import relay
@@ -36,13 +36,12 @@ from .runtime import Runtime, Runtimes
 from .sinks.http import HttpSink
 from .streaming import stream_events
 
-__all__ = ["dispatch", "error_response", "json_response"]
+__all__ = ["dispatch", "error_response"]
 
 log = logging.getLogger("gateway")
 
 _GET_ENDPOINTS = frozenset(INFO_ENDPOINTS)
 _UNAUTHENTICATED = frozenset({"health"})
-_JSON = "application/json"
 
 
 _ID_PREFIX = os.urandom(4).hex()
@@ -52,13 +51,6 @@ _ids = itertools.count(1)
 def _next_id() -> str:
     """A request id unique across restarts, without a system call per request."""
     return f"{_ID_PREFIX}{next(_ids):08x}"
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> HTTPResponse:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return HTTPResponse(data, status=status, headers=headers, content_type=_JSON)
 
 
 def error_response(exchange: Exchange, error: GatewayError) -> HTTPResponse:

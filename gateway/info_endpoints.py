@@ -17,13 +17,18 @@ from .routing import Route
 from .runtime import Runtime
 from .sinks.http import HttpSink
 
-__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list"]
+__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "json_response", "openai_model_list"]
+
+_JSON = "application/json"
 
 Endpoint = Callable[[Request, Runtime, Route, Exchange], Awaitable[HTTPResponse]]
 
 
-def _json(body: Any, status: int = 200) -> HTTPResponse:
-    return HTTPResponse(json.dumps(body), status=status, content_type="application/json")
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return HTTPResponse(data, status=status, headers=headers, content_type=_JSON)
 
 
 def openai_model_list(models: list[tuple[str, int, str]]) -> dict[str, Any]:
@@ -68,8 +73,8 @@ async def models(
     listed = runtime.router.models.listed()
     if wants_anthropic:
         entries = [(name, created, rule.description or name) for name, rule in listed]
-        return _json(anthropic_model_list(entries))
-    return _json(openai_model_list([(name, created, "anthropic") for name, _ in listed]))
+        return json_response(anthropic_model_list(entries))
+    return json_response(openai_model_list([(name, created, "anthropic") for name, _ in listed]))
 
 
 async def _upstream_models(request: Request, sink: HttpSink, wants_anthropic: bool) -> HTTPResponse:
@@ -83,9 +88,9 @@ async def _upstream_models(request: Request, sink: HttpSink, wants_anthropic: bo
         data = json.loads(answer.body)["data"]
         if sink.dialect == "anthropic.messages":
             entries = [(m["id"], _timestamp(m.get("created_at")), "anthropic") for m in data]
-            return _json(openai_model_list(entries))
+            return json_response(openai_model_list(entries))
         entries = [(m["id"], int(m.get("created") or 0), m["id"]) for m in data]
-        return _json(anthropic_model_list(entries))
+        return json_response(anthropic_model_list(entries))
     except (ValueError, KeyError, TypeError) as exc:
         raise UpstreamError(
             f"The upstream '{sink.name}' sent a model list the gateway cannot read: {exc!r}"
@@ -104,7 +109,7 @@ async def status(
 ) -> HTTPResponse:
     names = [route.sink] if route.sink else list(runtime.sinks)
     paths = sorted(r.path for r in runtime.router if route.mount is None or r.mount == route.mount)
-    return _json(
+    return json_response(
         {
             "status": "ok",
             "version": __version__,
@@ -118,7 +123,7 @@ async def status(
 async def health(
     request: Request, runtime: Runtime, route: Route, exchange: Exchange
 ) -> HTTPResponse:
-    return _json({"status": "ok", "version": __version__})
+    return json_response({"status": "ok", "version": __version__})
 
 
 async def metrics(

@@ -57,7 +57,7 @@ def test_client_examples(claude_upstream, serve):
     assert "message: MOCK_REPLY[claude-opus-5-5]: And a larger one?" in out
     assert "models: opus, gpt-4o" in out
     out = run_example(["bash", "examples/curl/requests.sh"], served.url)
-    assert '"status": "ok"' in out and "event: message_stop" in out
+    assert '"status":"ok"' in out and "event: message_stop" in out
     assert '"response":"MOCK_REPLY[claude-sonnet-5-5]: Say hello."' in out
 
 

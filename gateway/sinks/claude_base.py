@@ -80,19 +80,15 @@ class ClaudeSink(Sink):
                 await asyncio.shield(asyncio.to_thread(shutil.rmtree, workdir, True))
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
+        """The run's plan; ``plan`` is turned into argv or SDK options by the subclass."""
         plan = plan_run(request, self.settings, workdir="<run dir>", cwd=self._working_dir(request))
         return super().describe(request) | {
             "binary": self.binary.path or "claude",
-            "argv": self._argv(plan),
+            "plan": plan,
             "env": plan.env,
             "stdin": [line.message for line in plan.stdin],
             "files": {path: content[:2000] for path, content in plan.files.items()},
         }
-
-    def _argv(self, plan: RunPlan) -> list[str]:
-        from .claude_cli import cli_argv
-
-        return cli_argv(self.binary.path or "claude", plan)
 
     @abc.abstractmethod
     def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:

@@ -18,33 +18,13 @@ from .. import ir
 from ..errors import SinkUnavailable, UpstreamError, UpstreamTimeout
 from .child_process import ChildProcess
 from .claude_base import ClaudeSink
-from .claude_run import RunPlan
+from .claude_run import RunPlan, cli_argv
 from .ndjson import NDJSONError
 from .stream_json import StreamJsonTranslator, relay
 
-__all__ = ["ClaudeCliSink", "cli_argv"]
+__all__ = ["ClaudeCliSink"]
 
 log = logging.getLogger("gateway.sinks")
-
-
-def cli_argv(binary: str, plan: RunPlan) -> list[str]:
-    argv = [
-        binary, "-p",
-        "--output-format", "stream-json", "--verbose", "--include-partial-messages",
-        "--input-format", "stream-json",
-        "--model", plan.model,
-        "--max-turns", str(plan.max_turns),
-        "--tools", ",".join(plan.tools),
-        "--append-system-prompt-file" if plan.append_system_prompt else "--system-prompt-file",
-        plan.system_prompt_file,
-    ]  # fmt: skip
-    if plan.allowed_tools:
-        argv += ["--allowedTools", ",".join(plan.allowed_tools)]
-    if plan.resume:
-        argv += ["--resume", plan.resume]
-    for flag, value in plan.flags.items():
-        argv += [f"--{flag}"] if value is None else [f"--{flag}", value]
-    return argv
 
 
 class ClaudeCliSink(ClaudeSink):
@@ -57,6 +37,11 @@ class ClaudeCliSink(ClaudeSink):
 
     async def close(self) -> None:
         await asyncio.gather(*(child.stop() for child in list(self._children)))
+
+    def describe(self, request: ir.Request) -> dict[str, Any]:
+        described = super().describe(request)
+        described["argv"] = cli_argv(self.binary.path or "claude", described.pop("plan"))
+        return described
 
     async def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
         env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE"} | plan.env

@@ -26,9 +26,17 @@ from typing import Any
 
 from .. import ir
 from ..errors import InvalidRequest
-from ..wire.anthropic import blocks_from_ir
+from ..wire.anthropic import blocks_from_ir, parameters_from_ir
 
-__all__ = ["MODEL_NAME", "ClaudeSettings", "ReplayLine", "RunPlan", "confine", "plan_run"]
+__all__ = [
+    "MODEL_NAME",
+    "ClaudeSettings",
+    "ReplayLine",
+    "RunPlan",
+    "cli_argv",
+    "confine",
+    "plan_run",
+]
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")
 PROJECT_NAME = "gateway"
@@ -292,25 +300,7 @@ def _extra_body(request: ir.Request) -> dict[str, Any]:
     # The API answers without thinking unless asked; the CLI would think by default, and a
     # forced tool choice is refused by the API while thinking is on.
     body.setdefault("thinking", {"type": "disabled"})
-    for key, value in (
-        ("max_tokens", request.max_tokens),
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
-        ("top_k", request.top_k),
-    ):
-        if value is not None:
-            body[key] = value
-    if request.stop:
-        body["stop_sequences"] = request.stop
-    if request.tool_choice is not None:
-        choice: dict[str, Any] = {"type": request.tool_choice.type}
-        if request.tool_choice.name:
-            choice["name"] = request.tool_choice.name
-        if request.tool_choice.disable_parallel_tool_use:
-            choice["disable_parallel_tool_use"] = True
-        body["tool_choice"] = choice
-    if request.user:
-        body["metadata"] = {"user_id": request.user}
+    body.update(parameters_from_ir(request))
     return body
 
 
@@ -361,3 +351,23 @@ def confine(requested: str, allowed: tuple[str, ...], base: str) -> str:
         f"working_dir: '{requested}' is outside the directories this route allows",
         param="working_dir",
     )
+
+
+def cli_argv(binary: str, plan: RunPlan) -> list[str]:
+    argv = [
+        binary, "-p",
+        "--output-format", "stream-json", "--verbose", "--include-partial-messages",
+        "--input-format", "stream-json",
+        "--model", plan.model,
+        "--max-turns", str(plan.max_turns),
+        "--tools", ",".join(plan.tools),
+        "--append-system-prompt-file" if plan.append_system_prompt else "--system-prompt-file",
+        plan.system_prompt_file,
+    ]  # fmt: skip
+    if plan.allowed_tools:
+        argv += ["--allowedTools", ",".join(plan.allowed_tools)]
+    if plan.resume:
+        argv += ["--resume", plan.resume]
+    for flag, value in plan.flags.items():
+        argv += [f"--{flag}"] if value is None else [f"--{flag}", value]
+    return argv

@@ -121,6 +121,17 @@ class ClaudeSdkSink(ClaudeSink):
     async def close(self) -> None:
         await asyncio.gather(*(c.stop() for c in list(self._conversations)))
 
+    def describe(self, request: ir.Request) -> dict[str, Any]:
+        described = super().describe(request)
+        plan = described.pop("plan")
+        described["sdk"] = self.package
+        described["options"] = {
+            "model": plan.model, "max_turns": plan.max_turns, "tools": list(plan.tools),
+            "allowed_tools": list(plan.allowed_tools), "resume": plan.resume, "cwd": plan.cwd,
+            "system_prompt_file": plan.system_prompt_file, "extra_args": plan.flags,
+        }  # fmt: skip
+        return described
+
     async def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
         conversation = SdkConversation(await self._sdk(), plan, self.binary.path)  # type: ignore[arg-type]
         self._conversations.add(conversation)

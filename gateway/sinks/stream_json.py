@@ -77,7 +77,6 @@ class StreamJsonTranslator:
         self._held: ir.MessageDelta | None = None
         self._index_map: dict[int, int | None] = {}  # upstream block index -> ours (None: hidden)
         self._next_index = 0
-        self._result_usage: ir.Usage | None = None
 
     def feed(self, message: dict[str, Any]) -> list[ir.Event]:
         kind = message.get("type")

@@ -7,7 +7,13 @@ from typing import Any
 from .. import ir
 from ..dialects.sse import ServerSentEvent
 from ..errors import GatewayError, UpstreamError
-from ..wire.anthropic import EventDecoder, blocks_from_ir, blocks_to_ir, usage_to_ir
+from ..wire.anthropic import (
+    EventDecoder,
+    blocks_from_ir,
+    blocks_to_ir,
+    parameters_from_ir,
+    usage_to_ir,
+)
 
 NAME = "anthropic.messages"
 
@@ -20,22 +26,13 @@ def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str,
         "messages": [
             {"role": m.role, "content": blocks_from_ir(m.content)} for m in request.messages
         ],
-        "max_tokens": request.max_tokens or default_max_tokens,
+        "max_tokens": default_max_tokens,
     }
     if request.system:
         body["system"] = request.system
-    for key in ("temperature", "top_p", "top_k"):
-        value = getattr(request, key)
-        if value is not None:
-            body[key] = value
-    if request.stop:
-        body["stop_sequences"] = request.stop
+    body.update(parameters_from_ir(request))
     if request.tools:
         body["tools"] = [_tool(tool) for tool in request.tools]
-    if request.tool_choice is not None:
-        body["tool_choice"] = _tool_choice(request.tool_choice)
-    if request.user:
-        body["metadata"] = {"user_id": request.user}
     if request.stream:
         body["stream"] = True
     if request.extra_dialect == NAME:
@@ -47,15 +44,6 @@ def _tool(tool: ir.Tool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": tool.name, "input_schema": tool.input_schema}
     if tool.description:
         out["description"] = tool.description
-    return out
-
-
-def _tool_choice(choice: ir.ToolChoice) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": choice.type}
-    if choice.name:
-        out["name"] = choice.name
-    if choice.disable_parallel_tool_use:
-        out["disable_parallel_tool_use"] = True
     return out
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "blocks_from_ir",
     "blocks_to_ir",
     "error_for_error_type",
+    "parameters_from_ir",
     "usage_from_ir",
     "usage_to_ir",
 ]
@@ -138,6 +139,27 @@ def usage_to_ir(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.
 
 
 _USAGE_FIELDS = set(ir.Usage.__slots__)  # type: ignore[attr-defined]
+
+
+def parameters_from_ir(request: ir.Request) -> dict[str, Any]:
+    """A request's sampling and tool-choice options as Anthropic Messages body fields."""
+    body: dict[str, Any] = {}
+    for key in ("max_tokens", "temperature", "top_p", "top_k"):
+        value = getattr(request, key)
+        if value is not None:
+            body[key] = value
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        body["tool_choice"] = {"type": choice.type}
+        if choice.name:
+            body["tool_choice"]["name"] = choice.name
+        if choice.disable_parallel_tool_use:
+            body["tool_choice"]["disable_parallel_tool_use"] = True
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+    return body
 
 
 class EventDecoder:
