@@ -6,6 +6,9 @@ only samples where the gateway is on the CPU. Prints the top functions by own ti
 inclusive time, and the share per package; the raw stacks go to bench/results/ (open them
 with any flamegraph tool, or ``py-spy record --format speedscope`` them yourself).
 
+``transformed-json`` and ``custom-json`` load the routes of bench/transforms.py: the
+translating path with two Jinja transforms and schemas, and a custom route.
+
 ``--floor`` profiles the floor app (bench/floor_app.py) under the same load instead, as the
 baseline that any Sanic + aiohttp hop costs.
 """
@@ -28,11 +31,14 @@ from setups import (
     SLOW_CHUNKS,
     SLOW_DELAY,
     SLOW_TEXT,
+    custom_target,
     direct_target,
     passthrough_target,
     start_floor,
     start_gateway,
     start_mock,
+    start_transforms_gateway,
+    transformed_target,
     translating_target,
 )
 
@@ -42,7 +48,10 @@ SCENARIOS = (
     "translating-json",
     "translating-sse",
     "slow-passthrough",
+    "transformed-json",
+    "custom-json",
 )
+TRANSFORMED = ("transformed-json", "custom-json")  # served by bench/transforms.py's gateway
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     stop_on_sigterm()
-    if args.floor and args.scenario.startswith("translating"):
+    if args.floor and (args.scenario.startswith("translating") or args.scenario in TRANSFORMED):
         parser.error("the floor app has no translating path")
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -78,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.floor:
             port = start_floor(s, subject, mock)
             target = direct_target(port, args.scenario != "passthrough-json", _text(args.scenario))
+        elif args.scenario in TRANSFORMED:
+            port = start_transforms_gateway(s, subject, mock)
+            custom = args.scenario == "custom-json"
+            target = custom_target(port) if custom else transformed_target(port)
         else:
             target = _target(args.scenario, start_gateway(s, subject, mock))
         run_cli(cli_args(target, concurrency, 1.0), timeout=60)  # warm-up
