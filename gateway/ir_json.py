@@ -11,7 +11,7 @@ from typing import Any
 from . import ir
 from .errors import InvalidRequest
 from .wire import fields as f
-from .wire.anthropic import blocks_from_ir, blocks_to_ir, usage_from_ir, usage_to_ir
+from .wire.anthropic import blocks_from_ir, blocks_to_ir, response_to_ir, usage_from_ir
 
 __all__ = ["request_from_json", "request_to_json", "response_to_json"]
 
@@ -133,12 +133,4 @@ def response_from_json(data: Any) -> ir.Response:
     """A response back from response transforms that kept the IR shape."""
     if not isinstance(data, dict):
         raise InvalidRequest("the response transforms must produce a JSON object")
-    return ir.Response(
-        id=data.get("id", ""),
-        model=data.get("model", ""),
-        content=blocks_to_ir(data.get("content", []), "content"),
-        stop_reason=data.get("stop_reason"),
-        stop_sequence=data.get("stop_sequence"),
-        usage=usage_to_ir(data.get("usage")),
-        cost_usd=data.get("cost_usd"),
-    )
+    return response_to_ir(data)

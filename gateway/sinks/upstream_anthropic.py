@@ -10,9 +10,8 @@ from ..errors import GatewayError, UpstreamError
 from ..wire.anthropic import (
     EventDecoder,
     blocks_from_ir,
-    blocks_to_ir,
     parameters_from_ir,
-    usage_to_ir,
+    response_to_ir,
 )
 
 NAME = "anthropic.messages"
@@ -49,14 +48,7 @@ def _tool(tool: ir.Tool) -> dict[str, Any]:
 
 def decode_response(body: dict[str, Any]) -> ir.Response:
     try:
-        return ir.Response(
-            id=body.get("id", ""),
-            model=body.get("model", ""),
-            content=blocks_to_ir(body.get("content", []), "content"),
-            stop_reason=body.get("stop_reason"),
-            stop_sequence=body.get("stop_sequence"),
-            usage=usage_to_ir(body.get("usage")),
-        )
+        return response_to_ir(body)
     except GatewayError as exc:
         raise UpstreamError(f"The upstream sent a message the gateway cannot read: {exc}") from exc
 

@@ -15,6 +15,7 @@ __all__ = [
     "blocks_to_ir",
     "error_for_error_type",
     "parameters_from_ir",
+    "response_to_ir",
     "usage_from_ir",
     "usage_to_ir",
 ]
@@ -139,6 +140,19 @@ def usage_to_ir(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.
 
 
 _USAGE_FIELDS = set(ir.Usage.__slots__)  # type: ignore[attr-defined]
+
+
+def response_to_ir(message: dict[str, Any]) -> ir.Response:
+    """An Anthropic message object as a response; raises InvalidRequest on bad content."""
+    return ir.Response(
+        id=message.get("id", ""),
+        model=message.get("model", ""),
+        content=blocks_to_ir(message.get("content", []), "content"),
+        stop_reason=message.get("stop_reason"),
+        stop_sequence=message.get("stop_sequence"),
+        usage=usage_to_ir(message.get("usage")),
+        cost_usd=message.get("cost_usd"),
+    )
 
 
 def parameters_from_ir(request: ir.Request) -> dict[str, Any]:
