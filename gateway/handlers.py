@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+import pluggy
 from sanic import Request
 from sanic.response import HTTPResponse
 
@@ -76,7 +77,7 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         route = runtime.router.match(request.path)
         if route is not None:
             exchange.route, exchange.endpoint = route.path, route.endpoint
-        response = await _handle(request, runtime, route, exchange)
+        response = await _handle(request, runtime, pm, route, exchange)
         if response is not None:
             exchange.status = response.status
         return response
@@ -99,7 +100,11 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
 
 
 async def _handle(
-    request: Request, runtime: Runtime, route: Route | None, exchange: Exchange
+    request: Request,
+    runtime: Runtime,
+    pm: pluggy.PluginManager,
+    route: Route | None,
+    exchange: Exchange,
 ) -> HTTPResponse | None:
     if route is None:
         raise RouteNotFound(
@@ -113,7 +118,6 @@ async def _handle(
         raise MethodNotAllowed(
             f"{request.path} accepts {expected}, not {request.method}", headers={"allow": expected}
         )
-    pm = request.app.ctx.plugins
     if not runtime.config.auth_token and not request.app.ctx.open_to_remote:
         _refuse_foreign_names(request)
     if route.endpoint not in _UNAUTHENTICATED:
