@@ -12,7 +12,6 @@ from sanic.response import HTTPResponse
 
 from . import ir
 from .dialects import DIALECTS
-from .dialects.sse import SSEDecoder
 from .errors import GatewayError, UpstreamTimeout
 from .exchange import Exchange
 from .routing import Route
@@ -98,21 +97,33 @@ def _usage(usage: Any, base: ir.Usage | None = None) -> ir.Usage | None:
 class UsageSniffer:
     """The usage reported in a relayed SSE stream, for the access log and metrics.
 
-    Only events whose data mentions ``usage`` are parsed (Anthropic's ``message_start`` and
-    ``message_delta``, OpenAI's final usage chunk); the bytes relayed are not touched.
+    A fast scan skips every chunk that does not mention ``"usage"``; only the ``data:`` lines
+    that do (Anthropic's ``message_start`` and ``message_delta``, OpenAI's last chunk) are
+    parsed. The bytes relayed are not touched.
     """
 
+    _MAX_TAIL = 1 << 20
+
     def __init__(self) -> None:
-        self._decoder = SSEDecoder()
+        self._tail = b""  # the unfinished last line of the previous chunk
         self.usage: ir.Usage | None = None
 
     def feed(self, chunk: bytes) -> None:
-        for event in self._decoder.decode(chunk):
-            if '"usage"' not in event.data:
-                continue
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                continue
+        data = self._tail + chunk if self._tail else chunk
+        if b'"usage"' not in data:
+            self._tail = data[data.rfind(b"\n") + 1 :][-self._MAX_TAIL :]
+            return
+        *lines, tail = data.split(b"\n")
+        self._tail = tail[-self._MAX_TAIL :]
+        for line in lines:
+            if line.startswith(b"data:") and b'"usage"' in line:
+                self._read(line[5:])
+
+    def _read(self, raw: bytes) -> None:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return
+        if isinstance(data, dict):
             found = data.get("usage") or (data.get("message") or {}).get("usage")
             self.usage = _usage(found, self.usage)

@@ -1,0 +1,28 @@
+"""The usage of a relayed stream is found whatever the chunking."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.relay import UsageSniffer
+
+ANTHROPIC = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","usage":{"input_tokens":11,"output_tokens":1,"cache_read_input_tokens":4}}}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"usage is a word"}}\n\n'
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}\n\n'
+)
+OPENAI = (
+    b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 17, 64, 100_000])
+def test_usage_survives_any_chunking(size):
+    for stream, expected in ((ANTHROPIC, (11, 7, 4)), (OPENAI, (18, 5, 2))):
+        sniffer = UsageSniffer()
+        for start in range(0, len(stream), size):
+            sniffer.feed(stream[start : start + size])
+        usage = sniffer.usage
+        assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == expected
