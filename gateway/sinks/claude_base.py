@@ -8,16 +8,17 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from .. import ir
-from ..errors import InvalidRequest, SinkUnavailable
+from ..errors import InvalidRequest, SinkUnavailable, UpstreamTimeout
 from .base import Sink
 from .claude_binary import TESTED_VERSION, ClaudeBinary, find_claude
 from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
 from .limiter import ConcurrencyLimiter
+from .stream_json import StreamJsonTranslator, relay
 
 __all__ = ["ClaudeSink"]
 
@@ -89,6 +90,34 @@ class ClaudeSink(Sink):
             "stdin": [line.message for line in plan.stdin],
             "files": {path: content[:2000] for path, content in plan.files.items()},
         }
+
+    async def _answer(
+        self,
+        messages: AsyncIterator[dict[str, Any]],
+        acknowledge: Callable[[], None],
+        plan: RunPlan,
+        unfinished: Callable[[StreamJsonTranslator, float], Awaitable[list[ir.Event]]],
+    ) -> AsyncIterator[ir.Event]:
+        """A run's stream-json messages as events, within the sink's timeout.
+
+        ``unfinished(translator, deadline)`` gives the closing events (or raises) when the
+        output ended before the answer did.
+        """
+        translator = StreamJsonTranslator(agent=self.settings.agent)
+        deadline = asyncio.get_running_loop().time() + self.settings.timeout
+        try:
+            async for event in relay(
+                messages, translator, acknowledgements=plan.acknowledgements,
+                acknowledge=acknowledge, deadline=deadline,
+            ):  # fmt: skip
+                yield event
+            if not translator.done:
+                for event in await unfinished(translator, deadline):
+                    yield event
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"claude did not finish within {self.settings.timeout:g} s (sink '{self.name}')"
+            ) from None
 
     @abc.abstractmethod
     def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import ir
-from ..errors import SinkUnavailable, UpstreamError, UpstreamTimeout
+from ..errors import SinkUnavailable, UpstreamError
 from .child_process import ChildProcess
 from .claude_base import ClaudeSink
 from .claude_run import RunPlan, cli_argv
 from .ndjson import NDJSONError
-from .stream_json import StreamJsonTranslator, relay
+from .stream_json import StreamJsonTranslator
 
 __all__ = ["ClaudeCliSink"]
 
@@ -51,32 +51,23 @@ class ClaudeCliSink(ClaudeSink):
         except OSError as exc:
             raise SinkUnavailable(f"The sink '{self.name}' could not start claude: {exc}") from exc
         self._children.add(child)
-        translator = StreamJsonTranslator(agent=self.settings.agent)
+
+        async def unfinished(translator: StreamJsonTranslator, deadline: float) -> list[ir.Event]:
+            remaining = deadline - asyncio.get_running_loop().time()
+            code = await asyncio.wait_for(child.wait(), remaining)
+            try:
+                return translator.finish()
+            except UpstreamError as exc:
+                stderr = child.stderr_tail[-1000:]
+                detail = f"; stderr: {stderr}" if stderr else ""
+                raise UpstreamError(
+                    f"{exc.message} (claude exited with code {code}{detail})"
+                ) from None
+
         messages = child.messages()
-        deadline = asyncio.get_running_loop().time() + self.settings.timeout
         try:
-            async for event in relay(
-                messages, translator, acknowledgements=plan.acknowledgements,
-                acknowledge=child.acknowledge, deadline=deadline,
-            ):  # fmt: skip
+            async for event in self._answer(messages, child.acknowledge, plan, unfinished):
                 yield event
-            if not translator.done:
-                code = await asyncio.wait_for(
-                    child.wait(), deadline - asyncio.get_running_loop().time()
-                )
-                try:
-                    for event in translator.finish():
-                        yield event
-                except UpstreamError as exc:
-                    stderr = child.stderr_tail[-1000:]
-                    detail = f"; stderr: {stderr}" if stderr else ""
-                    raise UpstreamError(
-                        f"{exc.message} (claude exited with code {code}{detail})"
-                    ) from None
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"claude did not finish within {self.settings.timeout:g} s (sink '{self.name}')"
-            ) from None
         except NDJSONError as exc:
             raise UpstreamError(f"claude printed a line that is not JSON: {exc}") from None
         finally:

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import ir
-from ..errors import GatewayError, SinkUnavailable, UpstreamError, UpstreamTimeout
+from ..errors import GatewayError, SinkUnavailable, UpstreamError
 from .claude_base import ClaudeSink
 from .claude_run import RunPlan
 from .sdk_adapters import SdkAdapter, choose_sdk, load_adapter, message_to_dict
-from .stream_json import StreamJsonTranslator, relay
+from .stream_json import StreamJsonTranslator
 
 __all__ = ["ClaudeSdkSink"]
 
@@ -135,21 +135,14 @@ class ClaudeSdkSink(ClaudeSink):
     async def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
         conversation = SdkConversation(await self._sdk(), plan, self.binary.path)  # type: ignore[arg-type]
         self._conversations.add(conversation)
-        translator = StreamJsonTranslator(agent=self.settings.agent)
+
+        async def unfinished(translator: StreamJsonTranslator, deadline: float) -> list[ir.Event]:
+            return translator.finish()
+
         messages = conversation.messages()
-        deadline = asyncio.get_running_loop().time() + self.settings.timeout
         try:
-            async for event in relay(
-                messages, translator, acknowledgements=plan.acknowledgements,
-                acknowledge=conversation.acknowledge, deadline=deadline,
-            ):  # fmt: skip
+            async for event in self._answer(messages, conversation.acknowledge, plan, unfinished):
                 yield event
-            for event in translator.finish():
-                yield event
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"claude did not finish within {self.settings.timeout:g} s (sink '{self.name}')"
-            ) from None
         except GatewayError:
             raise
         except Exception as exc:
