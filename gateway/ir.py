@@ -20,12 +20,15 @@ __all__ = [
     "BlockStart",
     "BlockStop",
     "Content",
+    "Document",
+    "Effort",
     "Event",
     "Image",
     "Message",
     "MessageDelta",
     "MessageStart",
     "MessageStop",
+    "OutputFormat",
     "Request",
     "Response",
     "ResponseBuilder",
@@ -43,7 +46,8 @@ __all__ = [
     "Usage",
 ]
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "system"]
+Effort = Literal["low", "medium", "high", "xhigh", "max"]
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"]
 
 
@@ -65,6 +69,18 @@ class Image:
 
 
 @dataclass(slots=True)
+class Document:
+    """A PDF or plain-text document: ``data`` is base64 for a PDF and the text itself for
+    ``text/plain``; a PDF may instead be given by ``url``."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    title: str | None = None
+    context: str | None = None
+
+
+@dataclass(slots=True)
 class ToolUse:
     id: str
     name: str
@@ -74,7 +90,7 @@ class ToolUse:
 @dataclass(slots=True)
 class ToolResult:
     tool_use_id: str
-    content: list[Text | Image] = field(default_factory=list)
+    content: list[Text | Image | Document] = field(default_factory=list)
     is_error: bool = False
 
 
@@ -84,11 +100,14 @@ class Thinking:
     signature: str | None = None
 
 
-Content = Text | Image | ToolUse | ToolResult | Thinking
+Content = Text | Image | Document | ToolUse | ToolResult | Thinking
 
 
 @dataclass(slots=True)
 class Message:
+    """One turn. A ``system`` turn (text only) is an instruction given at that point of the
+    conversation, after the turns before it; the request's ``system`` comes before them all."""
+
     role: Role
     content: list[Content]
 
@@ -98,6 +117,8 @@ class Tool:
     name: str
     input_schema: dict[str, Any]
     description: str | None = None
+    #: The model's input must follow ``input_schema`` exactly (constrained decoding).
+    strict: bool = False
 
 
 @dataclass(slots=True)
@@ -107,6 +128,14 @@ class ToolChoice:
     type: Literal["auto", "any", "tool", "none"]
     name: str | None = None
     disable_parallel_tool_use: bool = False
+
+
+@dataclass(slots=True)
+class OutputFormat:
+    """The answer's text must be JSON that follows ``schema`` (structured outputs)."""
+
+    schema: dict[str, Any]
+    name: str = "output"
 
 
 # --- request and response --------------------------------------------------------------------
@@ -131,6 +160,12 @@ class Request:
     stop: list[str] = field(default_factory=list)
     tools: list[Tool] = field(default_factory=list)
     tool_choice: ToolChoice | None = None
+    output_format: OutputFormat | None = None
+    #: How much effort the model spends on the answer (Claude's ``output_config.effort``).
+    effort: Effort | None = None
+    #: The client asked to see the model's reasoning (OpenAI Responses' ``reasoning.summary``):
+    #: sinks turn thinking on unless the request sets it otherwise.
+    show_reasoning: bool = False
     stream: bool = False
     user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -77,7 +77,7 @@ def test_wrong_types_name_the_field(gateway):
     error = openai_error(httpx.post(gateway.url + "/v1/chat/completions", json=body), 400)
     assert error["message"] == "messages: expected an array, got a string"
     assert error["param"] == "messages"
-    body = {"model": "opus", "max_tokens": "ten", "messages": []}
+    body = {"model": "opus", "max_tokens": "ten", "messages": [{"role": "user", "content": "x"}]}
     error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=body), 400)
     assert error == {
         "type": "invalid_request_error",

@@ -7,7 +7,7 @@ from typing import Any
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
-from ..wire.anthropic import block_from_ir, blocks_from_ir, blocks_to_ir, usage_from_ir
+from ..wire.anthropic import block_from_ir, blocks_from_ir, message_to_ir, usage_from_ir
 from .sse import sse_json
 
 __all__ = ["NAME", "StreamEncoder", "decode_request", "encode_error", "encode_response"]
@@ -16,21 +16,46 @@ NAME = "anthropic.messages"
 
 # Options this codec understands; anything else in a request body is an option of the
 # Anthropic API without a neutral equivalent, kept in ``Request.extra``.
-_KNOWN = {
+CARRIED = frozenset({
     "model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k",
-    "stop_sequences", "tools", "tool_choice", "stream", "metadata",
-}  # fmt: skip
-# Accepted and without effect on the answer: ``service_tier`` picks a billing tier.
-_IGNORED = {"service_tier"}
+    "stop_sequences", "tools", "tool_choice", "stream", "metadata", "output_config",
+})  # fmt: skip
+#: Accepted and without effect on the answer: ``service_tier`` picks a billing tier,
+#: ``diagnostics`` asks for cache-miss explanations that only the API itself gives.
+ACCEPTED = frozenset({"service_tier", "diagnostics"})
+#: Options of the Anthropic API with no neutral form: kept in ``Request.extra`` for the sinks
+#: that can carry them (an Anthropic upstream, the CLI for some); any other sink refuses them.
+KEPT_AS_EXTRA = frozenset({
+    "thinking", "speed", "inference_geo", "cache_control", "container", "context_management",
+    "mcp_servers",
+})  # fmt: skip
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
-    messages = f.get(body, "messages", list, "", required=True)
+    raw_messages = f.get(body, "messages", list, "", required=True)
+    if not raw_messages:
+        raise InvalidRequest("messages: must contain at least one message", param="messages")
     metadata = f.get(body, "metadata", dict, "", default={})
-    extra = {k: v for k, v in body.items() if k not in _KNOWN and k not in _IGNORED}
+    extra = {k: v for k, v in body.items() if k not in CARRIED and k not in ACCEPTED}
+    output_format, effort, rest = _output_config(f.get(body, "output_config", dict, "") or {})
+    if rest:
+        extra["output_config"] = rest
+    messages = []
+    for i in range(len(raw_messages)):
+        raw = f.object_at(raw_messages, i, "messages")
+        message = message_to_ir(raw, f"messages[{i}]")
+        if message.role == "system":
+            # A per-turn setting holds from its turn on; the answer is the turn after the last.
+            turn_config = f.get(raw, "output_config", dict, f"messages[{i}]") or {}
+            effort = _effort(turn_config, f"messages[{i}].output_config") or effort
+            if not message.content:
+                continue
+        messages.append(message)
+    if not any(m.role != "system" for m in messages):
+        raise InvalidRequest("messages: at least one user message is required", param="messages")
     return ir.Request(
         model=f.get(body, "model", str, "", required=True),
-        messages=[_message(f.object_at(messages, i, "messages"), i) for i in range(len(messages))],
+        messages=messages,
         system=_system(body.get("system")),
         max_tokens=f.positive_int(body, "max_tokens", "", required=True),
         temperature=f.number_in(body, "temperature", "", 0.0, 1.0),
@@ -39,6 +64,8 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         stop=f.stop_list(body.get("stop_sequences"), "stop_sequences"),
         tools=[_tool(t, i) for i, t in enumerate(f.get(body, "tools", list, "", default=[]))],
         tool_choice=_tool_choice(f.get(body, "tool_choice", dict, "")),
+        output_format=output_format,
+        effort=effort,
         stream=f.get(body, "stream", bool, "", default=False),
         user=f.get(metadata, "user_id", str, "metadata"),
         extra=extra,
@@ -59,16 +86,34 @@ def _system(value: Any) -> str | None:
     raise InvalidRequest("system: expected a string or an array of text blocks", param="system")
 
 
-def _message(raw: dict[str, Any], index: int) -> ir.Message:
-    path = f"messages[{index}]"
-    role = f.get(raw, "role", str, path, required=True)
-    if role not in ("user", "assistant"):
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+
+
+def _effort(config: dict[str, Any], path: str) -> ir.Effort | None:
+    effort = f.get(config, "effort", str, path)
+    if effort is not None and effort not in _EFFORTS:
         raise InvalidRequest(
-            f"{path}.role: must be 'user' or 'assistant', got '{role}' "
-            "(put system prompts in the top-level 'system' field)",
-            param=f"{path}.role",
+            f"{path}.effort: must be one of {', '.join(_EFFORTS)}, got '{effort}'",
+            param=f"{path}.effort",
         )
-    return ir.Message(role, blocks_to_ir(raw.get("content"), f"{path}.content"))
+    return effort  # type: ignore[return-value]
+
+
+def _output_config(
+    config: dict[str, Any],
+) -> tuple[ir.OutputFormat | None, ir.Effort | None, dict[str, Any]]:
+    """(structured output, effort, the keys without a neutral form)."""
+    rest = {k: v for k, v in config.items() if k not in ("format", "effort")}
+    raw_format = f.get(config, "format", dict, "output_config")
+    output_format = None
+    if raw_format is not None:
+        if raw_format.get("type") != "json_schema":
+            raise InvalidRequest(
+                "output_config.format.type: must be 'json_schema'", param="output_config.format"
+            )
+        schema = f.get(raw_format, "schema", dict, "output_config.format", required=True)
+        output_format = ir.OutputFormat(schema)
+    return output_format, _effort(config, "output_config"), rest
 
 
 def _tool(raw: Any, index: int) -> ir.Tool:
@@ -86,6 +131,7 @@ def _tool(raw: Any, index: int) -> ir.Tool:
         name=f.get(raw, "name", str, path, required=True),
         input_schema=f.get(raw, "input_schema", dict, path, required=True),
         description=f.get(raw, "description", str, path),
+        strict=f.get(raw, "strict", bool, path, default=False),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
-from ..wire.openai import content_to_ir, tool_choice_to_ir, tools_to_ir
+from ..wire.openai import content_to_ir, effort_to_ir, tool_choice_to_ir, tools_to_ir
 from .sse import sse, sse_json
 
 __all__ = [
@@ -35,8 +35,42 @@ FINISH_REASONS: dict[str | None, str] = {
     None: "stop",
 }
 
-# Fields not named in this module (seed, store, metadata, service_tier, ...) are billing,
-# storage and tracing knobs without effect on the answer: accepted and not carried.
+#: Fields decoded into the neutral form.
+CARRIED = frozenset({
+    "messages", "model", "max_completion_tokens", "max_tokens", "temperature", "top_p", "stop",
+    "tools", "functions", "tool_choice", "function_call", "parallel_tool_calls", "stream",
+    "stream_options", "user", "safety_identifier", "response_format", "reasoning_effort",
+})  # fmt: skip
+#: Read and without effect on the answer (docs/compatibility.md says why for each).
+ACCEPTED = frozenset({
+    "seed", "store", "metadata", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+    "prompt_cache_options", "verbosity",
+})  # fmt: skip
+#: A 400 naming the field when it asks for something Claude cannot do.
+REFUSED = {
+    "n": "only n=1 is supported; send separate requests instead",
+    "logprobs": "Claude does not return log probabilities",
+    "top_logprobs": "Claude does not return log probabilities",
+    "logit_bias": "Claude has no logit bias",
+    "frequency_penalty": "not supported by Claude; leave it unset or 0",
+    "presence_penalty": "not supported by Claude; leave it unset or 0",
+    "audio": "audio output is not supported by Claude",
+    "modalities": "only ['text'] is supported",
+    "prediction": "predicted outputs are not supported by Claude",
+    "web_search_options": "web search is not offered through this endpoint (the Anthropic "
+    "Messages endpoint of a route to the Anthropic API takes Claude's web search tool)",
+    "moderation": "OpenAI moderation is not available for Claude; moderate the input yourself",
+}
+# What each refused field may hold without asking for anything (a client's defaults).
+_HARMLESS: dict[str, tuple[Any, ...]] = {
+    "n": (1,),
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "logit_bias": ({},),
+    "frequency_penalty": (0, 0.0),
+    "presence_penalty": (0, 0.0),
+    "modalities": (["text"],),
+}
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
@@ -65,8 +99,32 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         stop=f.stop_list(body.get("stop"), "stop"),
         tools=tools,
         tool_choice=tool_choice,
+        output_format=_response_format(f.get(body, "response_format", dict, "")),
+        effort=effort_to_ir(body, "reasoning_effort", ""),
         stream=stream,
-        user=f.get(body, "user", str, ""),
+        user=f.get(body, "user", str, "") or f.get(body, "safety_identifier", str, ""),
+    )
+
+
+def _response_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:
+    kind = None if raw is None else raw.get("type")
+    if kind in (None, "text"):
+        return None
+    if kind == "json_schema":
+        spec = f.get(raw, "json_schema", dict, "response_format", required=True)  # type: ignore[arg-type]
+        schema = f.get(spec, "schema", dict, "response_format.json_schema", required=True)
+        name = f.get(spec, "name", str, "response_format.json_schema") or "output"
+        return ir.OutputFormat(schema, name)
+    if kind == "json_object":
+        raise InvalidRequest(
+            "response_format: Claude guarantees JSON only for a given schema (its structured "
+            "outputs need every object's properties listed); send {'type': 'json_schema', "
+            "'json_schema': {'name': ..., 'schema': ...}} instead",
+            param="response_format",
+        )
+    raise InvalidRequest(
+        f"response_format.type: must be text or json_schema, got '{kind}'",
+        param="response_format",
     )
 
 
@@ -75,43 +133,11 @@ def include_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-_UNSUPPORTED = {
-    "audio": "audio output",
-    "prediction": "predicted outputs",
-    "web_search_options": "web search",
-    "logit_bias": "logit_bias",
-    "top_logprobs": "top_logprobs",
-}
-
-
 def _refuse_unsupported(body: dict[str, Any]) -> None:
-    n = body.get("n")
-    if n not in (None, 1):
-        raise InvalidRequest("n: only n=1 is supported; send separate requests instead", param="n")
-    if body.get("logprobs"):
-        raise InvalidRequest("logprobs: Claude does not return log probabilities", param="logprobs")
-    for key in ("frequency_penalty", "presence_penalty"):
-        if body.get(key) not in (None, 0, 0.0):
-            raise InvalidRequest(f"{key}: not supported by Claude; leave it unset or 0", param=key)
-    for key, what in _UNSUPPORTED.items():
-        if body.get(key) not in (None, {}, []):
-            raise InvalidRequest(f"{key}: {what} is not supported by this gateway", param=key)
-    modalities = body.get("modalities")
-    if modalities not in (None, ["text"]):
-        raise InvalidRequest("modalities: only ['text'] is supported", param="modalities")
-    response_format = body.get("response_format")
-    if response_format not in (None, {"type": "text"}):
-        raise InvalidRequest(
-            "response_format: only {'type': 'text'} is supported; describe the JSON you want "
-            "in the prompt instead",
-            param="response_format",
-        )
-    if body.get("reasoning_effort") is not None:
-        raise InvalidRequest(
-            "reasoning_effort: not supported through the OpenAI dialect; use the Anthropic "
-            "Messages endpoint with 'thinking' instead",
-            param="reasoning_effort",
-        )
+    for key, why in REFUSED.items():
+        value = body.get(key)
+        if value is not None and value not in _HARMLESS.get(key, ()):
+            raise InvalidRequest(f"{key}: {why}", param=key)
 
 
 def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
@@ -122,7 +148,11 @@ def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
         path = f"messages[{i}]"
         role = f.get(message, "role", str, path, required=True)
         if role in ("system", "developer"):
-            system.append(_text_only(message.get("content"), f"{path}.content"))
+            text = _text_only(message.get("content"), f"{path}.content")
+            if turns:  # an instruction given at this point of the conversation
+                _append(turns, "system", [ir.Text(text)])
+            else:
+                system.append(text)
         elif role == "user":
             _append(turns, "user", content_to_ir(message.get("content"), f"{path}.content"))
         elif role == "assistant":
@@ -139,7 +169,7 @@ def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
                 "(use system, developer, user, assistant or tool)",
                 param=f"{path}.role",
             )
-    if not turns:
+    if not any(turn.role != "system" for turn in turns):
         raise InvalidRequest("messages: at least one user message is required", param="messages")
     return ("\n\n".join(s for s in system if s) or None), turns
 
@@ -215,11 +245,14 @@ def usage_from_ir(usage: ir.Usage) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": usage.output_tokens,
         "total_tokens": prompt + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "prompt_tokens_details": {
+            "cached_tokens": usage.cache_read_input_tokens,
+            "cache_write_tokens": usage.cache_creation_input_tokens,
+        },
     }
 
 
-def _message_from_ir(content: list[ir.Content]) -> dict[str, Any]:
+def _message_from_ir(content: list[ir.Content], *, refused: bool) -> dict[str, Any]:
     texts = [p.text for p in content if isinstance(p, ir.Text)]
     calls = [_call_from_ir(p) for p in content if isinstance(p, ir.ToolUse)]
     thinking = [p.thinking for p in content if isinstance(p, ir.Thinking)]
@@ -228,6 +261,8 @@ def _message_from_ir(content: list[ir.Content]) -> dict[str, Any]:
         "content": "".join(texts) if texts or not calls else None,
         "refusal": None,
     }
+    if refused:  # where OpenAI clients (and .parse()) look for a refusal
+        message["refusal"], message["content"] = message["content"] or "", None
     if calls:
         message["tool_calls"] = calls
     if thinking:
@@ -244,6 +279,7 @@ def _call_from_ir(part: ir.ToolUse) -> dict[str, Any]:
 
 
 def encode_response(response: ir.Response) -> dict[str, Any]:
+    refused = response.stop_reason == "refusal"
     return {
         "id": _completion_id(response.id),
         "object": "chat.completion",
@@ -252,9 +288,13 @@ def encode_response(response: ir.Response) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": _message_from_ir(response.content),
+                "message": _message_from_ir(response.content, refused=refused),
                 "logprobs": None,
-                "finish_reason": FINISH_REASONS.get(response.stop_reason, "stop"),
+                # OpenAI ends a refusal with "stop"; a stream, whose text is already out, says
+                # content_filter instead.
+                "finish_reason": "stop"
+                if refused
+                else FINISH_REASONS.get(response.stop_reason, "stop"),
             }
         ],
         "usage": usage_from_ir(response.usage),

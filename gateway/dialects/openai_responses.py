@@ -10,7 +10,7 @@ from typing import Any
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
-from ..wire.openai import content_to_ir, tool_choice_to_ir, tools_to_ir
+from ..wire.openai import content_to_ir, effort_to_ir, tool_choice_to_ir, tools_to_ir
 from .openai_chat import encode_error
 from .sse import sse_json
 
@@ -18,22 +18,39 @@ __all__ = ["NAME", "StreamEncoder", "decode_request", "encode_response"]
 
 NAME = "openai.responses"
 
-_REFUSED = {
+#: Fields decoded into the neutral form.
+CARRIED = frozenset({
+    "input", "instructions", "model", "max_output_tokens", "temperature", "top_p", "tools",
+    "tool_choice", "parallel_tool_calls", "stream", "user", "safety_identifier", "text",
+    "reasoning",
+})  # fmt: skip
+#: Read and without effect on the answer (docs/compatibility.md says why for each).
+ACCEPTED = frozenset({
+    "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_retention",
+    "prompt_cache_options", "include", "truncation", "max_tool_calls", "stream_options",
+    "context_management", "access_programs", "image", "background_options",
+})  # fmt: skip
+#: A 400 naming the field when it asks for something this gateway cannot do.
+REFUSED = {
     "previous_response_id": "this gateway keeps no state: send the whole conversation in 'input'",
     "conversation": "this gateway keeps no state: send the whole conversation in 'input'",
     "background": "background responses are not supported",
-    "reasoning": "reasoning options are not supported through the Responses dialect",
     "prompt": "stored prompts are not supported",
+    "top_logprobs": "Claude does not return log probabilities",
+    "moderation": "OpenAI moderation is not available for Claude; moderate the input yourself",
 }
+_HARMLESS: dict[str, tuple[Any, ...]] = {"background": (False,), "top_logprobs": (0,)}
+_REASONING_SUMMARIES = ("auto", "concise", "detailed")
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
-    for key, why in _REFUSED.items():
-        if body.get(key) not in (None, {}):
+    for key, why in REFUSED.items():
+        value = body.get(key)
+        if value not in (None, {}) and value not in _HARMLESS.get(key, ()):
             raise InvalidRequest(f"{key}: {why}", param=key)
-    fmt = (f.get(body, "text", dict, "") or {}).get("format")
-    if fmt not in (None, {"type": "text"}):
-        raise InvalidRequest("text.format: only {'type': 'text'} is supported", param="text.format")
+    _refuse_logprobs(f.get(body, "include", list, "", default=[]))
+    text = f.get(body, "text", dict, "") or {}
+    reasoning = f.get(body, "reasoning", dict, "") or {}
     system = [f.get(body, "instructions", str, "") or ""]
     raw = body.get("input")
     if isinstance(raw, str):
@@ -42,7 +59,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         turns = _items(raw, system)
     else:
         raise InvalidRequest("input: expected a string or an array of input items", param="input")
-    if not turns:
+    if not any(turn.role != "system" for turn in turns):
         raise InvalidRequest("input: at least one user message is required", param="input")
     tools = tools_to_ir(f.get(body, "tools", list, "", default=[]))
     tool_choice = tool_choice_to_ir(body.get("tool_choice"))
@@ -58,8 +75,39 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         top_p=f.number_in(body, "top_p", "", 0.0, 1.0),
         tools=tools,
         tool_choice=tool_choice,
+        output_format=_text_format(f.get(text, "format", dict, "text")),
+        effort=effort_to_ir(reasoning, "effort", "reasoning"),
+        show_reasoning=f.get(reasoning, "summary", str, "reasoning") in _REASONING_SUMMARIES,
         stream=f.get(body, "stream", bool, "", default=False),
-        user=f.get(body, "user", str, ""),
+        user=f.get(body, "user", str, "") or f.get(body, "safety_identifier", str, ""),
+    )
+
+
+def _refuse_logprobs(include: list[Any]) -> None:
+    if "message.output_text.logprobs" in include:
+        raise InvalidRequest(
+            "include: 'message.output_text.logprobs' cannot be served: Claude does not return "
+            "log probabilities",
+            param="include",
+        )
+
+
+def _text_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:
+    kind = None if raw is None else raw.get("type")
+    if kind in (None, "text"):
+        return None
+    if kind == "json_schema":
+        schema = f.get(raw, "schema", dict, "text.format", required=True)  # type: ignore[arg-type]
+        return ir.OutputFormat(schema, f.get(raw, "name", str, "text.format") or "output")  # type: ignore[arg-type]
+    if kind == "json_object":
+        raise InvalidRequest(
+            "text.format: Claude guarantees JSON only for a given schema (its structured outputs "
+            "need every object's properties listed); send {'type': 'json_schema', 'name': ..., "
+            "'schema': ...} instead",
+            param="text.format",
+        )
+    raise InvalidRequest(
+        f"text.format.type: must be text or json_schema, got '{kind}'", param="text.format"
     )
 
 
@@ -80,7 +128,15 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
             role = f.get(item, "role", str, path, required=True)
             content = content_to_ir(item.get("content"), f"{path}.content")
             if role in ("system", "developer"):
-                system.append("".join(p.text for p in content if isinstance(p, ir.Text)))
+                if any(not isinstance(p, ir.Text) for p in content):
+                    raise InvalidRequest(
+                        f"{path}.content: system messages may only contain text", param=path
+                    )
+                text = "".join(p.text for p in content)  # type: ignore[union-attr]
+                if turns:  # an instruction given at this point of the conversation
+                    add("system", [ir.Text(text)])
+                else:
+                    system.append(text)
             elif role in ("user", "assistant"):
                 add(role, content)
             else:
@@ -109,7 +165,13 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
             call_id = f.get(item, "call_id", str, path, required=True)
             add("user", [ir.ToolResult(call_id, content)])  # type: ignore[arg-type]
         elif kind == "reasoning":
-            continue  # reasoning summaries of earlier turns do not take part in the answer
+            # Thinking this gateway answered earlier comes back with its signature as
+            # encrypted_content: it returns to Claude as the thinking block it was.
+            signature = f.get(item, "encrypted_content", str, path)
+            if signature:
+                summary = f.get(item, "summary", list, path, default=[])
+                text = "".join(s.get("text", "") for s in summary if isinstance(s, dict))
+                add("assistant", [ir.Thinking(text, signature)])
         else:
             raise InvalidRequest(
                 f"{path}.type: input items of type '{kind}' are not supported", param=path
@@ -124,21 +186,44 @@ def _usage(usage: ir.Usage) -> dict[str, Any]:
     prompt = usage.prompt_tokens
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_input_tokens,
+            "cache_write_tokens": usage.cache_creation_input_tokens,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": prompt + usage.output_tokens,
     }
 
 
-def _message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+def _message_item(
+    item_id: str, text: str, status: str = "completed", *, refused: bool = False
+) -> dict[str, Any]:
+    if refused:
+        content = [{"type": "refusal", "refusal": text}]
+    else:
+        content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
     return {
         "type": "message",
         "id": item_id,
         "status": status,
         "role": "assistant",
         "content": content,
+    }
+
+
+def _reasoning_item(
+    item_id: str, text: str, signature: str | None, status: str = "completed"
+) -> dict[str, Any]:
+    """Claude's thinking as a reasoning item; its signature travels as ``encrypted_content``,
+    so that a client that sends the item back returns the thinking block intact."""
+    summary = [{"type": "summary_text", "text": text}] if text or status == "completed" else []
+    return {
+        "type": "reasoning",
+        "id": item_id,
+        "summary": summary,
+        "encrypted_content": signature,
+        "status": status,
     }
 
 
@@ -170,10 +255,19 @@ def _envelope(response_id: str, model: str, created: int, status: str) -> dict[s
     }
 
 
-def _finish(envelope: dict[str, Any], stop_reason: str | None, usage: ir.Usage) -> dict[str, Any]:
-    incomplete = stop_reason == "max_tokens"
-    envelope["status"] = "incomplete" if incomplete else "completed"
-    envelope["incomplete_details"] = {"reason": "max_output_tokens"} if incomplete else None
+_INCOMPLETE = {"max_tokens": "max_output_tokens", "refusal": "content_filter"}
+
+
+def _finish(
+    envelope: dict[str, Any], stop_reason: str | None, usage: ir.Usage, *, streamed: bool
+) -> dict[str, Any]:
+    # A refusal answered whole is a completed response with a refusal part; a stream has
+    # already sent its text as output_text, so it ends incomplete (content_filter).
+    reason = _INCOMPLETE.get(stop_reason or "")
+    if stop_reason == "refusal" and not streamed:
+        reason = None
+    envelope["status"] = "incomplete" if reason else "completed"
+    envelope["incomplete_details"] = {"reason": reason} if reason else None
     envelope["usage"] = _usage(usage)
     return envelope
 
@@ -182,13 +276,19 @@ def encode_response(response: ir.Response) -> dict[str, Any]:
     envelope = _envelope(
         "resp_" + response.id.removeprefix("msg_"), response.model, int(time.time()), ""
     )
+    refused = response.stop_reason == "refusal"
     output = envelope["output"]
     for index, part in enumerate(response.content):
         if isinstance(part, ir.Text):
-            output.append(_message_item(f"msg_{index}_{response.id}", part.text))
+            item_id = f"msg_{index}_{response.id}"
+            output.append(_message_item(item_id, part.text, refused=refused))
+        elif isinstance(part, ir.Thinking):
+            output.append(
+                _reasoning_item(f"rs_{index}_{response.id}", part.thinking, part.signature)
+            )
         elif isinstance(part, ir.ToolUse):
             output.append(_call_item(part, json.dumps(part.input, ensure_ascii=False)))
-    return _finish(envelope, response.stop_reason, response.usage)
+    return _finish(envelope, response.stop_reason, response.usage, streamed=False)
 
 
 class StreamEncoder:
@@ -202,6 +302,7 @@ class StreamEncoder:
         self._items: dict[int, dict[str, Any]] = {}  # block index -> output item being built
         self._parts: dict[int, list[str]] = {}
         self._calls: dict[int, ir.ToolUse] = {}
+        self._signatures: dict[int, str] = {}
         self._stop: str | None = None
         self._usage = ir.Usage()
 
@@ -223,34 +324,39 @@ class StreamEncoder:
                 return self._open(
                     index, _message_item(f"msg_{index}_{self._envelope['id']}", "", "in_progress")
                 )
+            case ir.BlockStart(index=index, block=ir.Thinking()):
+                item_id = f"rs_{index}_{self._envelope['id']}"
+                return self._open(index, _reasoning_item(item_id, "", None, "in_progress"))
             case ir.BlockStart(index=index, block=ir.ToolUse() as call):
                 self._calls[index] = call
                 return self._open(index, _call_item(call, "", "in_progress"))
             case ir.TextDelta(index=index, text=text) if index in self._items:
-                self._parts[index].append(text)
-                item = self._items[index]
-                return self._event(
-                    "response.output_text.delta",
-                    item_id=item["id"],
-                    output_index=self._output_index(index),
-                    content_index=0,
-                    delta=text,
-                    logprobs=[],
+                return self._delta("response.output_text.delta", index, text, content_index=0)
+            case ir.ThinkingDelta(index=index, thinking=text) if index in self._items:
+                return self._delta(
+                    "response.reasoning_summary_text.delta", index, text, summary_index=0
                 )
+            case ir.SignatureDelta(index=index, signature=signature):
+                self._signatures[index] = signature
             case ir.ToolInputDelta(index=index, partial_json=fragment) if index in self._items:
-                self._parts[index].append(fragment)
-                item = self._items[index]
-                return self._event(
-                    "response.function_call_arguments.delta",
-                    item_id=item["id"],
-                    output_index=self._output_index(index),
-                    delta=fragment,
-                )
+                return self._delta("response.function_call_arguments.delta", index, fragment)
             case ir.BlockStop(index=index) if index in self._items:
                 return self._close(index)
             case ir.MessageDelta(stop_reason=reason, usage=usage):
                 self._stop, self._usage = reason, usage
         return b""
+
+    def _delta(self, kind: str, index: int, delta: str, **where: int) -> bytes:
+        self._parts[index].append(delta)
+        extra = {"logprobs": []} if kind == "response.output_text.delta" else {}
+        return self._event(
+            kind,
+            item_id=self._items[index]["id"],
+            output_index=self._output_index(index),
+            **where,
+            delta=delta,
+            **extra,
+        )
 
     def _output_index(self, index: int) -> int:
         return list(self._items).index(index)
@@ -261,50 +367,60 @@ class StreamEncoder:
         out = self._event(
             "response.output_item.added", output_index=self._output_index(index), item=item
         )
+        where = {"item_id": item["id"], "output_index": self._output_index(index)}
         if item["type"] == "message":
             out += self._event(
                 "response.content_part.added",
-                item_id=item["id"],
-                output_index=self._output_index(index),
+                **where,
                 content_index=0,
                 part={"type": "output_text", "text": "", "annotations": []},
+            )
+        elif item["type"] == "reasoning":
+            out += self._event(
+                "response.reasoning_summary_part.added",
+                **where,
+                summary_index=0,
+                part={"type": "summary_text", "text": ""},
             )
         return out
 
     def _close(self, index: int) -> bytes:
         item, text = self._items[index], "".join(self._parts[index])
-        output_index = self._output_index(index)
+        where = {"item_id": item["id"], "output_index": self._output_index(index)}
         if item["type"] == "message":
             done = _message_item(item["id"], text)
             out = self._event(
-                "response.output_text.done",
-                item_id=item["id"],
-                output_index=output_index,
-                content_index=0,
-                text=text,
-                logprobs=[],
+                "response.output_text.done", **where, content_index=0, text=text, logprobs=[]
             )
             out += self._event(
-                "response.content_part.done",
-                item_id=item["id"],
-                output_index=output_index,
-                content_index=0,
-                part=done["content"][0],
+                "response.content_part.done", **where, content_index=0, part=done["content"][0]
+            )
+        elif item["type"] == "reasoning":
+            done = _reasoning_item(item["id"], text, self._signatures.get(index))
+            out = self._event(
+                "response.reasoning_summary_text.done", **where, summary_index=0, text=text
+            )
+            out += self._event(
+                "response.reasoning_summary_part.done",
+                **where,
+                summary_index=0,
+                part=done["summary"][0],
             )
         else:
             done = _call_item(self._calls[index], text)
             out = self._event(
                 "response.function_call_arguments.done",
-                item_id=item["id"],
-                output_index=output_index,
+                **where,
                 name=done["name"],
                 arguments=text,
             )
         self._items[index] = done
-        return out + self._event("response.output_item.done", output_index=output_index, item=done)
+        return out + self._event(
+            "response.output_item.done", output_index=where["output_index"], item=done
+        )
 
     def end(self) -> bytes:
-        envelope = _finish(dict(self._envelope), self._stop, self._usage)
+        envelope = _finish(dict(self._envelope), self._stop, self._usage, streamed=True)
         envelope["output"] = list(self._items.values())
         kind = "response.incomplete" if envelope["status"] == "incomplete" else "response.completed"
         return self._event(kind, response=envelope)

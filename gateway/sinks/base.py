@@ -14,7 +14,12 @@ from typing import Any, ClassVar
 from .. import ir
 from ..config import SinkConfig
 
-__all__ = ["Sink"]
+__all__ = ["DEFAULT_MAX_TOKENS", "Sink"]
+
+#: ``max_tokens`` for requests that do not say, on every sink unless its ``default_max_tokens``
+#: says otherwise: the smallest output limit of current Claude models (Opus 4 and 4.1), so it
+#: never fails a model, while long answers are not cut at a few thousand tokens.
+DEFAULT_MAX_TOKENS = 32000
 
 
 class Sink(abc.ABC):

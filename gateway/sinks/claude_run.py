@@ -26,7 +26,8 @@ from typing import Any
 
 from .. import ir
 from ..errors import InvalidRequest
-from ..wire.anthropic import blocks_from_ir, parameters_from_ir
+from ..wire.anthropic import blocks_from_ir, parameters_from_ir, with_extra
+from .base import DEFAULT_MAX_TOKENS
 
 __all__ = [
     "MODEL_NAME",
@@ -62,6 +63,7 @@ class ClaudeSettings:
     queue_timeout: float = 30.0
     timeout: float = 600.0
     max_retries: int = 0
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
     bare: str | bool = "auto"
     prompt_caching: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
@@ -146,7 +148,7 @@ def plan_run(
             "(letters, digits, '.', '-', '_' and ':' only)",
             param="model",
         )
-    extra_body = _extra_body(request)
+    extra_body = _extra_body(request, settings)
     config_dir = os.path.join(workdir, "config")
     system_file = os.path.join(workdir, "system-prompt.txt")
     files = {system_file: request.system or ""}
@@ -287,7 +289,7 @@ def _transcript(messages: list[ir.Message], session_id: str) -> list[dict[str, A
     return lines
 
 
-def _extra_body(request: ir.Request) -> dict[str, Any]:
+def _extra_body(request: ir.Request, settings: ClaudeSettings) -> dict[str, Any]:
     """Request parameters as the upstream body fields the CLI merges into its own request."""
     unknown = sorted(set(request.extra) - CARRIED_EXTRAS)
     if unknown:
@@ -296,11 +298,12 @@ def _extra_body(request: ir.Request) -> dict[str, Any]:
             "use a route whose sink is an HTTP upstream.",
             param=unknown[0],
         )
-    body: dict[str, Any] = dict(request.extra)
+    body = with_extra(parameters_from_ir(request), request.extra)
+    # The CLI would send 128000 (more than some models take); one default for every sink.
+    body.setdefault("max_tokens", settings.default_max_tokens)
     # The API answers without thinking unless asked; the CLI would think by default, and a
     # forced tool choice is refused by the API while thinking is on.
     body.setdefault("thinking", {"type": "disabled"})
-    body.update(parameters_from_ir(request))
     return body
 
 

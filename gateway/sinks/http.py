@@ -29,7 +29,7 @@ from ..errors import (
     error_from_upstream_body,
 )
 from . import upstream_anthropic, upstream_openai
-from .base import Sink
+from .base import DEFAULT_MAX_TOKENS, Sink
 from .limiter import ConcurrencyLimiter
 
 __all__ = ["HttpSink", "RawResponse"]
@@ -123,7 +123,7 @@ class HttpSink(Sink):
             }
         )
         self._model_map: Mapping[str, str] = options.get("model_map", {})
-        self._default_max_tokens: int = options.get("default_max_tokens", 4096)
+        self._default_max_tokens: int = options.get("default_max_tokens", DEFAULT_MAX_TOKENS)
         timeout = options.get("timeout", {})
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout.get("connect", 10), sock_read=timeout.get("read", 600)

@@ -9,9 +9,11 @@ from ..dialects.sse import ServerSentEvent
 from ..errors import GatewayError, UpstreamError
 from ..wire.anthropic import (
     EventDecoder,
-    blocks_from_ir,
+    message_from_ir,
     parameters_from_ir,
     response_to_ir,
+    tool_from_ir,
+    with_extra,
 )
 
 NAME = "anthropic.messages"
@@ -22,28 +24,19 @@ __all__ = ["StreamDecoder", "decode_response", "encode_request"]
 def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": [
-            {"role": m.role, "content": blocks_from_ir(m.content)} for m in request.messages
-        ],
+        "messages": [message_from_ir(m) for m in request.messages],
         "max_tokens": default_max_tokens,
     }
     if request.system:
         body["system"] = request.system
     body.update(parameters_from_ir(request))
     if request.tools:
-        body["tools"] = [_tool(tool) for tool in request.tools]
+        body["tools"] = [tool_from_ir(tool) for tool in request.tools]
     if request.stream:
         body["stream"] = True
     if request.extra_dialect == NAME:
-        body.update(request.extra)
+        body = with_extra(body, request.extra)
     return body
-
-
-def _tool(tool: ir.Tool) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.input_schema}
-    if tool.description:
-        out["description"] = tool.description
-    return out
 
 
 def decode_response(body: dict[str, Any]) -> ir.Response:

@@ -8,7 +8,14 @@ from typing import Any
 from .. import ir
 from ..dialects.sse import ServerSentEvent
 from ..errors import InvalidRequest, UpstreamError, error_for_upstream_status
-from ..wire.openai import content_to_ir, data_url, tool_choice_from_ir, tools_from_ir, usage_to_ir
+from ..wire.openai import (
+    content_to_ir,
+    data_url,
+    document_to_file_part,
+    tool_choice_from_ir,
+    tools_from_ir,
+    usage_to_ir,
+)
 
 __all__ = ["StreamDecoder", "decode_response", "encode_request"]
 
@@ -48,6 +55,17 @@ def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str,
             body["parallel_tool_calls"] = False
     if request.user:
         body["user"] = request.user
+    if request.output_format is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": request.output_format.name,
+                "schema": request.output_format.schema,
+                "strict": True,
+            },
+        }
+    if request.effort is not None:
+        body["reasoning_effort"] = request.effort
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -56,6 +74,9 @@ def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str,
 
 def _messages_from_ir(message: ir.Message) -> list[dict[str, Any]]:
     """One IR turn as chat messages: tool results become ``tool`` messages of their own."""
+    if message.role == "system":
+        text = "".join(p.text for p in message.content if isinstance(p, ir.Text))
+        return [{"role": "system", "content": text}]
     out: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
@@ -64,6 +85,8 @@ def _messages_from_ir(message: ir.Message) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": part.text})
         elif isinstance(part, ir.Image):
             parts.append({"type": "image_url", "image_url": {"url": data_url(part)}})
+        elif isinstance(part, ir.Document):
+            parts.append(document_to_file_part(part))
         elif isinstance(part, ir.ToolUse):
             arguments = json.dumps(part.input, ensure_ascii=False)
             calls.append(
@@ -86,10 +109,10 @@ def _messages_from_ir(message: ir.Message) -> list[dict[str, Any]]:
 
 
 def _tool_result_text(result: ir.ToolResult) -> str:
-    if any(isinstance(p, ir.Image) for p in result.content):
+    if any(isinstance(p, ir.Image | ir.Document) for p in result.content):
         raise InvalidRequest(
-            "tool results with images cannot be carried to an OpenAI-compatible upstream "
-            "(its tool messages hold text only)"
+            "tool results with images or documents cannot be carried to an OpenAI-compatible "
+            "upstream (its tool messages hold text only)"
         )
     text = "".join(p.text for p in result.content if isinstance(p, ir.Text))
     return f"Error: {text}" if result.is_error else text

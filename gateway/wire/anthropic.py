@@ -13,12 +13,38 @@ __all__ = [
     "block_from_ir",
     "blocks_from_ir",
     "blocks_to_ir",
+    "document_from_ir",
     "error_for_error_type",
+    "message_from_ir",
+    "message_to_ir",
+    "output_config_from_ir",
     "parameters_from_ir",
     "response_to_ir",
+    "tool_from_ir",
     "usage_from_ir",
     "usage_to_ir",
+    "with_extra",
 ]
+
+
+def message_to_ir(raw: dict[str, Any], path: str) -> ir.Message:
+    """One entry of ``messages``; a ``system`` entry holds text only."""
+    role = f.get(raw, "role", str, path, required=True)
+    if role not in ("user", "assistant", "system"):
+        raise InvalidRequest(
+            f"{path}.role: must be 'user', 'assistant' or 'system', got '{role}'",
+            param=f"{path}.role",
+        )
+    content = blocks_to_ir(raw.get("content"), f"{path}.content")
+    if role == "system" and not all(isinstance(part, ir.Text) for part in content):
+        raise InvalidRequest(
+            f"{path}.content: a system turn holds only text blocks", param=f"{path}.content"
+        )
+    return ir.Message(role, content)
+
+
+def message_from_ir(message: ir.Message) -> dict[str, Any]:
+    return {"role": message.role, "content": blocks_from_ir(message.content)}
 
 
 def blocks_to_ir(content: Any, path: str) -> list[ir.Content]:
@@ -51,9 +77,10 @@ def _block(block: dict[str, Any], path: str) -> ir.Content | None:
         inner = block.get("content")
         content = [] if inner is None else blocks_to_ir(inner, f"{path}.content")
         for part in content:
-            if not isinstance(part, ir.Text | ir.Image):
+            if not isinstance(part, ir.Text | ir.Image | ir.Document):
                 raise InvalidRequest(
-                    f"{path}.content: a tool result holds only text and images", param=path
+                    f"{path}.content: a tool result holds only text, images and documents",
+                    param=path,
                 )
         return ir.ToolResult(
             tool_use_id=f.get(block, "tool_use_id", str, path, required=True),
@@ -64,13 +91,15 @@ def _block(block: dict[str, Any], path: str) -> ir.Content | None:
         return ir.Thinking(
             f.get(block, "thinking", str, path, default=""), f.get(block, "signature", str, path)
         )
+    if kind == "document":
+        return _document(block, path)
     if kind == "redacted_thinking":
         # Encrypted reasoning from an earlier turn: only the API that produced it can read it,
         # and it does not take part in the answer to the new turn.
         return None
     raise InvalidRequest(
         f"{path}.type: content blocks of type '{kind}' are not supported by this gateway "
-        "(supported: text, image, tool_use, tool_result, thinking)",
+        "(supported: text, image, document, tool_use, tool_result, thinking)",
         param=f"{path}.type",
     )
 
@@ -90,6 +119,52 @@ def _image(source: dict[str, Any], path: str) -> ir.Image:
     )
 
 
+def _document(block: dict[str, Any], path: str) -> ir.Document:
+    citations = f.get(block, "citations", dict, path, default={})
+    if citations.get("enabled"):
+        raise InvalidRequest(
+            f"{path}.citations: citations are answered only on a route that passes through to "
+            "the Anthropic API (such as /api/v1/messages)",
+            param=f"{path}.citations",
+        )
+    source = f.get(block, "source", dict, path, required=True)
+    where = f"{path}.source"
+    kind = source.get("type")
+    document = ir.Document(
+        title=f.get(block, "title", str, path), context=f.get(block, "context", str, path)
+    )
+    if kind == "base64":
+        document.media_type = f.get(source, "media_type", str, where, required=True)
+        document.data = f.get(source, "data", str, where, required=True)
+    elif kind == "text":
+        document.media_type = f.get(source, "media_type", str, where, default="text/plain")
+        document.data = f.get(source, "data", str, where, required=True)
+    elif kind == "url":
+        document.url = f.get(source, "url", str, where, required=True)
+    else:
+        raise InvalidRequest(
+            f"{where}.type: document sources of type '{kind}' are not supported here (use "
+            "base64, text or url; uploaded files are reachable on a passthrough route only)",
+            param=f"{where}.type",
+        )
+    return document
+
+
+def document_from_ir(document: ir.Document) -> dict[str, Any]:
+    if document.url is not None:
+        source: dict[str, Any] = {"type": "url", "url": document.url}
+    elif document.media_type == "text/plain":
+        source = {"type": "text", "media_type": "text/plain", "data": document.data}
+    else:
+        source = {"type": "base64", "media_type": document.media_type, "data": document.data}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if document.title is not None:
+        block["title"] = document.title
+    if document.context is not None:
+        block["context"] = document.context
+    return block
+
+
 def blocks_from_ir(content: list[ir.Content]) -> list[dict[str, Any]]:
     return [block_from_ir(part) for part in content]
 
@@ -105,6 +180,8 @@ def block_from_ir(part: ir.Content) -> dict[str, Any]:
                 "type": "image",
                 "source": {"type": "base64", "media_type": media_type, "data": data},
             }
+        case ir.Document():
+            return document_from_ir(part)
         case ir.ToolUse(id=id_, name=name, input=input_):
             return {"type": "tool_use", "id": id_, "name": name, "input": input_}
         case ir.ToolResult(tool_use_id=tool_use_id, content=content, is_error=is_error):
@@ -173,7 +250,45 @@ def parameters_from_ir(request: ir.Request) -> dict[str, Any]:
             body["tool_choice"]["disable_parallel_tool_use"] = True
     if request.user:
         body["metadata"] = {"user_id": request.user}
+    output_config = output_config_from_ir(request)
+    if output_config:
+        body["output_config"] = output_config
+    if request.show_reasoning and not _forced_tool(request):
+        # Claude thinks only when asked; a forced tool choice and thinking exclude each other.
+        body["thinking"] = {"type": "adaptive"}
     return body
+
+
+def _forced_tool(request: ir.Request) -> bool:
+    return request.tool_choice is not None and request.tool_choice.type in ("any", "tool")
+
+
+def output_config_from_ir(request: ir.Request) -> dict[str, Any]:
+    """``output_config`` for the request's structured output and effort (empty: neither)."""
+    config: dict[str, Any] = {}
+    if request.output_format is not None:
+        config["format"] = {"type": "json_schema", "schema": request.output_format.schema}
+    if request.effort is not None:
+        config["effort"] = request.effort
+    return config
+
+
+def with_extra(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the Anthropic options kept in ``Request.extra``; an ``output_config`` of
+    both merges, so neither its neutral keys nor the others are lost."""
+    merged = {**body, **extra}
+    if isinstance(extra.get("output_config"), dict) and "output_config" in body:
+        merged["output_config"] = {**extra["output_config"], **body["output_config"]}
+    return merged
+
+
+def tool_from_ir(tool: ir.Tool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.input_schema}
+    if tool.description:
+        out["description"] = tool.description
+    if tool.strict:
+        out["strict"] = True
+    return out
 
 
 class EventDecoder:

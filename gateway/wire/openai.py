@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -12,6 +14,8 @@ from . import fields as f
 __all__ = [
     "content_to_ir",
     "data_url",
+    "document_to_file_part",
+    "effort_to_ir",
     "image_from_url",
     "tool_choice_from_ir",
     "tool_choice_to_ir",
@@ -46,13 +50,81 @@ def content_to_ir(content: Any, path: str) -> list[ir.Content]:
             parts.append(image_from_url(url, where))
         elif kind == "input_image":
             parts.append(image_from_url(f.get(part, "image_url", str, where, required=True), where))
+        elif kind == "file":  # Chat Completions
+            parts.append(
+                _document(f.get(part, "file", dict, where, required=True), f"{where}.file")
+            )
+        elif kind == "input_file":  # Responses
+            parts.append(_document(part, where))
         else:
             raise InvalidRequest(
                 f"{where}.type: content parts of type '{kind}' are not supported "
-                "(supported: text, image_url)",
+                "(supported: text, image_url, file)",
                 param=f"{where}.type",
             )
     return parts
+
+
+_TEXT_SUFFIXES = (".txt", ".md", ".csv", ".json", ".py", ".html", ".xml", ".log")
+
+
+def _document(part: dict[str, Any], path: str) -> ir.Document:
+    """A ``file`` part (``file_data`` as a data URL or bare base64) or a ``file_url``."""
+    filename = f.get(part, "filename", str, path)
+    url = f.get(part, "file_url", str, path)
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise InvalidRequest(f"{path}.file_url: must be an https:// URL", param=path)
+        return ir.Document(url=url, title=filename)
+    data = f.get(part, "file_data", str, path)
+    if data is None:
+        if part.get("file_id") is not None:
+            raise InvalidRequest(
+                f"{path}.file_id: this gateway stores no files; send the content as file_data "
+                "(data:application/pdf;base64,...)",
+                param=f"{path}.file_id",
+            )
+        raise InvalidRequest(f"{path}.file_data: field required", param=f"{path}.file_data")
+    if data.startswith("data:"):
+        header, _, data = data.partition(",")
+        media_type, _, encoding = header[5:].partition(";")
+        if encoding != "base64":
+            raise InvalidRequest(f"{path}.file_data: data URLs must be base64 encoded", param=path)
+    else:
+        text_name = (filename or "").lower().endswith(_TEXT_SUFFIXES)
+        media_type = "text/plain" if text_name else "application/pdf"
+    if media_type == "application/pdf":
+        return ir.Document(media_type=media_type, data=data, title=filename)
+    if media_type.startswith("text/") or media_type == "application/json":
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidRequest(
+                f"{path}.file_data: not base64 of UTF-8 text", param=f"{path}.file_data"
+            ) from None
+        return ir.Document(media_type="text/plain", data=text, title=filename)
+    raise InvalidRequest(
+        f"{path}.file_data: files of type '{media_type}' are not supported (Claude reads PDF "
+        "and plain-text documents)",
+        param=f"{path}.file_data",
+    )
+
+
+def document_to_file_part(document: ir.Document) -> dict[str, Any]:
+    """A document as a Chat Completions ``file`` part."""
+    if document.url is not None:
+        raise InvalidRequest(
+            "documents given by URL cannot be sent to an OpenAI-compatible upstream; send "
+            "the file's content instead"
+        )
+    data = document.data or ""
+    if document.media_type == "text/plain":
+        data = base64.b64encode(data.encode()).decode()
+    file: dict[str, Any] = {"file_data": f"data:{document.media_type};base64,{data}"}
+    file["filename"] = document.title or (
+        "document.txt" if document.media_type == "text/plain" else "document.pdf"
+    )
+    return {"type": "file", "file": file}
 
 
 def image_from_url(url: str, path: str) -> ir.Image:
@@ -93,6 +165,7 @@ def tools_to_ir(tools: list[Any]) -> list[ir.Tool]:
                 input_schema=f.get(spec, "parameters", dict, path)
                 or {"type": "object", "properties": {}},
                 description=f.get(spec, "description", str, path),
+                strict=f.get(spec, "strict", bool, path, default=False),
             )
         )
     return out
@@ -104,6 +177,8 @@ def tools_from_ir(tools: list[ir.Tool]) -> list[dict[str, Any]]:
         function: dict[str, Any] = {"name": tool.name, "parameters": tool.input_schema}
         if tool.description:
             function["description"] = tool.description
+        if tool.strict:
+            function["strict"] = True
         out.append({"type": "function", "function": function})
     return out
 
@@ -142,3 +217,21 @@ def usage_to_ir(raw: dict[str, Any] | None) -> ir.Usage:
         output_tokens=raw.get("completion_tokens") or 0,
         cache_read_input_tokens=cached,
     )
+
+
+# Claude's effort levels; OpenAI's `none` and `minimal` have no lower counterpart than `low`.
+_EFFORTS = {"none": "low", "minimal": "low", "low": "low", "medium": "medium", "high": "high",
+            "xhigh": "xhigh", "max": "max"}  # fmt: skip
+
+
+def effort_to_ir(obj: dict[str, Any], key: str, path: str) -> ir.Effort | None:
+    """OpenAI's reasoning effort as Claude's effort."""
+    value = f.get(obj, key, str, path)
+    if value is None:
+        return None
+    if value not in _EFFORTS:
+        where = f"{path}.{key}" if path else key
+        raise InvalidRequest(
+            f"{where}: must be one of {', '.join(_EFFORTS)}, got '{value[:50]}'", param=where
+        )
+    return _EFFORTS[value]  # type: ignore[return-value]
