@@ -158,9 +158,8 @@ def test_sdk_clients_raise_their_own_exceptions(gateway):
         client.messages.create(
             model="opus", max_tokens=5, messages=[{"role": "system", "content": "x"}]
         )
-    assert (
-        "put system prompts in the top-level 'system' field"
-        in caught.value.body["error"]["message"]
+    assert caught.value.body["error"]["message"] == (
+        "messages: at least one user message is required"
     )
 
 
