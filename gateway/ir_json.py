@@ -11,7 +11,14 @@ from typing import Any
 from . import ir
 from .errors import InvalidRequest
 from .wire import fields as f
-from .wire.anthropic import blocks_from_ir, blocks_to_ir, response_to_ir, usage_from_ir
+from .wire.anthropic import (
+    blocks_from_ir,
+    message_from_ir,
+    message_to_ir,
+    response_to_ir,
+    tool_from_ir,
+    usage_from_ir,
+)
 
 __all__ = ["request_from_json", "request_to_json", "response_to_json"]
 
@@ -19,9 +26,7 @@ __all__ = ["request_from_json", "request_to_json", "response_to_json"]
 def request_to_json(request: ir.Request) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": request.model,
-        "messages": [
-            {"role": m.role, "content": blocks_from_ir(m.content)} for m in request.messages
-        ],
+        "messages": [message_from_ir(m) for m in request.messages],
         "stream": request.stream,
     }
     optional = {
@@ -31,15 +36,20 @@ def request_to_json(request: ir.Request) -> dict[str, Any]:
         "top_p": request.top_p,
         "top_k": request.top_k,
         "user": request.user,
+        "effort": request.effort,
     }
     out.update({k: v for k, v in optional.items() if v is not None})
+    if request.output_format is not None:
+        out["output_format"] = {
+            "schema": request.output_format.schema,
+            "name": request.output_format.name,
+        }
+    if request.show_reasoning:
+        out["show_reasoning"] = True
     if request.stop:
         out["stop"] = request.stop
     if request.tools:
-        out["tools"] = [
-            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
-            for t in request.tools
-        ]
+        out["tools"] = [{"description": None} | tool_from_ir(t) for t in request.tools]
     if request.tool_choice is not None:
         choice = request.tool_choice
         out["tool_choice"] = {"type": choice.type, "name": choice.name}
@@ -62,13 +72,7 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
     raw_messages = f.get(data, "messages", list, "", required=True)
     messages = []
     for i in range(len(raw_messages)):
-        message = f.object_at(raw_messages, i, "messages")
-        role = f.get(message, "role", str, f"messages[{i}]", required=True)
-        if role not in ("user", "assistant"):
-            raise InvalidRequest(f"messages[{i}].role: must be user or assistant")
-        messages.append(
-            ir.Message(role, blocks_to_ir(message.get("content"), f"messages[{i}].content"))
-        )
+        messages.append(message_to_ir(f.object_at(raw_messages, i, "messages"), f"messages[{i}]"))
     if not messages:
         raise InvalidRequest("messages: at least one message is required")
     tools = [
@@ -76,6 +80,7 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
             name=f.get(t, "name", str, f"tools[{i}]", required=True),
             input_schema=f.get(t, "input_schema", dict, f"tools[{i}]", required=True),
             description=f.get(t, "description", str, f"tools[{i}]"),
+            strict=f.get(t, "strict", bool, f"tools[{i}]", default=False),
         )
         for i, t in enumerate(f.get(data, "tools", list, "", default=[]))
     ]
@@ -95,12 +100,22 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
         stop=f.stop_list(data.get("stop"), "stop"),
         tools=tools,
         tool_choice=_tool_choice(choice),
+        output_format=_output_format(f.get(data, "output_format", dict, "")),
+        effort=f.get(data, "effort", str, ""),
+        show_reasoning=f.get(data, "show_reasoning", bool, "", default=False),
         stream=f.get(data, "stream", bool, "", default=False),
         user=f.get(data, "user", str, ""),
         sink_options=f.get(data, "sink_options", dict, "", default={}),
         extra=extra,
         extra_dialect=f.get(data, "extra_dialect", str, "") if extra else None,
     )
+
+
+def _output_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:
+    if raw is None:
+        return None
+    schema = f.get(raw, "schema", dict, "output_format", required=True)
+    return ir.OutputFormat(schema, f.get(raw, "name", str, "output_format") or "output")
 
 
 def _tool_choice(choice: dict[str, Any] | None) -> ir.ToolChoice | None:

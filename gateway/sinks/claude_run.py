@@ -22,12 +22,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from .. import ir
 from ..errors import InvalidRequest
-from ..wire.anthropic import blocks_from_ir, parameters_from_ir, with_extra
+from ..wire.anthropic import parameters_from_ir, with_extra
 from .base import DEFAULT_MAX_TOKENS
+from .claude_conversation import ReplayLine, lay_out, replay_lines, transcript_lines
 
 __all__ = [
     "MODEL_NAME",
@@ -44,7 +45,9 @@ PROJECT_NAME = "gateway"
 TOOL_SERVER = "gateway_client_tools"
 
 # Options of the Anthropic Messages API the CLI can carry to its upstream unchanged.
-CARRIED_EXTRAS = frozenset({"thinking", "output_config", "speed", "inference_geo", "cache_control"})
+CARRIED_EXTRAS = frozenset(
+    {"thinking", "output_config", "speed", "inference_geo", "cache_control", "context_management"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,20 +97,6 @@ class ClaudeSettings:
         if self.bare == "auto":
             return bool(environ.get("ANTHROPIC_API_KEY"))
         return bool(self.bare)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayLine:
-    """One line for the CLI's stdin."""
-
-    message: dict[str, Any]
-    #: The CLI answers this line with a ``result`` of its own (a turn it only records); that
-    #: result must arrive before the next line is written, or the CLI reorders the turns.
-    acknowledged: bool = False
-
-    @property
-    def data(self) -> bytes:
-        return (json.dumps(self.message, ensure_ascii=False) + "\n").encode()
 
 
 @dataclass(slots=True)
@@ -168,21 +157,22 @@ def plan_run(
         flags["permission-mode"] = settings.permission_mode
     if settings.use_bare(environ):
         flags["bare"] = None
-    if request.messages[-1].role != "user":
+    if [m for m in request.messages if m.role != "system"][-1].role != "user":
         raise InvalidRequest(
             "messages: the last turn must be the user's; Claude Code cannot continue a "
             "prefilled assistant turn (use a route whose sink is the Anthropic API for that)",
             param="messages",
         )
-    recorded, replayed = split_conversation(request.messages)
+    recorded, replayed = lay_out(request.messages)
     resume = None
     if recorded:
         resume = str(uuid.uuid4())
         transcript = os.path.join(config_dir, "projects", PROJECT_NAME, f"{resume}.jsonl")
         files[transcript] = "".join(
-            ReplayLine(line).data.decode() for line in _transcript(recorded, resume)
+            ReplayLine(line).data.decode() for line in transcript_lines(recorded, resume)
         )
     env = _environment(settings, workdir, config_dir)
+    env.update(_answer_settings(request, extra_body, flags))
     if extra_body:
         env["CLAUDE_CODE_EXTRA_BODY"] = json.dumps(extra_body, ensure_ascii=False)
     stdin: list[ReplayLine] = []
@@ -190,7 +180,7 @@ def plan_run(
         env.update(CLAUDE_AGENT_SDK_MCP_NO_PREFIX="1", ENABLE_TOOL_SEARCH="false",
                    CLAUDE_CODE_MAX_MCP_DESCRIPTION_LENGTH="1000000")  # fmt: skip
         stdin.append(ReplayLine(declare_client_tools(request.tools)))
-    stdin += _replay(replayed)
+    stdin += replay_lines(replayed)
     return RunPlan(
         model=request.model,
         max_turns=settings.max_turns,
@@ -205,43 +195,6 @@ def plan_run(
         stdin=stdin,
         files=files,
     )
-
-
-def split_conversation(messages: list[ir.Message]) -> tuple[list[ir.Message], list[ir.Message]]:
-    """(turns for the transcript, turns to replay on stdin).
-
-    The transcript must end with an assistant turn that made no tool call: the CLI treats a
-    transcript ending in a user turn or in a tool call as an interrupted session and patches it.
-    """
-    cut = 0
-    for index, message in enumerate(messages):
-        if message.role == "assistant" and not any(
-            isinstance(p, ir.ToolUse) for p in message.content
-        ):
-            cut = index + 1
-    return messages[:cut], messages[cut:]
-
-
-def _replay(turns: list[ir.Message]) -> list[ReplayLine]:
-    lines = []
-    for index, message in enumerate(turns):
-        line: dict[str, Any] = {
-            "type": message.role,
-            "message": {"role": message.role, "content": blocks_from_ir(message.content)},
-            "parent_tool_use_id": None,
-            "session_id": "",
-        }
-        if message.role == "assistant":
-            lines.append(ReplayLine(line))
-            continue
-        # Without --bare, keeps the CLI's environment note after the last turn rather than
-        # between replayed ones.
-        line["client_composed"] = True
-        live = index == len(turns) - 1
-        if not live:
-            line["shouldQuery"] = False
-        lines.append(ReplayLine(line, acknowledged=not live))
-    return lines
 
 
 def _environment(settings: ClaudeSettings, workdir: str, config_dir: str) -> dict[str, str]:
@@ -272,23 +225,6 @@ def _environment(settings: ClaudeSettings, workdir: str, config_dir: str) -> dic
     return env
 
 
-def _transcript(messages: list[ir.Message], session_id: str) -> list[dict[str, Any]]:
-    lines, parent = [], None
-    for message in messages:
-        line_id = str(uuid.uuid4())
-        lines.append(
-            {
-                "type": message.role,
-                "uuid": line_id,
-                "parentUuid": parent,
-                "sessionId": session_id,
-                "message": {"role": message.role, "content": blocks_from_ir(message.content)},
-            }
-        )
-        parent = line_id
-    return lines
-
-
 def _extra_body(request: ir.Request, settings: ClaudeSettings) -> dict[str, Any]:
     """Request parameters as the upstream body fields the CLI merges into its own request."""
     unknown = sorted(set(request.extra) - CARRIED_EXTRAS)
@@ -299,12 +235,37 @@ def _extra_body(request: ir.Request, settings: ClaudeSettings) -> dict[str, Any]
             param=unknown[0],
         )
     body = with_extra(parameters_from_ir(request), request.extra)
+    # Set through CLAUDE_CODE_EFFORT_LEVEL: given here, the CLI drops the effort beta header.
+    output_config = {k: v for k, v in body.pop("output_config", {}).items() if k != "effort"}
+    if output_config:
+        body["output_config"] = output_config
     # The CLI would send 128000 (more than some models take); one default for every sink.
     body.setdefault("max_tokens", settings.default_max_tokens)
-    # The API answers without thinking unless asked; the CLI would think by default, and a
-    # forced tool choice is refused by the API while thinking is on.
-    body.setdefault("thinking", {"type": "disabled"})
     return body
+
+
+_EFFORTS = frozenset(get_args(ir.Effort))
+
+
+def _answer_settings(
+    request: ir.Request, extra_body: dict[str, Any], flags: dict[str, str | None]
+) -> dict[str, str]:
+    """Environment that keeps the CLI from adding to the request what the client did not ask."""
+    if request.effort is not None and request.effort not in _EFFORTS:
+        raise InvalidRequest(f"effort: must be one of {', '.join(sorted(_EFFORTS))}")
+    env = {
+        # "unset": no output_config.effort of the CLI's own (it sends "medium" by default).
+        "CLAUDE_CODE_EFFORT_LEVEL": request.effort or "unset",
+    }
+    if "thinking" not in extra_body:
+        # The API answers without thinking unless asked; the CLI would think by default (and
+        # drop a forced tool choice, which the API refuses while thinking is on).
+        env["CLAUDE_CODE_DISABLE_THINKING"] = "1"
+    if "bare" in flags:
+        # The billing-header system block; an API key bills the same without it. A login
+        # (subscription) keeps it: the CLI ties its attribution to that block.
+        env["CLAUDE_CODE_ATTRIBUTION_HEADER"] = "0"
+    return env
 
 
 def declare_client_tools(tools: list[ir.Tool]) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
-from .claude_run import ReplayLine, RunPlan
+from .claude_conversation import ReplayLine
+from .claude_run import RunPlan
 
 __all__ = [
     "SDK_PACKAGES",

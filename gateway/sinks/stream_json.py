@@ -103,7 +103,13 @@ class StreamJsonTranslator:
                     if not hidden:
                         self._next_index += 1
                         out.append(ir.BlockStart(self._index_map[index], block))  # type: ignore[arg-type]
-                case ir.TextDelta() | ir.ThinkingDelta() | ir.ToolInputDelta() | ir.BlockStop():
+                case (
+                    ir.TextDelta()
+                    | ir.ThinkingDelta()
+                    | ir.SignatureDelta()
+                    | ir.ToolInputDelta()
+                    | ir.BlockStop()
+                ):
                     ours = self._index_map.get(item.index)
                     if ours is not None:
                         item.index = ours

@@ -1,8 +1,4 @@
-"""One behaviour for every sink: each test runs against the http, cli and sdk sinks.
-
-The cli and sdk runs use the real `claude` binary against the mock upstream; every client is the
-real openai or anthropic SDK. A new sink kind passes by adding one entry to SINKS.
-"""
+"""One behaviour for every sink: each test runs against the http, cli and sdk sinks."""
 
 from __future__ import annotations
 
@@ -17,103 +13,7 @@ import openai
 import pytest
 from mock_upstream import Reply
 from processes import wait_for_no_claude
-
-SINKS = {
-    "http": """
-    kind: http
-    base_url: ${MOCK_URL}
-    dialect: anthropic.messages
-    headers:
-      x-api-key: ${UPSTREAM_KEY}""",
-    "cli": """
-    kind: cli""",
-    "sdk": """
-    kind: sdk""",
-    # The predecessor SDK (0.0.25), through the adapter.
-    "sdk-legacy": """
-    kind: sdk
-    sdk: claude-code-sdk""",
-}
-
-ROUTES = """
-version: 1
-sinks:
-  backend:{sink}
-    max_concurrency: {concurrency}
-    max_queue: 0
-    queue_timeout: 5
-models:
-  - name: opus
-    aliases: [gpt-4o]
-  - name: sonnet
-routes:
-  - path: /v1/messages
-    dialect: anthropic.messages
-  - path: /v1/chat/completions
-    dialect: openai.chat
-access_log:
-  enabled: false
-"""
-
-
-@pytest.fixture(params=sorted(SINKS))
-def kind(request):
-    return request.param
-
-
-@pytest.fixture
-def gateway(kind, mock, serve, write_config, monkeypatch):
-    monkeypatch.setenv("MOCK_URL", mock.base_url)
-    monkeypatch.setenv("UPSTREAM_KEY", "k")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
-
-    def start(concurrency=8):
-        return serve(write_config(ROUTES.format(sink=SINKS[kind], concurrency=concurrency)))
-
-    yield start
-    assert wait_for_no_claude() == [], "a claude process outlived its request"
-
-
-@pytest.fixture
-def clients(gateway):
-    served = gateway()
-    return (
-        openai.OpenAI(base_url=served.url + "/v1", api_key="x", max_retries=0),
-        anthropic.Anthropic(base_url=served.url, api_key="x", max_retries=0),
-    )
-
-
-def upstream_model(kind: str, alias: str) -> str:
-    """What the upstream sees for a model alias: the CLI resolves its own aliases."""
-    return (
-        {"opus": "claude-opus-5-5", "sonnet": "claude-sonnet-5-5"}[alias]
-        if kind != "http"
-        else alias
-    )
-
-
-def turns(body: dict) -> list[dict]:
-    """The conversation as the upstream got it: no system entries, no cache hints, blocks only."""
-    out = []
-    for message in body["messages"]:
-        if message["role"] == "system":
-            continue
-        content = message["content"]
-        if isinstance(content, str):
-            content = [{"type": "text", "text": content}]
-        out.append(
-            {
-                "role": message["role"],
-                "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in content],
-            }
-        )
-    return out
-
-
-def system_text(body: dict) -> str:
-    system = body.get("system") or ""
-    return system if isinstance(system, str) else "\n".join(block["text"] for block in system)
+from upstream_view import system_text, turns, upstream_model
 
 
 def test_plain_text(kind, clients, mock):

@@ -8,16 +8,15 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import pytest
+from media import tiny_png
 from mock_upstream import Reply
 from processes import claude_children, wait_for_no_claude
 
@@ -73,21 +72,6 @@ def clients(gateway):
     )
 
 
-def tiny_png() -> bytes:
-    """A valid 2x2 PNG: the CLI decodes images it is given on stdin, so it must be real."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00\x00\xff\x00" * 2)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
 def turns_sent(mock):
     """The conversation turns that reached the upstream, without the CLI's own system entries."""
     [request] = mock.messages_requests()
@@ -131,8 +115,12 @@ def test_multi_turn_reaches_upstream_as_structured_turns(cli_gateway, cli_env, b
     assert system_texts[-1] == "You are terse. SYS-MARK"
     assert not any("Claude Code" in text for text in system_texts)  # its own prompt is replaced
     assert body["tools"] == []
-    assert body["thinking"] == {"type": "disabled"}
+    # Nothing the client did not ask for: no thinking, no effort, and with an API key no
+    # billing header; the CLI's identity block stays (it cannot be turned off).
+    assert "thinking" not in body and "output_config" not in body
     assert body["max_tokens"] == 200
+    assert system_texts[0].startswith("You are a Claude agent") == bare
+    assert any(text.startswith("x-anthropic-billing-header") for text in system_texts) != bare
     extra_system = [m for m in body["messages"] if m["role"] == "system"]
     assert extra_system == [] if bare else len(extra_system) == 1
 
@@ -548,7 +536,7 @@ def test_client_tools_are_offered_and_never_run(cli_gateway, cli_env):
     assert [t["name"] for t in request.body["tools"]] == ["get_weather"]
     assert request.body["tools"][0]["input_schema"] == WEATHER_TOOL["input_schema"]
     assert request.body["tool_choice"] == {"type": "tool", "name": "get_weather"}
-    assert request.body["thinking"] == {"type": "disabled"}
+    assert "thinking" not in request.body  # a forced tool choice and thinking exclude each other
 
     # Streaming, through the Anthropic client: the tool call arrives as input_json deltas.
     cli_env.reset()
