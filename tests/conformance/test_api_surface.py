@@ -100,6 +100,7 @@ def test_thinking_reaches_openai_clients_as_reasoning(kind, clients, mock):
         model="gpt-4o", input="ponder", reasoning={"effort": "high", "summary": "auto"}
     )
     reasoning, message = response.output
+    assert message.type == "message"
     assert reasoning.type == "reasoning" and reasoning.summary[0].text == "step by step"
     assert reasoning.encrypted_content == "sig" and response.output_text == "42"
     # Asking for a summary turns thinking on: Claude thinks only when asked.
