@@ -2,7 +2,7 @@
 
 By default it answers ``MOCK_REPLY[<model>]: <last user text>`` in several deltas. A test can
 script answers: ``mock.when("MARKER", Reply(...))`` applies to requests whose last user text
-contains MARKER; ``mock.next(Reply(...))`` to the next request of any kind. Run it as a program
+(or the tool results that end the conversation) contains MARKER; ``mock.next(Reply(...))`` to the next request of any kind. Run it as a program
 (``python tests/mock_upstream.py --port 9000``) for benchmarks.
 """
 
@@ -49,7 +49,8 @@ class Received:
     raw: bytes
 
 
-def last_user_text(body: dict[str, Any]) -> str:
+def last_user_text(body: dict[str, Any], *, whole: bool = False) -> str:
+    """The last text block of the last user turn that has text; all its text if ``whole``."""
     for message in reversed(body.get("messages", [])):
         if message.get("role") != "user":
             continue
@@ -58,8 +59,26 @@ def last_user_text(body: dict[str, Any]) -> str:
             return content
         texts = [b.get("text", "") for b in content or [] if b.get("type") == "text"]
         if texts:
-            return texts[-1]
+            return "\n".join(texts) if whole else texts[-1]
     return ""
+
+
+def last_tool_result_text(body: dict[str, Any]) -> str:
+    """The text of the tool results in the last message, if it is a user turn that has some."""
+    messages = body.get("messages") or [{}]
+    last = messages[-1]
+    if last.get("role") != "user" or not isinstance(last.get("content"), list):
+        return ""
+    texts = []
+    for block in last["content"]:
+        if block.get("type") != "tool_result":
+            continue
+        inner = block.get("content")
+        if isinstance(inner, str):
+            texts.append(inner)
+        elif isinstance(inner, list):
+            texts += [b.get("text", "") for b in inner if b.get("type") == "text"]
+    return "\n".join(texts)
 
 
 def _split(text: str, parts: int) -> list[str]:
@@ -95,10 +114,12 @@ class MockUpstream:
         return [r for r in self.received if r.path.endswith("/messages")]
 
     def _reply_for(self, body: dict[str, Any]) -> Reply:
+        # A marker in a tool result answers first: the user's text is still the earlier one.
+        for text in (last_tool_result_text(body), last_user_text(body, whole=True)):
+            for marker, reply in self._rules:
+                if text and marker in text:
+                    return reply
         text = last_user_text(body)
-        for marker, reply in self._rules:
-            if marker in text:
-                return reply
         if self._queue:
             return self._queue.popleft()
         return Reply(text=f"MOCK_REPLY[{body.get('model')}]: {text}")

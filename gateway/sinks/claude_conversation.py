@@ -9,7 +9,7 @@ System turns (measured, docs/cli-sink.md): the CLI sends a transcript row of typ
 ``{"role": "system"}`` entry, right after the user turn before it; rows at the transcript's end
 follow the first user turn read from stdin. Stdin has no way to carry one. A system turn that
 cannot be placed so is folded, as a ``<system-reminder>`` text block (the CLI's own form for
-notes to the model), into the next user turn, or into the last one if none follows.
+notes to the model), into the user turn right before it, or else into the next one.
 """
 
 from __future__ import annotations
@@ -57,20 +57,32 @@ def lay_out(messages: list[ir.Message]) -> tuple[list[ir.Message], list[ir.Messa
     transcript: list[ir.Message] = []
     tail: list[ir.Message] = []
     stdin: list[ir.Message] = []
-    notes: list[ir.Content] = []  # folded system turns waiting for the next user turn
+    pending: list[ir.Content] = []  # folded system turns waiting for the next user turn
     for index, message in enumerate(messages):
         if message.role == "system":
             if index in placed:
                 (tail if placed[index] else transcript).append(message)
+                continue
+            notes = [_note(part) for part in message.content if isinstance(part, ir.Text)]
+            turns = stdin or transcript
+            if turns and turns[-1].role == "user":  # right after its turn: the order is kept
+                turns[-1] = ir.Message("user", [*turns[-1].content, *notes])
             else:
-                notes += [_note(part) for part in message.content if isinstance(part, ir.Text)]
+                pending += notes
             continue
-        if message.role == "user" and notes:
-            message, notes = ir.Message("user", [*notes, *message.content]), []
+        if message.role == "user" and pending:
+            message, pending = ir.Message("user", _with_notes(message.content, pending)), []
         (transcript if index < cut else stdin).append(message)
-    if notes:  # after the last user turn, which is the live one on stdin
-        stdin[-1] = ir.Message("user", [*stdin[-1].content, *notes])
     return transcript + tail, stdin
+
+
+def _with_notes(content: list[ir.Content], notes: list[ir.Content]) -> list[ir.Content]:
+    """Notes ahead of a user turn's own content, but after its tool results (the API wants
+    those first)."""
+    results = 0
+    while results < len(content) and isinstance(content[results], ir.ToolResult):
+        results += 1
+    return [*content[:results], *notes, *content[results:]]
 
 
 def _placeable_system_turns(messages: list[ir.Message], cut: int) -> dict[int, bool]:
