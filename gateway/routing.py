@@ -100,6 +100,12 @@ class Router:
                     )
         for route in config.routes:
             routes[route.path] = Route(route.path, route.dialect, route.sink, route)
+        # Clients configured with the root as their base URL post to /messages or
+        # /chat/completions: a standard route under /v1 answers there too, unless a route of
+        # the file claims that path.
+        for path, route in list(routes.items()):
+            if route.endpoint in STANDARD_DIALECTS and "/v1/" in path:
+                routes.setdefault(path.replace("/v1/", "/", 1), route)
         self._routes = routes
 
     def match(self, path: str) -> Route | None:
@@ -109,4 +115,6 @@ class Router:
         return route
 
     def __iter__(self):
-        return iter(sorted(self._routes.values(), key=lambda r: r.path))
+        """Every route once (the unversioned paths are aliases, not routes of their own)."""
+        unique = {id(route): route for route in self._routes.values()}
+        return iter(sorted(unique.values(), key=lambda r: r.path))

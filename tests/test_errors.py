@@ -169,3 +169,13 @@ def test_mounted_paths_and_trailing_slash(gateway):
         json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]},
     )
     assert response.status_code == 200
+
+
+def test_unversioned_paths_answer_like_v1(gateway):
+    # Clients configured with the root as their base URL (Continue's Anthropic provider).
+    body = {"model": "gpt-4o", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    message = httpx.post(gateway.url + "/messages", json=body, headers=ANTHROPIC).json()
+    assert message["type"] == "message" and message["content"][0]["text"].endswith("hi")
+    oai = openai.OpenAI(base_url=gateway.url + "/openai", api_key="x", max_retries=0)
+    answer = oai.chat.completions.create(model="opus", messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content.endswith("hi")
