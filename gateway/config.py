@@ -76,6 +76,8 @@ class RouteConfig:
     request_transforms: tuple[str, ...] = ()
     response_transforms: tuple[str, ...] = ()
     description: str | None = None
+    #: What to do with hosted tools (OpenAI's web_search) the sink cannot run: refuse or drop.
+    hosted_tools: str = "refuse"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,7 @@ def _route(raw: dict[str, Any]) -> RouteConfig:
         request_transforms=tuple(transforms.get("request", ())),
         response_transforms=tuple(transforms.get("response", ())),
         description=raw.get("description"),
+        hosted_tools=raw.get("hosted_tools", "refuse"),
     )
 
 

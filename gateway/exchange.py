@@ -42,6 +42,8 @@ class Exchange:
     finished: float | None = None
     usage: ir.Usage | None = None
     cost_usd: float | None = None
+    #: Headers the gateway adds to its answer (``x-gateway-dropped-tools``).
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float | None:

@@ -176,6 +176,8 @@ async def _completion(
     prepared = await prepare(runtime, route, body, request.headers, exchange.id)
     target, sink = prepared.target, prepared.sink
     exchange.model, exchange.target_model, exchange.sink = target.requested, target.model, sink.name
+    if prepared.dropped_tools:
+        exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(prepared.dropped_tools)
     if prepared.request is None:
         exchange.stream = body.get("stream") is True
         assert isinstance(sink, HttpSink)  # prepare() only passes through to HTTP upstreams
@@ -193,9 +195,12 @@ async def _completion(
             f"The sink '{sink.name}' did not answer within {timeout:g} s"
         ) from None
     exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
+    headers = exchange.response_headers or None
     if route.config is None or not route.config.response_transforms:
-        return json_response(dialect.encode_response(response))
+        return json_response(dialect.encode_response(response, ir_request), headers=headers)
     answer = await transform_response(
         runtime, route, exchange.id, request.headers, exchange.model, ir_request, response
     )
-    return json_response(answer if route.endpoint == "custom" else dialect.encode_response(answer))
+    if route.endpoint != "custom":
+        answer = dialect.encode_response(answer, ir_request)
+    return json_response(answer, headers=headers)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "FREEFORM_SCHEMA",
     "BlockStart",
     "BlockStop",
     "Content",
@@ -119,6 +120,16 @@ class Tool:
     description: str | None = None
     #: The model's input must follow ``input_schema`` exactly (constrained decoding).
     strict: bool = False
+    #: A freeform tool (OpenAI ``custom``): its input is one string, ``{"input": "..."}`` here.
+    freeform: bool = False
+    #: The group the client declared the tool in (OpenAI ``namespace`` tools); ``name`` is then
+    #: ``<namespace>__<name as the client knows it>``, the one name the model sees.
+    namespace: str | None = None
+
+    @property
+    def client_name(self) -> str:
+        """The tool's name as the client declared it."""
+        return self.name[len(self.namespace) + 2 :] if self.namespace else self.name
 
 
 @dataclass(slots=True)
@@ -136,6 +147,14 @@ class OutputFormat:
 
     schema: dict[str, Any]
     name: str = "output"
+
+
+#: The input schema of a freeform tool: the model writes one string.
+FREEFORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string"}},
+    "required": ["input"],
+}
 
 
 # --- request and response --------------------------------------------------------------------
@@ -160,6 +179,8 @@ class Request:
     stop: list[str] = field(default_factory=list)
     tools: list[Tool] = field(default_factory=list)
     tool_choice: ToolChoice | None = None
+    #: Tools the client expects the backend to run itself, by neutral name (``web_search``).
+    hosted_tools: list[str] = field(default_factory=list)
     output_format: OutputFormat | None = None
     #: How much effort the model spends on the answer (Claude's ``output_config.effort``).
     effort: Effort | None = None
@@ -173,6 +194,10 @@ class Request:
     #: Per-request options for the sink (an agent's working_dir); set by transforms only,
     #: never decoded from what a client sent.
     sink_options: dict[str, Any] = field(default_factory=dict)
+
+    def tool(self, name: str) -> Tool | None:
+        """The declared tool the model calls ``name``."""
+        return next((tool for tool in self.tools if tool.name == name), None)
 
 
 @dataclass(slots=True)

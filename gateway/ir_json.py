@@ -49,7 +49,9 @@ def request_to_json(request: ir.Request) -> dict[str, Any]:
     if request.stop:
         out["stop"] = request.stop
     if request.tools:
-        out["tools"] = [{"description": None} | tool_from_ir(t) for t in request.tools]
+        out["tools"] = [_tool_to_json(t) for t in request.tools]
+    if request.hosted_tools:
+        out["hosted_tools"] = request.hosted_tools
     if request.tool_choice is not None:
         choice = request.tool_choice
         out["tool_choice"] = {"type": choice.type, "name": choice.name}
@@ -81,6 +83,8 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
             input_schema=f.get(t, "input_schema", dict, f"tools[{i}]", required=True),
             description=f.get(t, "description", str, f"tools[{i}]"),
             strict=f.get(t, "strict", bool, f"tools[{i}]", default=False),
+            freeform=f.get(t, "freeform", bool, f"tools[{i}]", default=False),
+            namespace=f.get(t, "namespace", str, f"tools[{i}]"),
         )
         for i, t in enumerate(f.get(data, "tools", list, "", default=[]))
     ]
@@ -100,6 +104,10 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
         stop=f.stop_list(data.get("stop"), "stop"),
         tools=tools,
         tool_choice=_tool_choice(choice),
+        hosted_tools=[
+            f.get({"name": name}, "name", str, "hosted_tools")
+            for name in f.get(data, "hosted_tools", list, "", default=[])
+        ],
         output_format=_output_format(f.get(data, "output_format", dict, "")),
         effort=f.get(data, "effort", str, ""),
         show_reasoning=f.get(data, "show_reasoning", bool, "", default=False),
@@ -109,6 +117,15 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
         extra=extra,
         extra_dialect=f.get(data, "extra_dialect", str, "") if extra else None,
     )
+
+
+def _tool_to_json(tool: ir.Tool) -> dict[str, Any]:
+    out = {"description": None} | tool_from_ir(tool)
+    if tool.freeform:
+        out["freeform"] = True
+    if tool.namespace:
+        out["namespace"] = tool.namespace
+    return out
 
 
 def _output_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:

@@ -10,7 +10,7 @@ route without transforms takes the body untouched instead (passthrough).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
@@ -35,6 +35,8 @@ class Prepared:
     dialect: Dialect | None
     #: What the request transforms produced (shown by ``gateway try``).
     transformed: Any = None
+    #: Hosted tools the route let go because the sink cannot run them.
+    dropped_tools: list[str] = field(default_factory=list)
 
     @property
     def passthrough(self) -> bool:
@@ -87,7 +89,26 @@ async def prepare(
             )
     target = runtime.resolve(request.model, route)
     request.model = target.model
-    return Prepared(target, runtime.sinks[target.sink], request, dialect, transformed)
+    sink = runtime.sinks[target.sink]
+    dropped = _unrunnable_hosted_tools(request, sink, route)
+    return Prepared(target, sink, request, dialect, transformed, dropped)
+
+
+def _unrunnable_hosted_tools(request: ir.Request, sink: Sink, route: Route) -> list[str]:
+    """The hosted tools ``sink`` cannot run, taken out of ``request`` if the route drops them;
+    refused otherwise."""
+    unrunnable = [name for name in request.hosted_tools if not sink.runs_hosted_tool(name)]
+    if not unrunnable:
+        return []
+    if route.config is None or route.config.hosted_tools != "drop":
+        raise InvalidRequest(
+            f"tools: the sink '{sink.name}' cannot run the hosted tool "
+            f"{', '.join(unrunnable)}; remove it, use a route to the Anthropic API, or set "
+            f"hosted_tools: drop on the route {route.path}",
+            param="tools",
+        )
+    request.hosted_tools = [name for name in request.hosted_tools if name not in unrunnable]
+    return unrunnable
 
 
 def _from_transforms(payload: Any, route: Route, default_model: str | None) -> ir.Request:

@@ -44,7 +44,9 @@ async def stream_events(
                 f"The sink '{sink.name}' did not start answering in time"
             ) from None
         encoder = dialect.stream_encoder(ir_request, body)
-        response = await request.respond(content_type="text/event-stream", headers=SSE_HEADERS)
+        response = await request.respond(
+            content_type="text/event-stream", headers=SSE_HEADERS | exchange.response_headers
+        )
         exchange.status, exchange.first_byte = 200, time.perf_counter()
         try:
             async with asyncio.timeout_at(deadline):

@@ -29,7 +29,8 @@ ErrorEncoder = Callable[[GatewayError], tuple[int, dict[str, Any]]]
 class Dialect:
     name: str
     decode_request: Callable[[dict[str, Any]], ir.Request]
-    encode_response: Callable[[ir.Response], dict[str, Any]]
+    #: The answer in the dialect's JSON; the request tells how its tools were declared.
+    encode_response: Callable[[ir.Response, ir.Request], dict[str, Any]]
     stream_encoder: Callable[[ir.Request, dict[str, Any]], StreamEncoder]
     encode_error: ErrorEncoder
 
@@ -62,7 +63,7 @@ DIALECTS: Mapping[str, Dialect] = {
     custom.NAME: Dialect(
         custom.NAME,
         request_from_json,
-        response_to_json,
+        lambda response, request: response_to_json(response),
         lambda request, body: custom.StreamEncoder(request),
         openai_chat.encode_error,
     ),

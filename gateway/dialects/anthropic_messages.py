@@ -152,7 +152,7 @@ def _tool_choice(raw: dict[str, Any] | None) -> ir.ToolChoice | None:
 # --- encoding --------------------------------------------------------------------------------
 
 
-def encode_response(response: ir.Response) -> dict[str, Any]:
+def encode_response(response: ir.Response, request: ir.Request | None = None) -> dict[str, Any]:
     return {
         "id": response.id,
         "type": "message",

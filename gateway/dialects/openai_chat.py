@@ -9,7 +9,14 @@ from typing import Any
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
-from ..wire.openai import content_to_ir, effort_to_ir, tool_choice_to_ir, tools_to_ir
+from ..wire.openai import (
+    FreeformInput,
+    closed_objects,
+    content_to_ir,
+    effort_to_ir,
+    tool_choice_to_ir,
+    tools_to_ir,
+)
 from .sse import sse, sse_json
 
 __all__ = [
@@ -114,7 +121,7 @@ def _response_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:
         spec = f.get(raw, "json_schema", dict, "response_format", required=True)  # type: ignore[arg-type]
         schema = f.get(spec, "schema", dict, "response_format.json_schema", required=True)
         name = f.get(spec, "name", str, "response_format.json_schema") or "output"
-        return ir.OutputFormat(schema, name)
+        return ir.OutputFormat(closed_objects(schema), name)
     if kind == "json_object":
         raise InvalidRequest(
             "response_format: Claude guarantees JSON only for a given schema (its structured "
@@ -211,6 +218,13 @@ def _assistant(message: dict[str, Any], path: str) -> list[ir.Content]:
 def _tool_call(call: Any, path: str) -> ir.ToolUse:
     if not isinstance(call, dict):
         raise InvalidRequest(f"{path}: expected an object", param=path)
+    if call.get("type") == "custom":
+        custom = f.get(call, "custom", dict, path, required=True)
+        return ir.ToolUse(
+            id=f.get(call, "id", str, path, required=True),
+            name=f.get(custom, "name", str, f"{path}.custom", required=True),
+            input={"input": f.get(custom, "input", str, f"{path}.custom", default="")},
+        )
     function = f.get(call, "function", dict, path, required=True)
     arguments = f.get(function, "arguments", str, f"{path}.function", default="{}")
     try:
@@ -252,9 +266,11 @@ def usage_from_ir(usage: ir.Usage) -> dict[str, Any]:
     }
 
 
-def _message_from_ir(content: list[ir.Content], *, refused: bool) -> dict[str, Any]:
+def _message_from_ir(
+    content: list[ir.Content], request: ir.Request | None, *, refused: bool
+) -> dict[str, Any]:
     texts = [p.text for p in content if isinstance(p, ir.Text)]
-    calls = [_call_from_ir(p) for p in content if isinstance(p, ir.ToolUse)]
+    calls = [_call_from_ir(p, request) for p in content if isinstance(p, ir.ToolUse)]
     thinking = [p.thinking for p in content if isinstance(p, ir.Thinking)]
     message: dict[str, Any] = {
         "role": "assistant",
@@ -270,15 +286,18 @@ def _message_from_ir(content: list[ir.Content], *, refused: bool) -> dict[str, A
     return message
 
 
-def _call_from_ir(part: ir.ToolUse) -> dict[str, Any]:
-    return {
-        "id": part.id,
-        "type": "function",
-        "function": {"name": part.name, "arguments": json.dumps(part.input, ensure_ascii=False)},
-    }
+def _call_from_ir(part: ir.ToolUse, request: ir.Request | None) -> dict[str, Any]:
+    """A tool call in the shape its tool was declared in (function or custom)."""
+    tool = request.tool(part.name) if request is not None else None
+    if tool is not None and tool.freeform:
+        custom = {"name": tool.client_name, "input": str(part.input.get("input", ""))}
+        return {"id": part.id, "type": "custom", "custom": custom}
+    name = tool.client_name if tool is not None else part.name
+    arguments = json.dumps(part.input, ensure_ascii=False)
+    return {"id": part.id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def encode_response(response: ir.Response) -> dict[str, Any]:
+def encode_response(response: ir.Response, request: ir.Request | None = None) -> dict[str, Any]:
     refused = response.stop_reason == "refusal"
     return {
         "id": _completion_id(response.id),
@@ -288,7 +307,7 @@ def encode_response(response: ir.Response) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": _message_from_ir(response.content, refused=refused),
+                "message": _message_from_ir(response.content, request, refused=refused),
                 "logprobs": None,
                 # OpenAI ends a refusal with "stop"; a stream, whose text is already out, says
                 # content_filter instead.
@@ -310,11 +329,13 @@ class StreamEncoder:
     """IR events as ``chat.completion.chunk`` SSE; one id and ``created`` for every chunk."""
 
     def __init__(self, request: ir.Request, *, include_usage: bool) -> None:
+        self._request = request
         self._model = request.model
         self._include_usage = include_usage
         self._id = "chatcmpl-gateway"
         self._created = int(time.time())
         self._tool_index: dict[int, int] = {}
+        self._freeform: dict[int, FreeformInput] = {}  # block index -> custom tool call input
         self._finish: str | None = None
         self._usage = ir.Usage()
 
@@ -344,16 +365,19 @@ class StreamEncoder:
             case ir.ThinkingDelta(thinking=thinking):
                 # Where DeepSeek, vLLM and Open WebUI look for reasoning in a chat stream.
                 return self._chunk({"reasoning_content": thinking}) if thinking else b""
-            case ir.BlockStart(index=index, block=ir.ToolUse(id=id_, name=name)):
+            case ir.BlockStart(index=index, block=ir.ToolUse() as block):
                 self._tool_index[index] = len(self._tool_index)
-                call = {
-                    "index": self._tool_index[index],
-                    "id": id_,
-                    "type": "function",
-                    "function": {"name": name, "arguments": ""},
-                }
+                call = {"index": self._tool_index[index]} | _call_from_ir(block, self._request)
+                if call["type"] == "custom":
+                    self._freeform[index] = FreeformInput()
+                else:
+                    call["function"]["arguments"] = ""
                 return self._chunk({"tool_calls": [call]})
             case ir.ToolInputDelta(index=index, partial_json=fragment):
+                if index in self._freeform:
+                    text = self._freeform[index].feed(fragment)
+                    call = {"index": self._tool_index[index], "custom": {"input": text}}
+                    return self._chunk({"tool_calls": [call]}) if text else b""
                 call = {"index": self._tool_index[index], "function": {"arguments": fragment}}
                 return self._chunk({"tool_calls": [call]})
             case ir.MessageDelta(stop_reason=reason, usage=usage):

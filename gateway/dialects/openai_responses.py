@@ -10,7 +10,14 @@ from typing import Any
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
-from ..wire.openai import content_to_ir, effort_to_ir, tool_choice_to_ir, tools_to_ir
+from ..wire.openai import (
+    FreeformInput,
+    closed_objects,
+    content_to_ir,
+    effort_to_ir,
+    tool_choice_to_ir,
+    tools_to_ir,
+)
 from .openai_chat import encode_error
 from .sse import sse_json
 
@@ -61,7 +68,8 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         raise InvalidRequest("input: expected a string or an array of input items", param="input")
     if not any(turn.role != "system" for turn in turns):
         raise InvalidRequest("input: at least one user message is required", param="input")
-    tools = tools_to_ir(f.get(body, "tools", list, "", default=[]))
+    hosted: list[str] = []
+    tools = tools_to_ir(f.get(body, "tools", list, "", default=[]), hosted=hosted)
     tool_choice = tool_choice_to_ir(body.get("tool_choice"))
     if body.get("parallel_tool_calls") is False and tools:
         tool_choice = tool_choice or ir.ToolChoice("auto")
@@ -75,12 +83,32 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         top_p=f.number_in(body, "top_p", "", 0.0, 1.0),
         tools=tools,
         tool_choice=tool_choice,
+        hosted_tools=hosted,
         output_format=_text_format(f.get(text, "format", dict, "text")),
         effort=effort_to_ir(reasoning, "effort", "reasoning"),
         show_reasoning=f.get(reasoning, "summary", str, "reasoning") in _REASONING_SUMMARIES,
         stream=f.get(body, "stream", bool, "", default=False),
         user=f.get(body, "user", str, "") or f.get(body, "safety_identifier", str, ""),
     )
+
+
+def _call_to_ir(item: dict[str, Any], path: str) -> ir.ToolUse:
+    """A ``function_call`` or ``custom_tool_call`` item; a namespaced name is joined again."""
+    name = f.get(item, "name", str, path, required=True)
+    namespace = f.get(item, "namespace", str, path)
+    if namespace:
+        name = f"{namespace}__{name}"
+    call_id = f.get(item, "call_id", str, path, required=True)
+    if item.get("type") == "custom_tool_call":
+        return ir.ToolUse(call_id, name, {"input": f.get(item, "input", str, path, default="")})
+    arguments = f.get(item, "arguments", str, path, default="{}")
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        raise InvalidRequest(f"{path}.arguments: not valid JSON", param=path) from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest(f"{path}.arguments: must encode a JSON object", param=path)
+    return ir.ToolUse(call_id, name, parsed)
 
 
 def _refuse_logprobs(include: list[Any]) -> None:
@@ -98,7 +126,8 @@ def _text_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:
         return None
     if kind == "json_schema":
         schema = f.get(raw, "schema", dict, "text.format", required=True)  # type: ignore[arg-type]
-        return ir.OutputFormat(schema, f.get(raw, "name", str, "text.format") or "output")  # type: ignore[arg-type]
+        name = f.get(raw, "name", str, "text.format") or "output"  # type: ignore[arg-type]
+        return ir.OutputFormat(closed_objects(schema), name)
     if kind == "json_object":
         raise InvalidRequest(
             "text.format: Claude guarantees JSON only for a given schema (its structured outputs "
@@ -143,23 +172,9 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
                 raise InvalidRequest(
                     f"{path}.role: '{role}' is not supported", param=f"{path}.role"
                 )
-        elif kind == "function_call":
-            arguments = f.get(item, "arguments", str, path, default="{}")
-            try:
-                parsed = json.loads(arguments or "{}")
-            except ValueError:
-                raise InvalidRequest(f"{path}.arguments: not valid JSON", param=path) from None
-            add(
-                "assistant",
-                [
-                    ir.ToolUse(
-                        f.get(item, "call_id", str, path, required=True),
-                        f.get(item, "name", str, path, required=True),
-                        parsed,
-                    )
-                ],
-            )
-        elif kind == "function_call_output":
+        elif kind in ("function_call", "custom_tool_call"):
+            add("assistant", [_call_to_ir(item, path)])
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             content = content_to_ir(output, f"{path}.output") if output is not None else []
             call_id = f.get(item, "call_id", str, path, required=True)
@@ -227,15 +242,29 @@ def _reasoning_item(
     }
 
 
-def _call_item(part: ir.ToolUse, arguments: str, status: str = "completed") -> dict[str, Any]:
-    return {
-        "type": "function_call",
-        "id": "fc_" + part.id,
-        "call_id": part.id,
-        "name": part.name,
-        "arguments": arguments,
-        "status": status,
-    }
+def _call_item(
+    part: ir.ToolUse, request: ir.Request | None, arguments: str, status: str = "completed"
+) -> dict[str, Any]:
+    """A tool call in the shape its tool was declared in: ``function_call`` or
+    ``custom_tool_call``, with the client's own name and namespace."""
+    tool = request.tool(part.name) if request is not None else None
+    item: dict[str, Any] = {"id": "fc_" + part.id, "call_id": part.id}
+    if tool is not None and tool.freeform:
+        item |= {"type": "custom_tool_call", "id": "ctc_" + part.id, "input": arguments}
+    else:
+        item |= {"type": "function_call", "arguments": arguments}
+    item["name"] = tool.client_name if tool is not None else part.name
+    if tool is not None and tool.namespace:
+        item["namespace"] = tool.namespace
+    item["status"] = status
+    return item
+
+
+def _call_arguments(part: ir.ToolUse, request: ir.Request | None) -> str:
+    tool = request.tool(part.name) if request is not None else None
+    if tool is not None and tool.freeform:
+        return str(part.input.get("input", ""))
+    return json.dumps(part.input, ensure_ascii=False)
 
 
 def _envelope(response_id: str, model: str, created: int, status: str) -> dict[str, Any]:
@@ -272,7 +301,7 @@ def _finish(
     return envelope
 
 
-def encode_response(response: ir.Response) -> dict[str, Any]:
+def encode_response(response: ir.Response, request: ir.Request | None = None) -> dict[str, Any]:
     envelope = _envelope(
         "resp_" + response.id.removeprefix("msg_"), response.model, int(time.time()), ""
     )
@@ -287,7 +316,7 @@ def encode_response(response: ir.Response) -> dict[str, Any]:
                 _reasoning_item(f"rs_{index}_{response.id}", part.thinking, part.signature)
             )
         elif isinstance(part, ir.ToolUse):
-            output.append(_call_item(part, json.dumps(part.input, ensure_ascii=False)))
+            output.append(_call_item(part, request, _call_arguments(part, request)))
     return _finish(envelope, response.stop_reason, response.usage, streamed=False)
 
 
@@ -295,6 +324,7 @@ class StreamEncoder:
     """IR events as Responses SSE: every event numbered, its SSE ``event:`` equal to its type."""
 
     def __init__(self, request: ir.Request) -> None:
+        self._request = request
         self._sequence = 0
         self._envelope = _envelope(
             "resp_" + uuid.uuid4().hex, request.model, int(time.time()), "in_progress"
@@ -302,6 +332,7 @@ class StreamEncoder:
         self._items: dict[int, dict[str, Any]] = {}  # block index -> output item being built
         self._parts: dict[int, list[str]] = {}
         self._calls: dict[int, ir.ToolUse] = {}
+        self._freeform: dict[int, FreeformInput] = {}
         self._signatures: dict[int, str] = {}
         self._stop: str | None = None
         self._usage = ir.Usage()
@@ -329,7 +360,10 @@ class StreamEncoder:
                 return self._open(index, _reasoning_item(item_id, "", None, "in_progress"))
             case ir.BlockStart(index=index, block=ir.ToolUse() as call):
                 self._calls[index] = call
-                return self._open(index, _call_item(call, "", "in_progress"))
+                item = _call_item(call, self._request, "", "in_progress")
+                if item["type"] == "custom_tool_call":
+                    self._freeform[index] = FreeformInput()
+                return self._open(index, item)
             case ir.TextDelta(index=index, text=text) if index in self._items:
                 return self._delta("response.output_text.delta", index, text, content_index=0)
             case ir.ThinkingDelta(index=index, thinking=text) if index in self._items:
@@ -339,6 +373,10 @@ class StreamEncoder:
             case ir.SignatureDelta(index=index, signature=signature):
                 self._signatures[index] = signature
             case ir.ToolInputDelta(index=index, partial_json=fragment) if index in self._items:
+                if index in self._freeform:
+                    text = self._freeform[index].feed(fragment)
+                    kind = "response.custom_tool_call_input.delta"
+                    return self._delta(kind, index, text) if text else b""
                 return self._delta("response.function_call_arguments.delta", index, fragment)
             case ir.BlockStop(index=index) if index in self._items:
                 return self._close(index)
@@ -407,13 +445,16 @@ class StreamEncoder:
                 part=done["summary"][0],
             )
         else:
-            done = _call_item(self._calls[index], text)
-            out = self._event(
-                "response.function_call_arguments.done",
-                **where,
-                name=done["name"],
-                arguments=text,
-            )
+            done = _call_item(self._calls[index], self._request, text)
+            if done["type"] == "custom_tool_call":
+                out = self._event("response.custom_tool_call_input.done", **where, input=text)
+            else:
+                out = self._event(
+                    "response.function_call_arguments.done",
+                    **where,
+                    name=done["name"],
+                    arguments=text,
+                )
         self._items[index] = done
         return out + self._event(
             "response.output_item.done", output_index=where["output_index"], item=done

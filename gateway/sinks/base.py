@@ -47,6 +47,10 @@ class Sink(abc.ABC):
         """What ``/status`` reports about this sink."""
         return {"name": self.name, "kind": self.kind}
 
+    def runs_hosted_tool(self, name: str) -> bool:
+        """Whether the backend runs the hosted tool ``name`` (``web_search``) itself."""
+        return False
+
     def describe(self, request: ir.Request) -> dict[str, Any]:
         """The call this sink would make for ``request`` (``gateway try``); changes nothing."""
         return {"sink": self.name, "kind": self.kind}

@@ -137,6 +137,12 @@ def plan_run(
             "(letters, digits, '.', '-', '_' and ':' only)",
             param="model",
         )
+    if request.hosted_tools:
+        raise InvalidRequest(
+            f"tools: Claude Code cannot run the hosted tool {', '.join(request.hosted_tools)} "
+            "for a client; use a route to the Anthropic API",
+            param="tools",
+        )
     extra_body = _extra_body(request, settings)
     config_dir = os.path.join(workdir, "config")
     system_file = os.path.join(workdir, "system-prompt.txt")

@@ -158,6 +158,9 @@ class HttpSink(Sink):
             status["missing_env"] = self._missing_env
         return status
 
+    def runs_hosted_tool(self, name: str) -> bool:
+        return self.dialect == "anthropic.messages" and name in upstream_anthropic.SERVER_TOOLS
+
     def upstream_model(self, model: str) -> str:
         return self._model_map.get(model, model)
 

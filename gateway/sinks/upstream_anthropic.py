@@ -18,6 +18,9 @@ from ..wire.anthropic import (
 
 NAME = "anthropic.messages"
 
+#: Claude's server tools for the hosted tools of the IR.
+SERVER_TOOLS = {"web_search": {"type": "web_search_20250305", "name": "web_search"}}
+
 __all__ = ["StreamDecoder", "decode_response", "encode_request"]
 
 
@@ -30,8 +33,10 @@ def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str,
     if request.system:
         body["system"] = request.system
     body.update(parameters_from_ir(request))
-    if request.tools:
-        body["tools"] = [tool_from_ir(tool) for tool in request.tools]
+    tools = [tool_from_ir(tool) for tool in request.tools]
+    tools += [SERVER_TOOLS[name] for name in request.hosted_tools]
+    if tools:
+        body["tools"] = tools
     if request.stream:
         body["stream"] = True
     if request.extra_dialect == NAME:

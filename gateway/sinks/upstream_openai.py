@@ -31,6 +31,11 @@ STOP_REASONS: dict[str | None, ir.StopReason] = {
 def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str, Any]:
     if request.top_k is not None:
         raise InvalidRequest("top_k: an OpenAI-compatible upstream has no top_k", param="top_k")
+    if request.hosted_tools:
+        raise InvalidRequest(
+            "tools: hosted tools are not carried to an OpenAI-compatible chat upstream",
+            param="tools",
+        )
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})

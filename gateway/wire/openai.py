@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from .. import ir
@@ -12,6 +13,9 @@ from ..errors import InvalidRequest
 from . import fields as f
 
 __all__ = [
+    "HOSTED_TOOLS",
+    "FreeformInput",
+    "closed_objects",
     "content_to_ir",
     "data_url",
     "document_to_file_part",
@@ -145,35 +149,89 @@ def data_url(image: ir.Image) -> str:
     return image.url or f"data:{image.media_type};base64,{image.data}"
 
 
-def tools_to_ir(tools: list[Any]) -> list[ir.Tool]:
-    out = []
+def tools_to_ir(tools: list[Any], *, hosted: list[str] | None = None) -> list[ir.Tool]:
+    """Function, custom (freeform) and namespace tools; a hosted tool (``web_search``, ...) is
+    added to ``hosted`` when given, else refused."""
+    out: list[ir.Tool] = []
     for i in range(len(tools)):
-        tool = f.object_at(tools, i, "tools")
-        path = f"tools[{i}]"
-        if tool.get("type", "function") != "function":
+        tool, path = f.object_at(tools, i, "tools"), f"tools[{i}]"
+        kind = tool.get("type", "function")
+        if kind == "namespace":
+            namespace = f.get(tool, "name", str, path, required=True)
+            inner = f.get(tool, "tools", list, path, required=True)
+            for j in range(len(inner)):
+                out.append(
+                    _tool(f.object_at(inner, j, f"{path}.tools"), f"{path}.tools[{j}]", namespace)
+                )
+        elif kind in ("function", "custom"):
+            out.append(_tool(tool, path, None))
+        elif hosted is not None and isinstance(kind, str) and kind in HOSTED_TOOLS:
+            hosted.append(HOSTED_TOOLS[kind])
+        else:
             raise InvalidRequest(
-                f"{path}.type: only function tools are supported, got '{tool.get('type')}'",
+                f"{path}.type: tools of type '{kind}' are not supported (supported: function, "
+                "custom, namespace)",
                 param=path,
             )
-        # Chat nests the definition under "function"; Responses puts it at the top level.
-        spec = tool.get("function", tool)
-        if not isinstance(spec, dict):
-            raise InvalidRequest(f"{path}.function: expected an object", param=path)
-        out.append(
-            ir.Tool(
-                name=f.get(spec, "name", str, path, required=True),
-                input_schema=f.get(spec, "parameters", dict, path)
-                or {"type": "object", "properties": {}},
-                description=f.get(spec, "description", str, path),
-                strict=f.get(spec, "strict", bool, path, default=False),
-            )
-        )
     return out
 
 
+#: OpenAI's hosted tools, by the neutral name a sink that can run one knows it by.
+HOSTED_TOOLS = {
+    "web_search": "web_search",
+    "web_search_preview": "web_search",
+    "web_search_2025_08_26": "web_search",
+}
+
+
+def _tool(tool: dict[str, Any], path: str, namespace: str | None) -> ir.Tool:
+    kind = tool.get("type", "function")
+    # Chat nests the definition under "function" or "custom"; Responses has it at the top.
+    spec = tool.get(kind, tool)
+    if not isinstance(spec, dict):
+        raise InvalidRequest(f"{path}.{kind}: expected an object", param=path)
+    name = f.get(spec, "name", str, path, required=True)
+    description = f.get(spec, "description", str, path)
+    flat_name = f"{namespace}__{name}" if namespace else name
+    if kind == "custom":
+        return ir.Tool(
+            flat_name,
+            ir.FREEFORM_SCHEMA,
+            _freeform_description(description, spec.get("format"), path),
+            freeform=True,
+            namespace=namespace,
+        )
+    return ir.Tool(
+        flat_name,
+        f.get(spec, "parameters", dict, path) or {"type": "object", "properties": {}},
+        description,
+        strict=f.get(spec, "strict", bool, path, default=False),
+        namespace=namespace,
+    )
+
+
+def _freeform_description(description: str | None, fmt: Any, path: str) -> str | None:
+    """A grammar Claude cannot enforce, written into the description it reads."""
+    if not isinstance(fmt, dict) or fmt.get("type") in (None, "text"):
+        return description
+    grammar = fmt.get("grammar", fmt)  # chat nests it; Responses does not
+    definition = grammar.get("definition") if isinstance(grammar, dict) else None
+    if fmt.get("type") != "grammar" or not isinstance(definition, str):
+        raise InvalidRequest(f"{path}.format: expected text or a grammar", param=f"{path}.format")
+    syntax = grammar.get("syntax", "lark")
+    rule = f"The input must follow this {syntax} grammar:\n{definition}"
+    return f"{description}\n\n{rule}" if description else rule
+
+
 def tools_from_ir(tools: list[ir.Tool]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for tool in tools:
+        if tool.freeform:
+            custom: dict[str, Any] = {"name": tool.name}
+            if tool.description:
+                custom["description"] = tool.description
+            out.append({"type": "custom", "custom": custom})
+            continue
         function: dict[str, Any] = {"name": tool.name, "parameters": tool.input_schema}
         if tool.description:
             function["description"] = tool.description
@@ -181,6 +239,47 @@ def tools_from_ir(tools: list[ir.Tool]) -> list[dict[str, Any]]:
             function["strict"] = True
         out.append({"type": "function", "function": function})
     return out
+
+
+class FreeformInput:
+    """The string a freeform tool call writes, decoded as the JSON of ``{"input": "..."}``
+    arrives in fragments: each ``feed`` returns the characters that became complete."""
+
+    def __init__(self) -> None:
+        self._raw = ""
+        self._at: int | None = None  # where the string's characters start in _raw
+
+    def feed(self, fragment: str) -> str:
+        self._raw += fragment
+        if self._at is None:
+            found = re.search(r'"input"\s*:\s*"', self._raw)
+            if found is None:
+                return ""
+            self._at = found.end()
+        out: list[str] = []
+        while self._at < len(self._raw):
+            char = self._raw[self._at]
+            if char == '"':
+                self._at = len(self._raw) + 1  # the string is complete: ignore the rest
+                break
+            if char != "\\":
+                out.append(char)
+                self._at += 1
+                continue
+            size = 6 if self._raw[self._at + 1 : self._at + 2] == "u" else 2
+            if size == 6 and self._raw[self._at + 2 : self._at + 4].lower() in (
+                "d8",
+                "d9",
+                "da",
+                "db",
+            ):
+                size = 12  # a surrogate pair: one character in two escapes
+            escape = self._raw[self._at : self._at + size]
+            if len(escape) < size:
+                break  # the rest of the escape is in the next fragment
+            out.append(json.loads(f'"{escape}"'))
+            self._at += size
+        return "".join(out)
 
 
 def tool_choice_to_ir(raw: Any) -> ir.ToolChoice | None:
@@ -191,7 +290,8 @@ def tool_choice_to_ir(raw: Any) -> ir.ToolChoice | None:
     if raw == "required":
         return ir.ToolChoice("any")
     if isinstance(raw, dict):
-        function = raw.get("function") if "function" in raw else raw
+        # Chat nests the name under "function" or "custom"; Responses has it at the top.
+        function = raw.get("function") or raw.get("custom") or raw
         name = function.get("name") if isinstance(function, dict) else None
         if isinstance(name, str):
             return ir.ToolChoice("tool", name)
@@ -235,3 +335,32 @@ def effort_to_ir(obj: dict[str, Any], key: str, path: str) -> ir.Effort | None:
             f"{where}: must be one of {', '.join(_EFFORTS)}, got '{value[:50]}'", param=where
         )
     return _EFFORTS[value]  # type: ignore[return-value]
+
+
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+def closed_objects(schema: Any) -> Any:
+    """``schema`` with ``additionalProperties: false`` on every object that does not say.
+
+    Claude's structured outputs need it on every object; OpenAI's non-strict schemas leave it
+    out. An answer that follows the closed schema follows the client's too.
+    """
+    if isinstance(schema, list):
+        return [closed_objects(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {name: closed_objects(sub) for name, sub in out[key].items()}
+    for key in (*_SUBSCHEMA_LISTS, "items", "additionalProperties", "not"):
+        if isinstance(out.get(key), dict | list):
+            out[key] = closed_objects(out[key])
+    is_object = out.get("type") == "object" or (
+        isinstance(out.get("type"), list) and "object" in out["type"]
+    )
+    if (is_object or "properties" in out) and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out

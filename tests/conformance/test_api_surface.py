@@ -51,9 +51,17 @@ def test_structured_outputs_parse_into_objects(clients, mock):
         output_config={"format": {"type": "json_schema", "schema": schema}},
     )
     assert message.content[0].text == ADA
+    # A schema that leaves objects open (OpenAI's non-strict mode) is closed: Claude needs it.
+    oai.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "extract Ada"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+    )
     formats = [body["output_config"]["format"] for body in bodies(mock)]
+    closed = {**schema, "additionalProperties": False}
     assert formats == [{"type": "json_schema", "schema": PERSON_SCHEMA}] * 3 + [
-        {"type": "json_schema", "schema": schema}
+        {"type": "json_schema", "schema": schema},
+        {"type": "json_schema", "schema": closed},
     ]
 
 
