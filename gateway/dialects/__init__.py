@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from .. import ir
 from ..errors import GatewayError
 from ..ir_json import request_from_json, response_to_json
-from . import anthropic_messages, custom, openai_chat, openai_responses
+from . import anthropic_messages, chat_shapes, custom, openai_chat, openai_responses
 
 __all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder"]
 
@@ -38,7 +38,8 @@ class Dialect:
 DIALECTS: Mapping[str, Dialect] = {
     openai_chat.NAME: Dialect(
         openai_chat.NAME,
-        openai_chat.decode_request,
+        # Chat Completions, and the other shapes editors post to /chat/completions.
+        chat_shapes.decode_request,
         openai_chat.encode_response,
         lambda request, body: openai_chat.StreamEncoder(
             request, include_usage=openai_chat.include_usage(body)

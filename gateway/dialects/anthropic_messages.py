@@ -31,7 +31,8 @@ KEPT_AS_EXTRA = frozenset({
 })  # fmt: skip
 
 
-def decode_request(body: dict[str, Any]) -> ir.Request:
+def decode_request(body: dict[str, Any], *, max_tokens_required: bool = True) -> ir.Request:
+    """``max_tokens_required``: as the API has it; other routes' shapes may leave it out."""
     raw_messages = f.get(body, "messages", list, "", required=True)
     if not raw_messages:
         raise InvalidRequest("messages: must contain at least one message", param="messages")
@@ -57,7 +58,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         model=f.get(body, "model", str, "", required=True),
         messages=messages,
         system=_system(body.get("system")),
-        max_tokens=f.positive_int(body, "max_tokens", "", required=True),
+        max_tokens=f.positive_int(body, "max_tokens", "", required=max_tokens_required),
         temperature=f.number_in(body, "temperature", "", 0.0, 1.0),
         top_p=f.number_in(body, "top_p", "", 0.0, 1.0),
         top_k=f.positive_int(body, "top_k", ""),

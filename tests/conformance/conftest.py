@@ -46,6 +46,7 @@ routes:
     dialect: openai.chat
   - path: /v1/responses
     dialect: openai.responses
+    hosted_tools: drop
 access_log:
   enabled: false
 """
