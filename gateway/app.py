@@ -66,6 +66,17 @@ def create_app(
     app.add_route(dispatch, "/", methods=_METHODS, name="root")
     app.add_route(dispatch, "/<path:path>", methods=_METHODS, name="dispatch")
 
+    @app.on_response
+    async def _cors(request: Any, response: Any) -> None:
+        """Browsers of allowed origins may read every answer, streamed ones included."""
+        exposure = getattr(request.ctx, "exposure", None)
+        if exposure is None or request.method == "OPTIONS":
+            return
+        for name, value in exposure.cors_headers(
+            request.headers.get("origin"), preflight=False
+        ).items():
+            response.headers.setdefault(name, value)
+
     @app.before_server_start
     async def _start(app: Sanic) -> None:
         runtime: Runtime = app.ctx.runtimes.current

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from .exposure import Exposure
 from .yamlsource import ConfigError, JsonPath, Located, Problem, load_yaml
 
 __all__ = [
@@ -105,6 +106,7 @@ class Config:
     limits: Limits
     auth_token: str | None
     access_log: str | None
+    exposure: Exposure
     document: Located = field(repr=False, compare=False)
 
     @property
@@ -189,9 +191,31 @@ def _build(source: Path, document: Located) -> Config:
         transforms=data.get("transforms", {}),
         limits=Limits(**data.get("limits", {})),
         auth_token=auth.get("token") or None,
+        exposure=_exposure(document, data.get("server", {}), auth.get("token")),
         access_log=(log.get("path") or "-") if log.get("enabled", True) else None,
         document=document,
     )
+
+
+def _exposure(document: Located, raw: dict[str, Any], token: str | None) -> Exposure:
+    try:
+        exposure = Exposure.from_options(raw)
+    except ValueError as exc:
+        raise ConfigError([document.problem(("server", "trusted_proxies"), str(exc))]) from None
+    if exposure.public_url and not exposure.public_host:
+        raise ConfigError(
+            [document.problem(("server", "public_url"), "expected a URL such as https://host")]
+        )
+    if exposure.public_url and not token:
+        raise ConfigError(
+            [
+                document.problem(
+                    ("server", "public_url"),
+                    "a public URL needs auth.token: anyone who finds the URL could use it",
+                )
+            ]
+        )
+    return exposure
 
 
 def _model(document: Located, index: int, raw: dict[str, Any]) -> ModelRule:

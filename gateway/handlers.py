@@ -28,6 +28,7 @@ from .errors import (
     UpstreamTimeout,
 )
 from .exchange import Exchange
+from .exposure import Exposure
 from .info_endpoints import INFO_ENDPOINTS, json_response
 from .plugins import authenticate, notify
 from .preparation import prepare, transform_response
@@ -69,10 +70,12 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         method=request.method,
         path=request.path,
         headers=request.headers,
-        remote_addr=request.remote_addr or request.ip,
+        remote_addr=request.ip,
     )
     request.ctx.exchange = exchange
     runtime = runtimes.enter()
+    exposure = request.ctx.exposure = runtime.config.exposure
+    exchange.remote_addr = exposure.client_address(request.ip, request.headers)
     try:
         route = runtime.router.match(request.path)
         if route is not None:
@@ -112,14 +115,20 @@ async def _handle(
             "of this gateway, or add a route to routes.yaml."
         )
     expected = "GET" if route.endpoint in _GET_ENDPOINTS else "POST"
+    exposure = runtime.config.exposure
     if request.method != expected:
-        if request.method == "OPTIONS":
-            return HTTPResponse(status=204, headers={"allow": expected})
+        if request.method == "OPTIONS":  # a CORS preflight: browsers send no credentials
+            cors = exposure.cors_headers(
+                request.headers.get("origin"),
+                preflight=True,
+                requested_headers=request.headers.get("access-control-request-headers"),
+            )
+            return HTTPResponse(status=204, headers={"allow": expected, **cors})
         raise MethodNotAllowed(
             f"{request.path} accepts {expected}, not {request.method}", headers={"allow": expected}
         )
-    if not runtime.config.auth_token and not request.app.ctx.open_to_remote:
-        _refuse_foreign_names(request)
+    if exposure.public_url or not (runtime.config.auth_token or request.app.ctx.open_to_remote):
+        _refuse_foreign_names(request, exposure)
     if route.endpoint not in _UNAUTHENTICATED:
         exchange.identity = await authenticate(
             pm.hook.gateway_authenticate, exchange=exchange, config=runtime.config
@@ -131,29 +140,25 @@ async def _handle(
     return await _completion(request, runtime, route, exchange)
 
 
-_LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+def _refuse_foreign_names(request: Request, exposure: Exposure) -> None:
+    """Only the names this gateway answers to are served: a web page must not reach it through
+    DNS rebinding (another Host) or a cross-site request (another Origin)."""
+    host = exposure.host(request.ip, request.headers)
+    if host and not exposure.serves_host(host):
+        raise PermissionDenied(
+            f"This gateway serves only localhost{_and_public(exposure)} (this request came with "
+            f"Host: {host[:100]}). Set auth.token to serve any name, or server.public_url."
+        )
+    origin = request.headers.get("origin")
+    if origin and not exposure.allows_origin(origin):
+        raise PermissionDenied(
+            f"Requests from the origin {origin[:100]} are not allowed: add it to "
+            "server.cors_origins in routes.yaml."
+        )
 
 
-def _hostname(value: str) -> str:
-    """The host of a Host header or an Origin, without scheme, port or IPv6 brackets."""
-    host = value.partition("://")[2] or value
-    host = host.split("/", 1)[0]
-    if host.startswith("["):
-        return host[1 : host.find("]")]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _refuse_foreign_names(request: Request) -> None:
-    """Without a token only local clients are served: a web page must not reach the gateway
-    through DNS rebinding (another Host) or a cross-site form (another Origin)."""
-    for header in ("host", "origin"):
-        value = request.headers.get(header)
-        if value and value != "null" and _hostname(value).lower() not in _LOCAL_NAMES:
-            raise PermissionDenied(
-                f"This gateway has no auth.token, so it serves only requests to localhost "
-                f"(this one came with {header.title()}: {value[:100]}). Set auth.token to "
-                "serve other names or browsers."
-            )
+def _and_public(exposure: Exposure) -> str:
+    return f" and {exposure.public_host}" if exposure.public_host else ""
 
 
 def _body(request: Request) -> dict[str, Any]:

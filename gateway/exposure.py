@@ -1,0 +1,120 @@
+"""Serving beyond localhost: the public URL, CORS for browsers and editors, trusted proxies.
+
+Pure: reads a request's peer address and headers, returns decisions. No Sanic.
+
+- Without ``auth.token`` only requests addressed to localhost are served (no DNS rebinding, no
+  cross-site forms). With a ``public_url`` (a tunnel for Cursor, whose requests come from its
+  own servers) that host is served too, and a token is required.
+- CORS: browsers and editors (the preflight of Cursor's "Verify" button) from ``cors_origins``
+  get the ``Access-Control-*`` headers; others get none, so their browser refuses the answer.
+- ``X-Forwarded-For`` and ``X-Forwarded-Host`` are believed only from ``trusted_proxies``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+__all__ = ["LOCAL_NAMES", "Exposure", "hostname"]
+
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_ALLOWED_HEADERS = (
+    "authorization, content-type, x-api-key, anthropic-version, anthropic-beta, "
+    "openai-organization, openai-project"
+)
+_HEADER_LIST = re.compile(r"[A-Za-z0-9-]+(\s*,\s*[A-Za-z0-9-]+)*")
+_EXPOSED_HEADERS = "x-gateway-dropped-tools, retry-after, request-id"
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def hostname(value: str) -> str:
+    """The host of a Host header or an Origin, without scheme, port or IPv6 brackets."""
+    host = value.partition("://")[2] or value
+    host = host.split("/", 1)[0]
+    if host.startswith("["):
+        return host[1 : host.find("]")]
+    return (host.rsplit(":", 1)[0] if host.count(":") == 1 else host).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    public_url: str | None = None
+    #: Origins allowed to call from a browser; ``"*"`` in it allows any.
+    cors_origins: frozenset[str] = frozenset()
+    trusted_proxies: tuple[IpNetwork, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, object]) -> Exposure:
+        """From the ``server`` section of routes.yaml (already schema-checked)."""
+        proxies = tuple(
+            ipaddress.ip_network(str(p), strict=False)
+            for p in options.get("trusted_proxies") or ()  # type: ignore[attr-defined]
+        )
+        origins = frozenset(
+            str(o).rstrip("/").lower()
+            for o in options.get("cors_origins") or ()  # type: ignore[attr-defined]
+        )
+        return cls(str(options.get("public_url") or "") or None, origins, proxies)
+
+    @property
+    def public_host(self) -> str | None:
+        return urlsplit(self.public_url).hostname if self.public_url else None
+
+    def _trusted(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
+
+    def client_address(self, peer: str, headers: Mapping[str, str]) -> str:
+        """The client's address: the peer, or behind trusted proxies the last address in
+        ``X-Forwarded-For`` that is not one of them."""
+        forwarded = headers.get("x-forwarded-for")
+        if not forwarded or not self._trusted(peer):
+            return peer
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            if not self._trusted(hop):
+                return hop
+        return peer
+
+    def host(self, peer: str, headers: Mapping[str, str]) -> str | None:
+        """The host the client addressed: ``X-Forwarded-Host`` from a trusted proxy, else Host."""
+        forwarded = headers.get("x-forwarded-host")
+        if forwarded and self._trusted(peer):
+            return forwarded.split(",")[0].strip()
+        return headers.get("host")
+
+    def serves_host(self, host: str) -> bool:
+        return hostname(host) in LOCAL_NAMES or hostname(host) == self.public_host
+
+    def allows_origin(self, origin: str) -> bool:
+        if origin == "null":  # sandboxed pages and local files: anyone can make one
+            return False
+        origin = origin.rstrip("/").lower()
+        local = hostname(origin) in LOCAL_NAMES
+        public = self.public_url is not None and origin == self.public_url.rstrip("/").lower()
+        return local or public or "*" in self.cors_origins or origin in self.cors_origins
+
+    def cors_headers(
+        self, origin: str | None, *, preflight: bool, requested_headers: str | None = None
+    ) -> dict[str, str]:
+        """``Access-Control-*`` headers for an answer to ``origin`` (none if not allowed); a
+        preflight's own list of headers is echoed when it is a plain list of names."""
+        if not origin or not self.allows_origin(origin):
+            return {}
+        headers = {"access-control-allow-origin": origin, "vary": "origin"}
+        if preflight:
+            headers["access-control-allow-methods"] = "GET, POST, OPTIONS"
+            asked = (requested_headers or "").strip()
+            headers["access-control-allow-headers"] = (
+                asked if asked and _HEADER_LIST.fullmatch(asked) else _ALLOWED_HEADERS
+            )
+            headers["access-control-max-age"] = "600"
+        else:
+            headers["access-control-expose-headers"] = _EXPOSED_HEADERS
+        return headers

@@ -1,0 +1,123 @@
+"""Serving beyond localhost: a public URL (a tunnel for Cursor), CORS, trusted proxies."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from test_auth_and_log import ROUTES
+
+from gateway import hookspecs
+from gateway.config import load_config
+from gateway.plugins import build_plugin_manager
+from gateway.yamlsource import ConfigError
+
+EXPOSED = (
+    ROUTES
+    + """
+server:
+  public_url: https://gw.example.com
+  cors_origins: [vscode-file://vscode-app]
+  trusted_proxies: [127.0.0.1]
+"""
+)
+TOKEN = {"authorization": "Bearer s3cret-token"}
+BODY = {"model": "opus", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+
+
+@pytest.fixture
+def exposed(mock, serve, write_config, monkeypatch, tmp_path):
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    monkeypatch.setenv("UPSTREAM_KEY", "k")
+    monkeypatch.setenv("LOG_PATH", str(tmp_path / "access.log"))
+    monkeypatch.setenv("GATEWAY_TOKEN", "s3cret-token")
+    seen: list[str] = []
+
+    class Addresses:
+        @hookspecs.hookimpl
+        def gateway_request_finished(self, exchange):
+            seen.append(exchange.remote_addr)
+
+    config = load_config(write_config(EXPOSED))
+    plugins = build_plugin_manager(config)
+    plugins.register(Addresses())
+    served = serve(config, plugins=plugins)
+    served.addresses = seen
+    return served
+
+
+def test_a_public_url_needs_a_token(write_config, monkeypatch, mock):
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    monkeypatch.setenv("LOG_PATH", "-")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(EXPOSED))
+    assert "server.public_url" in str(caught.value) and "auth.token" in str(caught.value)
+
+
+def test_the_public_host_is_served_with_the_token(exposed):
+    url = exposed.url + "/v1/messages"
+    public = {"host": "gw.example.com", **TOKEN}
+    assert httpx.post(url, json=BODY, headers=public).status_code == 200
+    assert httpx.post(url, json=BODY, headers={"host": "gw.example.com"}).status_code == 401
+    other = httpx.post(url, json=BODY, headers={"host": "evil.example", **TOKEN})
+    assert other.status_code == 403 and "gw.example.com" in other.json()["error"]["message"]
+
+
+def test_cors_for_allowed_origins_only(exposed):
+    url = exposed.url + "/v1/chat/completions"
+    preflight = httpx.options(
+        url,
+        headers={
+            "origin": "vscode-file://vscode-app",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 204  # no token: browsers send none with a preflight
+    assert preflight.headers["access-control-allow-origin"] == "vscode-file://vscode-app"
+    assert preflight.headers["access-control-allow-headers"] == "authorization, content-type"
+    foreign = httpx.options(url, headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    with httpx.stream(
+        "POST", url, json=body, headers={"origin": "vscode-file://vscode-app", **TOKEN}
+    ) as streamed:
+        assert streamed.headers["access-control-allow-origin"] == "vscode-file://vscode-app"
+        assert "data: [DONE]" in streamed.read().decode()
+    refused = httpx.post(url, json=body, headers={"origin": "https://evil.example", **TOKEN})
+    assert (
+        refused.status_code == 403 and "server.cors_origins" in refused.json()["error"]["message"]
+    )
+
+
+def test_forwarded_headers_only_from_trusted_proxies(exposed):
+    url = exposed.url + "/v1/messages"
+    forwarded = {"x-forwarded-for": "203.0.113.7, 127.0.0.1", "x-forwarded-host": "gw.example.com"}
+    # The test client connects from 127.0.0.1, a trusted proxy here.
+    answer = httpx.post(url, json=BODY, headers={"host": "internal:8000", **forwarded, **TOKEN})
+    assert answer.status_code == 200
+    assert exposed.addresses[-1] == "203.0.113.7"
+
+
+def test_without_a_token_a_null_origin_is_refused(mock, serve, write_config, monkeypatch, tmp_path):
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    monkeypatch.setenv("LOG_PATH", str(tmp_path / "access.log"))
+    gateway = serve(write_config(ROUTES))
+    sandboxed = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        content=json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}),
+        headers={"origin": "null", "content-type": "text/plain"},
+    )
+    assert sandboxed.status_code == 403
+
+
+def test_an_untrusted_peer_cannot_claim_an_address_or_host():
+    from gateway.exposure import Exposure
+
+    exposure = Exposure.from_options({"trusted_proxies": ["10.0.0.0/8"]})
+    headers = {"x-forwarded-for": "203.0.113.7", "x-forwarded-host": "gw.example.com", "host": "h"}
+    assert exposure.client_address("192.0.2.1", headers) == "192.0.2.1"
+    assert exposure.host("192.0.2.1", headers) == "h"
+    assert exposure.client_address("10.1.2.3", headers) == "203.0.113.7"
+    assert exposure.host("10.1.2.3", headers) == "gw.example.com"
