@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = [
+    "EFFORTS",
     "FREEFORM_SCHEMA",
     "BlockStart",
     "BlockStop",
@@ -49,6 +50,7 @@ __all__ = [
 
 Role = Literal["user", "assistant", "system"]
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
+EFFORTS: tuple[str, ...] = get_args(Effort)
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"]
 
 
@@ -147,6 +149,8 @@ class OutputFormat:
 
     schema: dict[str, Any]
     name: str = "output"
+    #: The client asked OpenAI's strict mode for it (Claude enforces every schema anyway).
+    strict: bool = False
 
 
 #: The input schema of a freeform tool: the model writes one string.

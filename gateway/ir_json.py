@@ -75,8 +75,8 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
     messages = []
     for i in range(len(raw_messages)):
         messages.append(message_to_ir(f.object_at(raw_messages, i, "messages"), f"messages[{i}]"))
-    if not messages:
-        raise InvalidRequest("messages: at least one message is required")
+    if not any(message.role != "system" for message in messages):
+        raise InvalidRequest("messages: at least one user or assistant message is required")
     tools = [
         ir.Tool(
             name=f.get(t, "name", str, f"tools[{i}]", required=True),
@@ -109,7 +109,7 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
             for name in f.get(data, "hosted_tools", list, "", default=[])
         ],
         output_format=_output_format(f.get(data, "output_format", dict, "")),
-        effort=f.get(data, "effort", str, ""),
+        effort=_effort(f.get(data, "effort", str, "")),
         show_reasoning=f.get(data, "show_reasoning", bool, "", default=False),
         stream=f.get(data, "stream", bool, "", default=False),
         user=f.get(data, "user", str, ""),
@@ -126,6 +126,12 @@ def _tool_to_json(tool: ir.Tool) -> dict[str, Any]:
     if tool.namespace:
         out["namespace"] = tool.namespace
     return out
+
+
+def _effort(value: str | None) -> ir.Effort | None:
+    if value is not None and value not in ir.EFFORTS:
+        raise InvalidRequest(f"effort: must be one of {', '.join(ir.EFFORTS)}", param="effort")
+    return value  # type: ignore[return-value]
 
 
 def _output_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:

@@ -87,14 +87,11 @@ def _system(value: Any) -> str | None:
     raise InvalidRequest("system: expected a string or an array of text blocks", param="system")
 
 
-_EFFORTS = ("low", "medium", "high", "xhigh", "max")
-
-
 def _effort(config: dict[str, Any], path: str) -> ir.Effort | None:
     effort = f.get(config, "effort", str, path)
-    if effort is not None and effort not in _EFFORTS:
+    if effort is not None and effort not in ir.EFFORTS:
         raise InvalidRequest(
-            f"{path}.effort: must be one of {', '.join(_EFFORTS)}, got '{effort}'",
+            f"{path}.effort: must be one of {', '.join(ir.EFFORTS)}, got '{effort}'",
             param=f"{path}.effort",
         )
     return effort  # type: ignore[return-value]

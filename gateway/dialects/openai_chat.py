@@ -11,9 +11,10 @@ from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
 from ..wire.openai import (
     FreeformInput,
-    closed_objects,
     content_to_ir,
     effort_to_ir,
+    output_format_to_ir,
+    refuse_fields,
     tool_choice_to_ir,
     tools_to_ir,
 )
@@ -81,7 +82,7 @@ _HARMLESS: dict[str, tuple[Any, ...]] = {
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
-    _refuse_unsupported(body)
+    refuse_fields(body, REFUSED, _HARMLESS)
     messages = f.get(body, "messages", list, "", required=True)
     if not messages:
         raise InvalidRequest("messages: must contain at least one message", param="messages")
@@ -106,45 +107,18 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         stop=f.stop_list(body.get("stop"), "stop"),
         tools=tools,
         tool_choice=tool_choice,
-        output_format=_response_format(f.get(body, "response_format", dict, "")),
+        output_format=output_format_to_ir(
+            f.get(body, "response_format", dict, ""), nested=True, param="response_format"
+        ),
         effort=effort_to_ir(body, "reasoning_effort", ""),
         stream=stream,
         user=f.get(body, "user", str, "") or f.get(body, "safety_identifier", str, ""),
     )
 
 
-def _response_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:
-    kind = None if raw is None else raw.get("type")
-    if kind in (None, "text"):
-        return None
-    if kind == "json_schema":
-        spec = f.get(raw, "json_schema", dict, "response_format", required=True)  # type: ignore[arg-type]
-        schema = f.get(spec, "schema", dict, "response_format.json_schema", required=True)
-        name = f.get(spec, "name", str, "response_format.json_schema") or "output"
-        return ir.OutputFormat(closed_objects(schema), name)
-    if kind == "json_object":
-        raise InvalidRequest(
-            "response_format: Claude guarantees JSON only for a given schema (its structured "
-            "outputs need every object's properties listed); send {'type': 'json_schema', "
-            "'json_schema': {'name': ..., 'schema': ...}} instead",
-            param="response_format",
-        )
-    raise InvalidRequest(
-        f"response_format.type: must be text or json_schema, got '{kind}'",
-        param="response_format",
-    )
-
-
 def include_usage(body: dict[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _refuse_unsupported(body: dict[str, Any]) -> None:
-    for key, why in REFUSED.items():
-        value = body.get(key)
-        if value is not None and value not in _HARMLESS.get(key, ()):
-            raise InvalidRequest(f"{key}: {why}", param=key)
 
 
 def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
@@ -156,9 +130,9 @@ def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
         role = f.get(message, "role", str, path, required=True)
         if role in ("system", "developer"):
             text = _text_only(message.get("content"), f"{path}.content")
-            if turns:  # an instruction given at this point of the conversation
+            if turns and text:  # an instruction given at this point of the conversation
                 _append(turns, "system", [ir.Text(text)])
-            else:
+            elif not turns:
                 system.append(text)
         elif role == "user":
             _append(turns, "user", content_to_ir(message.get("content"), f"{path}.content"))
@@ -196,7 +170,7 @@ def _text_only(content: Any, path: str) -> str:
     return "".join(p.text for p in parts)  # type: ignore[union-attr]
 
 
-def _tool_output(content: Any, path: str) -> list[ir.Text | ir.Image]:
+def _tool_output(content: Any, path: str) -> list[ir.Text | ir.Image | ir.Document]:
     return content_to_ir(content, path)  # type: ignore[return-value]
 
 

@@ -12,9 +12,10 @@ from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
 from ..wire.openai import (
     FreeformInput,
-    closed_objects,
     content_to_ir,
     effort_to_ir,
+    output_format_to_ir,
+    refuse_fields,
     tool_choice_to_ir,
     tools_to_ir,
 )
@@ -48,13 +49,12 @@ REFUSED = {
 }
 _HARMLESS: dict[str, tuple[Any, ...]] = {"background": (False,), "top_logprobs": (0,)}
 _REASONING_SUMMARIES = ("auto", "concise", "detailed")
+#: Marks a thinking signature in ``encrypted_content``, to tell it from other providers' blobs.
+SIGNATURE_PREFIX = "claude-thinking:"
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
-    for key, why in REFUSED.items():
-        value = body.get(key)
-        if value not in (None, {}) and value not in _HARMLESS.get(key, ()):
-            raise InvalidRequest(f"{key}: {why}", param=key)
+    refuse_fields(body, REFUSED, _HARMLESS)
     _refuse_logprobs(f.get(body, "include", list, "", default=[]))
     text = f.get(body, "text", dict, "") or {}
     reasoning = f.get(body, "reasoning", dict, "") or {}
@@ -84,12 +84,20 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         tools=tools,
         tool_choice=tool_choice,
         hosted_tools=hosted,
-        output_format=_text_format(f.get(text, "format", dict, "text")),
+        output_format=output_format_to_ir(
+            f.get(text, "format", dict, "text"), nested=False, param="text.format"
+        ),
         effort=effort_to_ir(reasoning, "effort", "reasoning"),
-        show_reasoning=f.get(reasoning, "summary", str, "reasoning") in _REASONING_SUMMARIES,
+        show_reasoning=_summary(reasoning) in _REASONING_SUMMARIES,
         stream=f.get(body, "stream", bool, "", default=False),
         user=f.get(body, "user", str, "") or f.get(body, "safety_identifier", str, ""),
     )
+
+
+def _summary(reasoning: dict[str, Any]) -> str | None:
+    """``reasoning.summary``, or its deprecated name ``generate_summary``."""
+    summary = f.get(reasoning, "summary", str, "reasoning")
+    return summary or f.get(reasoning, "generate_summary", str, "reasoning")
 
 
 def _call_to_ir(item: dict[str, Any], path: str) -> ir.ToolUse:
@@ -120,26 +128,6 @@ def _refuse_logprobs(include: list[Any]) -> None:
         )
 
 
-def _text_format(raw: dict[str, Any] | None) -> ir.OutputFormat | None:
-    kind = None if raw is None else raw.get("type")
-    if kind in (None, "text"):
-        return None
-    if kind == "json_schema":
-        schema = f.get(raw, "schema", dict, "text.format", required=True)  # type: ignore[arg-type]
-        name = f.get(raw, "name", str, "text.format") or "output"  # type: ignore[arg-type]
-        return ir.OutputFormat(closed_objects(schema), name)
-    if kind == "json_object":
-        raise InvalidRequest(
-            "text.format: Claude guarantees JSON only for a given schema (its structured outputs "
-            "need every object's properties listed); send {'type': 'json_schema', 'name': ..., "
-            "'schema': ...} instead",
-            param="text.format",
-        )
-    raise InvalidRequest(
-        f"text.format.type: must be text or json_schema, got '{kind}'", param="text.format"
-    )
-
-
 def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
     turns: list[ir.Message] = []
 
@@ -162,9 +150,9 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
                         f"{path}.content: system messages may only contain text", param=path
                     )
                 text = "".join(p.text for p in content)  # type: ignore[union-attr]
-                if turns:  # an instruction given at this point of the conversation
+                if turns and text:  # an instruction given at this point of the conversation
                     add("system", [ir.Text(text)])
-                else:
+                elif not turns:
                     system.append(text)
             elif role in ("user", "assistant"):
                 add(role, content)
@@ -181,9 +169,11 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
             add("user", [ir.ToolResult(call_id, content)])  # type: ignore[arg-type]
         elif kind == "reasoning":
             # Thinking this gateway answered earlier comes back with its signature as
-            # encrypted_content: it returns to Claude as the thinking block it was.
-            signature = f.get(item, "encrypted_content", str, path)
-            if signature:
+            # encrypted_content: it returns to Claude as the thinking block it was. Another
+            # provider's reasoning (OpenAI's own blobs) cannot take part and is left out.
+            sealed = f.get(item, "encrypted_content", str, path) or ""
+            signature = sealed.removeprefix(SIGNATURE_PREFIX)
+            if sealed.startswith(SIGNATURE_PREFIX) and signature:
                 summary = f.get(item, "summary", list, path, default=[])
                 text = "".join(s.get("text", "") for s in summary if isinstance(s, dict))
                 add("assistant", [ir.Thinking(text, signature)])
@@ -237,7 +227,7 @@ def _reasoning_item(
         "type": "reasoning",
         "id": item_id,
         "summary": summary,
-        "encrypted_content": signature,
+        "encrypted_content": SIGNATURE_PREFIX + signature if signature else None,
         "status": status,
     }
 

@@ -16,9 +16,10 @@ from ..config import SinkConfig
 
 __all__ = ["DEFAULT_MAX_TOKENS", "Sink"]
 
-#: ``max_tokens`` for requests that do not say, on every sink unless its ``default_max_tokens``
-#: says otherwise: the smallest output limit of current Claude models (Opus 4 and 4.1), so it
-#: never fails a model, while long answers are not cut at a few thousand tokens.
+#: ``max_tokens`` for requests that do not say, on every sink that speaks to Claude unless its
+#: ``default_max_tokens`` says otherwise: the smallest output limit of the Claude 4 models and
+#: later (Opus 4 and 4.1), so none of them refuses it, while long answers are not cut at a few
+#: thousand tokens. (OpenAI-compatible upstreams need none: they get one only if configured.)
 DEFAULT_MAX_TOKENS = 32000
 
 

@@ -9,7 +9,8 @@ System turns (measured, docs/cli-sink.md): the CLI sends a transcript row of typ
 ``{"role": "system"}`` entry, right after the user turn before it; rows at the transcript's end
 follow the first user turn read from stdin. Stdin has no way to carry one. A system turn that
 cannot be placed so is folded, as a ``<system-reminder>`` text block (the CLI's own form for
-notes to the model), into the user turn right before it, or else into the next one.
+notes to the model), into the user turn right before it, or else into the next one; after the
+last assistant turn, they make the user turn the model answers.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def lay_out(messages: list[ir.Message]) -> tuple[list[ir.Message], list[ir.Messa
         if message.role == "user" and pending:
             message, pending = ir.Message("user", _with_notes(message.content, pending)), []
         (transcript if index < cut else stdin).append(message)
+    if pending:  # instructions after the last assistant turn: the model answers them
+        stdin.append(ir.Message("user", pending))
     return transcript + tail, stdin
 
 

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from .. import ir
 from ..errors import InvalidRequest
@@ -163,7 +163,7 @@ def plan_run(
         flags["permission-mode"] = settings.permission_mode
     if settings.use_bare(environ):
         flags["bare"] = None
-    if [m for m in request.messages if m.role != "system"][-1].role != "user":
+    if not request.messages or request.messages[-1].role == "assistant":
         raise InvalidRequest(
             "messages: the last turn must be the user's; Claude Code cannot continue a "
             "prefilled assistant turn (use a route whose sink is the Anthropic API for that)",
@@ -178,7 +178,14 @@ def plan_run(
             ReplayLine(line).data.decode() for line in transcript_lines(recorded, resume)
         )
     env = _environment(settings, workdir, config_dir)
-    env.update(_answer_settings(request, extra_body, flags))
+    # What the operator set in the sink's env wins over the gateway's choices.
+    env.update(
+        {
+            k: v
+            for k, v in _answer_settings(request, extra_body, flags).items()
+            if k not in settings.env
+        }
+    )
     if extra_body:
         env["CLAUDE_CODE_EXTRA_BODY"] = json.dumps(extra_body, ensure_ascii=False)
     stdin: list[ReplayLine] = []
@@ -250,15 +257,12 @@ def _extra_body(request: ir.Request, settings: ClaudeSettings) -> dict[str, Any]
     return body
 
 
-_EFFORTS = frozenset(get_args(ir.Effort))
-
-
 def _answer_settings(
     request: ir.Request, extra_body: dict[str, Any], flags: dict[str, str | None]
 ) -> dict[str, str]:
     """Environment that keeps the CLI from adding to the request what the client did not ask."""
-    if request.effort is not None and request.effort not in _EFFORTS:
-        raise InvalidRequest(f"effort: must be one of {', '.join(sorted(_EFFORTS))}")
+    if request.effort is not None and request.effort not in ir.EFFORTS:
+        raise InvalidRequest(f"effort: must be one of {', '.join(ir.EFFORTS)}")
     env = {
         # "unset": no output_config.effort of the CLI's own (it sends "medium" by default).
         "CLAUDE_CODE_EFFORT_LEVEL": request.effort or "unset",

@@ -123,7 +123,11 @@ class HttpSink(Sink):
             }
         )
         self._model_map: Mapping[str, str] = options.get("model_map", {})
-        self._default_max_tokens: int = options.get("default_max_tokens", DEFAULT_MAX_TOKENS)
+        # Claude's API requires max_tokens; an OpenAI-compatible one has its own default.
+        self._default_max_tokens: int | None = options.get(
+            "default_max_tokens",
+            DEFAULT_MAX_TOKENS if self.dialect == "anthropic.messages" else None,
+        )
         timeout = options.get("timeout", {})
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout.get("connect", 10), sock_read=timeout.get("read", 600)

@@ -15,6 +15,8 @@ from ..wire.anthropic import (
     tool_from_ir,
     with_extra,
 )
+from ..wire.turns import results_follow_calls
+from .base import DEFAULT_MAX_TOKENS
 
 NAME = "anthropic.messages"
 
@@ -24,11 +26,11 @@ SERVER_TOOLS = {"web_search": {"type": "web_search_20250305", "name": "web_searc
 __all__ = ["StreamDecoder", "decode_response", "encode_request"]
 
 
-def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str, Any]:
+def encode_request(request: ir.Request, *, default_max_tokens: int | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": [message_from_ir(m) for m in request.messages],
-        "max_tokens": default_max_tokens,
+        "messages": [message_from_ir(m) for m in results_follow_calls(request.messages)],
+        "max_tokens": default_max_tokens or DEFAULT_MAX_TOKENS,
     }
     if request.system:
         body["system"] = request.system

@@ -16,6 +16,7 @@ from ..wire.openai import (
     tools_from_ir,
     usage_to_ir,
 )
+from ..wire.turns import results_follow_calls
 
 __all__ = ["StreamDecoder", "decode_response", "encode_request"]
 
@@ -28,7 +29,7 @@ STOP_REASONS: dict[str | None, ir.StopReason] = {
 }
 
 
-def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str, Any]:
+def encode_request(request: ir.Request, *, default_max_tokens: int | None) -> dict[str, Any]:
     if request.top_k is not None:
         raise InvalidRequest("top_k: an OpenAI-compatible upstream has no top_k", param="top_k")
     if request.hosted_tools:
@@ -39,13 +40,15 @@ def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str,
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
-    for message in request.messages:
+    for message in results_follow_calls(request.messages):
         messages.extend(_messages_from_ir(message))
     body: dict[str, Any] = {
         "model": request.model,
         "messages": messages,
-        "max_tokens": request.max_tokens or default_max_tokens,
     }
+    max_tokens = request.max_tokens or default_max_tokens
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
     for key in ("temperature", "top_p"):
         value = getattr(request, key)
         if value is not None:
@@ -66,7 +69,7 @@ def encode_request(request: ir.Request, *, default_max_tokens: int) -> dict[str,
             "json_schema": {
                 "name": request.output_format.name,
                 "schema": request.output_format.schema,
-                "strict": True,
+                "strict": request.output_format.strict,
             },
         }
     if request.effort is not None:

@@ -35,7 +35,10 @@ def message_to_ir(raw: dict[str, Any], path: str) -> ir.Message:
             f"{path}.role: must be 'user', 'assistant' or 'system', got '{role}'",
             param=f"{path}.role",
         )
-    content = blocks_to_ir(raw.get("content"), f"{path}.content")
+    content = raw.get("content")
+    if role == "system" and content is None:
+        content = []  # a per-turn setting alone (output_config)
+    content = blocks_to_ir(content, f"{path}.content")
     if role == "system" and not all(isinstance(part, ir.Text) for part in content):
         raise InvalidRequest(
             f"{path}.content: a system turn holds only text blocks", param=f"{path}.content"
@@ -233,7 +236,8 @@ def response_to_ir(message: dict[str, Any]) -> ir.Response:
 
 
 def parameters_from_ir(request: ir.Request) -> dict[str, Any]:
-    """A request's sampling and tool-choice options as Anthropic Messages body fields."""
+    """A request's options as Anthropic Messages body fields: sampling, tool choice, user,
+    ``output_config``, and thinking when the client asked to see the model's reasoning."""
     body: dict[str, Any] = {}
     for key in ("max_tokens", "temperature", "top_p", "top_k"):
         value = getattr(request, key)

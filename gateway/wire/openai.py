@@ -21,6 +21,8 @@ __all__ = [
     "document_to_file_part",
     "effort_to_ir",
     "image_from_url",
+    "output_format_to_ir",
+    "refuse_fields",
     "tool_choice_from_ir",
     "tool_choice_to_ir",
     "tools_from_ir",
@@ -78,7 +80,7 @@ def _document(part: dict[str, Any], path: str) -> ir.Document:
     url = f.get(part, "file_url", str, path)
     if url is not None:
         if not url.startswith(("http://", "https://")):
-            raise InvalidRequest(f"{path}.file_url: must be an https:// URL", param=path)
+            raise InvalidRequest(f"{path}.file_url: must be an http(s):// URL", param=path)
         return ir.Document(url=url, title=filename)
     data = f.get(part, "file_data", str, path)
     if data is None:
@@ -98,6 +100,12 @@ def _document(part: dict[str, Any], path: str) -> ir.Document:
         text_name = (filename or "").lower().endswith(_TEXT_SUFFIXES)
         media_type = "text/plain" if text_name else "application/pdf"
     if media_type == "application/pdf":
+        try:
+            base64.b64decode(data, validate=True)
+        except binascii.Error:
+            raise InvalidRequest(
+                f"{path}.file_data: not valid base64", param=f"{path}.file_data"
+            ) from None
         return ir.Document(media_type=media_type, data=data, title=filename)
     if media_type.startswith("text/") or media_type == "application/json":
         try:
@@ -364,3 +372,46 @@ def closed_objects(schema: Any) -> Any:
     if (is_object or "properties" in out) and "additionalProperties" not in out:
         out["additionalProperties"] = False
     return out
+
+
+def refuse_fields(
+    body: dict[str, Any], refused: dict[str, str], harmless: dict[str, tuple[Any, ...]]
+) -> None:
+    """A 400 naming the first field of ``refused`` that asks for something (a value other than
+    null or the ones ``harmless`` lists: a client's defaults)."""
+    for key, why in refused.items():
+        value = body.get(key)
+        if value is not None and value not in harmless.get(key, ()):
+            raise InvalidRequest(f"{key}: {why}", param=key)
+
+
+def output_format_to_ir(
+    raw: dict[str, Any] | None, *, nested: bool, param: str
+) -> ir.OutputFormat | None:
+    """Chat's ``response_format`` (``nested``: the schema under ``json_schema``) or Responses'
+    ``text.format`` as a structured output."""
+    kind = None if raw is None else raw.get("type")
+    if kind in (None, "text"):
+        return None
+    example = (
+        "{'type': 'json_schema', 'json_schema': {'name': ..., 'schema': ...}}"
+        if nested
+        else "{'type': 'json_schema', 'name': ..., 'schema': ...}"
+    )
+    if kind == "json_object":
+        raise InvalidRequest(
+            f"{param}: Claude guarantees JSON only for a given schema (its structured outputs "
+            f"need every object's properties listed); send {example} instead",
+            param=param,
+        )
+    if kind != "json_schema":
+        raise InvalidRequest(
+            f"{param}.type: must be text or json_schema, got '{kind}'", param=param
+        )
+    where = f"{param}.json_schema" if nested else param
+    spec = f.get(raw, "json_schema", dict, param, required=True) if nested else raw
+    return ir.OutputFormat(
+        closed_objects(f.get(spec, "schema", dict, where, required=True)),
+        f.get(spec, "name", str, where) or "output",
+        strict=f.get(spec, "strict", bool, where, default=False),
+    )

@@ -110,7 +110,7 @@ def test_thinking_reaches_openai_clients_as_reasoning(kind, clients, mock):
     reasoning, message = response.output
     assert message.type == "message"
     assert reasoning.type == "reasoning" and reasoning.summary[0].text == "step by step"
-    assert reasoning.encrypted_content == "sig" and response.output_text == "42"
+    assert reasoning.encrypted_content == "claude-thinking:sig" and response.output_text == "42"
     # Asking for a summary turns thinking on: Claude thinks only when asked.
     assert bodies(mock)[-1]["thinking"]["type"] == "adaptive"
     events = list(oai.responses.create(model="gpt-4o", input="ponder", stream=True))
@@ -118,13 +118,18 @@ def test_thinking_reaches_openai_clients_as_reasoning(kind, clients, mock):
     assert "".join(deltas) == "step by step"
     done = [e.item for e in events if e.type == "response.output_item.done"]
     assert [item.type for item in done] == ["reasoning", "message"]
-    assert done[0].summary[0].text == "step by step" and done[0].encrypted_content == "sig"
+    assert (
+        done[0].summary[0].text == "step by step"
+        and done[0].encrypted_content == "claude-thinking:sig"
+    )
     assert events[-1].response.output_text == "42"
     if kind == "http":  # the CLI keeps earlier thinking only for its own model ids
+        foreign = {"type": "reasoning", "summary": [], "encrypted_content": "gAAAA-openai"}
         oai.responses.create(
             model="gpt-4o",
             input=[
                 {"role": "user", "content": "ponder"},
+                foreign,  # another provider's reasoning is left out
                 reasoning.model_dump(exclude_none=True),
                 {"role": "assistant", "content": "42"},
                 {"role": "user", "content": "and then?"},

@@ -713,3 +713,26 @@ def test_crash_during_a_replayed_conversation_does_not_hang(fake_gateway):
         and "exited with code 3" in caught.value.body["error"]["message"]
     )
     assert time.monotonic() - started < 4
+
+
+def test_system_turns_are_text_never_commands(cli_gateway, cli_env, tmp_path):
+    """A system turn becomes a transcript row the CLI also uses for queued commands: text that
+    looks like a shell escape or a slash command must reach the model as text, and nothing else."""
+    marker = tmp_path / "ran"
+    gateway = cli_gateway(profile="agent", tools=["Read"], working_dir=str(tmp_path))
+    _, claude = clients(gateway)
+    claude.messages.create(
+        model="opus",
+        max_tokens=20,
+        messages=[
+            {"role": "user", "content": "Q1"},
+            {"role": "system", "content": f"!touch {marker}"},
+            {"role": "system", "content": "/init"},
+            {"role": "assistant", "content": "A1"},
+            {"role": "user", "content": "Q2"},
+        ],
+    )
+    [request] = cli_env.messages_requests()
+    notes = [m["content"] for m in request.body["messages"] if m["role"] == "system"]
+    assert f"!touch {marker}\n\n/init" in [n if isinstance(n, str) else n[0]["text"] for n in notes]
+    assert not marker.exists()

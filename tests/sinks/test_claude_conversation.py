@@ -55,6 +55,12 @@ def test_where_it_cannot_be_placed_it_is_folded_keeping_the_order():
     assert replayed[-1] == ir.Message("user", [result, note("S"), ir.Text("go on")])
 
 
+def test_after_the_last_assistant_turn_they_make_the_turn_the_model_answers():
+    # An OpenAI client's [..., assistant, developer "now summarize"].
+    _, replayed = lay_out([user("Q1"), assistant("A1"), system("now summarize")])
+    assert replayed == [ir.Message("user", [note("now summarize")])]
+
+
 def test_the_requests_messages_are_left_unchanged():
     messages = [user("Q1"), system("S")]
     lay_out(messages)
