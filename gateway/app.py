@@ -130,9 +130,12 @@ class _DialectErrorHandler(ErrorHandler):
         exchange = getattr(request.ctx, "exchange", None) if request is not None else None
         if exchange is None:
             headers = request.headers if request is not None else {}
-            exchange = Exchange(
-                "-", getattr(request, "method", ""), getattr(request, "path", ""), headers, ""
-            )
+            path = getattr(request, "path", "")
+            exchange = Exchange("-", getattr(request, "method", ""), path, headers, "")
+            # The route's dialect decides the error's shape, also for methods Sanic refuses.
+            route = request.app.ctx.runtimes.current.router.match(path) if request else None
+            if route is not None:
+                exchange.endpoint = route.endpoint
         if isinstance(exception, GatewayError):
             return error_response(exchange, exception)
         if isinstance(exception, SanicException):

@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -86,6 +87,8 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         return response
     except GatewayError as error:
         return error_response(exchange, error)
+    except RecursionError:  # a body nested deeper than a decoder walks
+        return error_response(exchange, InvalidRequest(_TOO_DEEP))
     except asyncio.CancelledError:
         if not exchange.complete:
             exchange.status, exchange.error_type = 499, "client_disconnected"
@@ -168,9 +171,38 @@ def _body(request: Request) -> dict[str, Any]:
         body = json.loads(request.body)
     except ValueError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest(_TOO_DEEP) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if _SURROGATE_ESCAPE.search(request.body):
+        _refuse_lone_surrogates(body)
     return body
+
+
+_TOO_DEEP = "The request body is nested too deeply."
+# A \uD800-\uDFFF escape: JSON allows a lone one, but no UTF-8 text can hold it.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(body: dict[str, Any]) -> None:
+    """A 400 naming the first string that holds half of a UTF-16 surrogate pair."""
+    pending: list[tuple[str, Any]] = [("", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            pending += [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidRequest(
+                    f"{path}: holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), "
+                    "which is not text; send valid Unicode",
+                    param=path,
+                ) from None
 
 
 async def _completion(

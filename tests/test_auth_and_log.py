@@ -244,3 +244,12 @@ def test_with_a_token_other_names_are_fine(guarded):
         headers={"host": "gateway.internal", "x-api-key": "s3cret-token"},
     )
     assert answer.status_code == 200
+
+
+def test_a_key_that_is_not_utf8_is_a_401(guarded):
+    from test_errors import raw_request
+
+    body = b'{"model":"opus","max_tokens":5,"messages":[{"role":"user","content":"x"}]}'
+    head = b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: \xff\xfe\r\ncontent-type: application/json\r\n"
+    status, answer = raw_request(guarded.port, head, body)
+    assert status == 401 and json.loads(answer)["error"]["type"] == "authentication_error"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import httpx
 import openai
@@ -179,3 +181,54 @@ def test_unversioned_paths_answer_like_v1(gateway):
     oai = openai.OpenAI(base_url=gateway.url + "/openai", api_key="x", max_retries=0)
     answer = oai.chat.completions.create(model="opus", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content.endswith("hi")
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """One request on a raw socket (for bytes an HTTP client would not send); (status, body)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.partition(b"\r\n\r\n")[2]
+
+
+def test_hostile_bodies_get_a_400_in_the_dialect(gateway):
+    deep = b'{"model":"gpt-4o","messages":' + b"[" * 1500 + b"]" * 1500 + b"}"
+    response = httpx.post(gateway.url + "/v1/chat/completions", content=deep)
+    assert openai_error(response, 400)["message"] == "The request body is nested too deeply."
+    surrogate = b'{"model":"opus","max_tokens":5,"messages":[{"role":"user","content":"a\\ud800"}]}'
+    error = anthropic_error(httpx.post(gateway.url + "/v1/messages", content=surrogate), 400)
+    assert error["message"].startswith("messages[0].content: holds a lone UTF-16 surrogate")
+    paired = (
+        b'{"model":"opus","max_tokens":5,"messages":[{"role":"user","content":"\\ud83d\\ude00"}]}'
+    )
+    assert httpx.post(gateway.url + "/v1/messages", content=paired).status_code == 200
+    empty = {"model": "opus", "max_tokens": 5, "messages": []}
+    error = anthropic_error(httpx.post(gateway.url + "/v1/messages", json=empty), 400)
+    assert error["message"] == "messages: must contain at least one message"
+
+
+def test_unknown_methods_get_the_routes_error_shape(gateway):
+    for method in (b"TRACE", b"FOO"):
+        status, body = raw_request(
+            gateway.port, method + b" /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        )
+        assert status == 405 and json.loads(body)["type"] == "error"
+        status, body = raw_request(
+            gateway.port, method + b" /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        )
+        assert status == 405 and "param" in json.loads(body)["error"]
+
+
+def test_a_working_dir_that_is_no_path_is_a_400(tmp_path):
+    from gateway.errors import InvalidRequest
+    from gateway.sinks.claude_run import confine
+
+    for requested in ("a\0b", "a" * 5000, "b" * 300):
+        with pytest.raises(InvalidRequest) as caught:
+            confine(requested, (".",), str(tmp_path))
+        assert caught.value.param == "working_dir"

@@ -37,6 +37,8 @@ class TokenAuth:
                 "(x-api-key or Authorization: Bearer).",
                 code="missing_api_key",
             )
-        if not hmac.compare_digest(token.encode(), expected.encode()):
+        # Header bytes that are not UTF-8 arrive as surrogate escapes: compare them as such.
+        presented = token.encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(presented, expected.encode()):
             raise AuthenticationFailed("The gateway token is not valid.", code="invalid_api_key")
         return {"auth": "token"}

@@ -312,11 +312,20 @@ def declare_client_tools(tools: list[ir.Tool]) -> dict[str, Any]:
 
 def confine(requested: str, allowed: tuple[str, ...], base: str) -> str:
     """``requested`` resolved (symlinks followed) if it lies inside one of ``allowed``."""
-    target = Path(base, requested).resolve()
+    if "\0" in requested or len(requested) > 4096:
+        raise InvalidRequest(
+            "working_dir: not a usable path (a NUL character, or over 4096 characters)",
+            param="working_dir",
+        )
+    try:
+        target = Path(base, requested).resolve()
+        is_dir = target.is_dir()
+    except OSError as exc:  # a component longer than the file system takes, a loop
+        raise InvalidRequest(f"working_dir: {exc.strerror}", param="working_dir") from None
     for root in allowed:
         root_path = Path(base, root).resolve()
         if target == root_path or root_path in target.parents:
-            if not target.is_dir():
+            if not is_dir:
                 raise InvalidRequest(
                     f"working_dir: '{requested}' is not a directory", param="working_dir"
                 )
