@@ -93,7 +93,7 @@ class StreamJsonTranslator:
         for item in self._events.decode(event):
             match item:
                 case ir.MessageStart():
-                    self._index_map = {}
+                    self._index_map, self._held = {}, None
                     if not self._started:
                         self._started = True
                         out.append(item)
@@ -117,6 +117,14 @@ class StreamJsonTranslator:
                 case ir.MessageDelta():
                     self._held = item
                 case ir.MessageStop():
+                    if self._held is None:
+                        # No message_delta: the upstream's stream broke off, and CLI 2.1.330
+                        # closes it with a message_stop of its own, then answers again without
+                        # streaming; what was relayed is cut short and cannot be continued.
+                        raise UpstreamError(
+                            "The upstream's answer broke off midway (its stream was "
+                            "interrupted); retry the request"
+                        )
                     out += self._message_stop()
         return out
 
@@ -136,6 +144,7 @@ class StreamJsonTranslator:
             if result.get("is_error"):
                 raise result_error(result)
             raise UpstreamError("claude finished without sending an answer")
+
         usage = usage_to_ir(result.get("usage"))
         held = self._held or ir.MessageDelta("end_turn")
         if usage.input_tokens or usage.output_tokens:

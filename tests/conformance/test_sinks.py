@@ -233,3 +233,36 @@ def test_concurrency_overflow_is_answered_not_lost(kind, gateway, mock):
         body["error"]["type"] == "overloaded_error" for status, body in results if status == 529
     )
     assert all("event: message_stop" in body["text"] for status, body in results if status == 200)
+
+
+def test_an_upstream_failing_midway_ends_the_stream_with_an_error(gateway, mock):
+    """Never a truncated answer dressed as a complete one (the CLI, after a broken stream,
+    answers again without streaming: the part already relayed cannot be continued)."""
+    served = gateway()
+    mock.when("midway", Reply(text="partial answer here", chunks=5, fail_midway=True))
+    anthropic_stream = httpx.post(
+        served.url + "/v1/messages",
+        json={
+            "model": "opus",
+            "max_tokens": 50,
+            "stream": True,
+            "messages": [{"role": "user", "content": "midway"}],
+        },
+        headers={"anthropic-version": "2023-06-01"},
+        timeout=60,
+    ).text
+    assert "event: error" in anthropic_stream and "event: message_stop" not in anthropic_stream
+    chat_stream = httpx.post(
+        served.url + "/v1/chat/completions",
+        json={
+            "model": "gpt-4o",
+            "stream": True,
+            "messages": [{"role": "user", "content": "midway"}],
+        },
+        timeout=60,
+    ).text
+    chunks = [
+        json.loads(line[6:]) for line in chat_stream.splitlines() if line.startswith("data: {")
+    ]
+    assert "error" in chunks[-1]
+    assert not any(c.get("choices") and c["choices"][0]["finish_reason"] for c in chunks)
