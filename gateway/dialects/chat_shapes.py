@@ -25,6 +25,8 @@ __all__ = ["decode_request", "shape_of"]
 _ANTHROPIC_BLOCKS = frozenset(
     {"tool_use", "tool_result", "document", "thinking", "redacted_thinking"}
 )
+# Top-level fields only Anthropic's Messages API has.
+_ANTHROPIC_FIELDS = frozenset({"stop_sequences", "top_k", "thinking", "output_config"})
 # Message features only Chat Completions has.
 _CHAT_ROLES = frozenset({"tool", "developer", "function"})
 _CHAT_PARTS = frozenset({"image_url", "input_audio", "file"})
@@ -38,7 +40,9 @@ def shape_of(body: dict[str, Any]) -> str:
     messages = body.get("messages")
     if not isinstance(messages, list):
         return openai_chat.NAME
-    anthropic = isinstance(body.get("system"), str | list)
+    anthropic = isinstance(body.get("system"), str | list) or any(
+        key in body for key in _ANTHROPIC_FIELDS
+    )
     for message in messages:
         if not isinstance(message, dict):
             continue

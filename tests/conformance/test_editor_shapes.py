@@ -223,3 +223,23 @@ def test_codex_namespaces_and_hosted_tools(kind, gateway, mock):
     conversation = turns(mock.messages_requests()[-1].body)
     assert conversation[1]["content"][0]["name"] == "mcp__weather__get_forecast"
     assert conversation[2]["content"][0]["content"] == [{"type": "text", "text": "rain"}]
+
+
+def test_the_shape_is_read_from_the_body():
+    from gateway.dialects.chat_shapes import shape_of
+
+    user = [{"role": "user", "content": "x"}]
+    assert shape_of({"messages": user}) == "openai.chat"
+    assert shape_of({"input": "x"}) == "openai.responses"
+    assert (
+        shape_of({"messages": user, "system": [{"type": "text", "text": "s"}]})
+        == "anthropic.messages"
+    )
+    assert shape_of({"messages": user, "thinking": {"type": "enabled"}}) == "anthropic.messages"
+    # Chat-only features win: a chat body with an Anthropic tool definition stays chat.
+    assert (
+        shape_of(
+            {"messages": [{"role": "tool", "tool_call_id": "t", "content": "r"}], "system": "s"}
+        )
+        == "openai.chat"
+    )
