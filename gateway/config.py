@@ -199,12 +199,21 @@ def _build(source: Path, document: Located) -> Config:
 
 def _exposure(document: Located, raw: dict[str, Any], token: str | None) -> Exposure:
     try:
-        exposure = Exposure.from_options(raw)
+        exposure = Exposure.from_options(raw, token_required=bool(token))
     except ValueError as exc:
         raise ConfigError([document.problem(("server", "trusted_proxies"), str(exc))]) from None
     if exposure.public_url and not exposure.public_host:
         raise ConfigError(
             [document.problem(("server", "public_url"), "expected a URL such as https://host")]
+        )
+    if "*" in exposure.cors_origins and not token:
+        raise ConfigError(
+            [
+                document.problem(
+                    ("server", "cors_origins"),
+                    "'*' needs auth.token: any web page could use the gateway",
+                )
+            ]
         )
     if exposure.public_url and not token:
         raise ConfigError(

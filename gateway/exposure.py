@@ -7,7 +7,12 @@ Pure: reads a request's peer address and headers, returns decisions. No Sanic.
   own servers) that host is served too, and a token is required.
 - CORS: browsers and editors (the preflight of Cursor's "Verify" button) from ``cors_origins``
   get the ``Access-Control-*`` headers; others get none, so their browser refuses the answer.
-- ``X-Forwarded-For`` and ``X-Forwarded-Host`` are believed only from ``trusted_proxies``.
+- ``X-Forwarded-For`` is believed only from ``trusted_proxies`` (for the client's address in
+  logs). ``X-Forwarded-Host`` never is: any local process or rebound page connects from a
+  trusted loopback address too, so the Host check reads the Host header alone (a proxy in
+  front must pass the Host through).
+- Without a token, CORS headers go only to the origins ``cors_origins`` names (``"*"`` needs a
+  token): a page that can read answers could spend the user's plan.
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ class Exposure:
     #: Origins allowed to call from a browser; ``"*"`` in it allows any.
     cors_origins: frozenset[str] = frozenset()
     trusted_proxies: tuple[IpNetwork, ...] = field(default_factory=tuple)
+    #: Clients must present auth.token: only then may browsers other than those listed read.
+    token_required: bool = False
 
     @classmethod
-    def from_options(cls, options: Mapping[str, object]) -> Exposure:
+    def from_options(cls, options: Mapping[str, object], *, token_required: bool) -> Exposure:
         """From the ``server`` section of routes.yaml (already schema-checked)."""
         proxies = tuple(
             ipaddress.ip_network(str(p), strict=False)
@@ -58,7 +65,8 @@ class Exposure:
             str(o).rstrip("/").lower()
             for o in options.get("cors_origins") or ()  # type: ignore[attr-defined]
         )
-        return cls(str(options.get("public_url") or "") or None, origins, proxies)
+        public_url = str(options.get("public_url") or "") or None
+        return cls(public_url, origins, proxies, token_required)
 
     @property
     def public_host(self) -> str | None:
@@ -82,13 +90,6 @@ class Exposure:
                 return hop
         return peer
 
-    def host(self, peer: str, headers: Mapping[str, str]) -> str | None:
-        """The host the client addressed: ``X-Forwarded-Host`` from a trusted proxy, else Host."""
-        forwarded = headers.get("x-forwarded-host")
-        if forwarded and self._trusted(peer):
-            return forwarded.split(",")[0].strip()
-        return headers.get("host")
-
     def serves_host(self, host: str) -> bool:
         return hostname(host) in LOCAL_NAMES or hostname(host) == self.public_host
 
@@ -100,12 +101,18 @@ class Exposure:
         public = self.public_url is not None and origin == self.public_url.rstrip("/").lower()
         return local or public or "*" in self.cors_origins or origin in self.cors_origins
 
+    def may_read(self, origin: str) -> bool:
+        """Whether a browser page of ``origin`` may read answers (CORS)."""
+        if not self.token_required:
+            return origin.rstrip("/").lower() in self.cors_origins
+        return self.allows_origin(origin)
+
     def cors_headers(
         self, origin: str | None, *, preflight: bool, requested_headers: str | None = None
     ) -> dict[str, str]:
         """``Access-Control-*`` headers for an answer to ``origin`` (none if not allowed); a
         preflight's own list of headers is echoed when it is a plain list of names."""
-        if not origin or not self.allows_origin(origin):
+        if not origin or not self.may_read(origin):
             return {}
         headers = {"access-control-allow-origin": origin, "vary": "origin"}
         if preflight:

@@ -146,11 +146,16 @@ async def _handle(
 def _refuse_foreign_names(request: Request, exposure: Exposure) -> None:
     """Only the names this gateway answers to are served: a web page must not reach it through
     DNS rebinding (another Host) or a cross-site request (another Origin)."""
-    host = exposure.host(request.ip, request.headers)
+    host = request.headers.get("host")
     if host and not exposure.serves_host(host):
+        remedy = (
+            "server.public_url names the one other host served"
+            if exposure.public_url
+            else "set auth.token to serve any name, or server.public_url"
+        )
         raise PermissionDenied(
             f"This gateway serves only localhost{_and_public(exposure)} (this request came with "
-            f"Host: {host[:100]}). Set auth.token to serve any name, or server.public_url."
+            f"Host: {host[:100]}): {remedy}."
         )
     origin = request.headers.get("origin")
     if origin and not exposure.allows_origin(origin):
@@ -168,7 +173,13 @@ def _body(request: Request) -> dict[str, Any]:
     if not request.body:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
-        body = json.loads(request.body)
+        text = request.body.decode("utf-8")  # strict: no surrogates hidden in raw bytes
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            f"The request body is not UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
+    try:
+        body = json.loads(text)
     except ValueError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -192,6 +203,7 @@ def _refuse_lone_surrogates(body: dict[str, Any]) -> None:
         path, value = pending.pop()
         if isinstance(value, dict):
             pending += [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+            pending += [(f"{path} (a key)", k) for k in value]
         elif isinstance(value, list):
             pending += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
         elif isinstance(value, str):

@@ -93,11 +93,14 @@ def test_cors_for_allowed_origins_only(exposed):
 
 def test_forwarded_headers_only_from_trusted_proxies(exposed):
     url = exposed.url + "/v1/messages"
-    forwarded = {"x-forwarded-for": "203.0.113.7, 127.0.0.1", "x-forwarded-host": "gw.example.com"}
+    forwarded = {"x-forwarded-for": "203.0.113.7, 127.0.0.1"}
     # The test client connects from 127.0.0.1, a trusted proxy here.
-    answer = httpx.post(url, json=BODY, headers={"host": "internal:8000", **forwarded, **TOKEN})
+    answer = httpx.post(url, json=BODY, headers={"host": "gw.example.com", **forwarded, **TOKEN})
     assert answer.status_code == 200
     assert exposed.addresses[-1] == "203.0.113.7"
+    # X-Forwarded-Host never overrides the Host check (a rebound page connects locally too).
+    rebound = {"host": "evil.example", "x-forwarded-host": "gw.example.com", **TOKEN}
+    assert httpx.post(url, json=BODY, headers=rebound).status_code == 403
 
 
 def test_without_a_token_a_null_origin_is_refused(mock, serve, write_config, monkeypatch, tmp_path):
@@ -115,9 +118,26 @@ def test_without_a_token_a_null_origin_is_refused(mock, serve, write_config, mon
 def test_an_untrusted_peer_cannot_claim_an_address_or_host():
     from gateway.exposure import Exposure
 
-    exposure = Exposure.from_options({"trusted_proxies": ["10.0.0.0/8"]})
-    headers = {"x-forwarded-for": "203.0.113.7", "x-forwarded-host": "gw.example.com", "host": "h"}
+    exposure = Exposure.from_options({"trusted_proxies": ["10.0.0.0/8"]}, token_required=True)
+    headers = {"x-forwarded-for": "203.0.113.7"}
     assert exposure.client_address("192.0.2.1", headers) == "192.0.2.1"
-    assert exposure.host("192.0.2.1", headers) == "h"
     assert exposure.client_address("10.1.2.3", headers) == "203.0.113.7"
-    assert exposure.host("10.1.2.3", headers) == "gw.example.com"
+
+
+def test_without_a_token_only_listed_origins_may_read():
+    from gateway.exposure import Exposure
+
+    exposure = Exposure.from_options(
+        {"cors_origins": ["https://app.example"]}, token_required=False
+    )
+    assert exposure.cors_headers("https://app.example", preflight=False)
+    # A page on another local port may send (as before) but never read the answer.
+    assert exposure.cors_headers("http://localhost:5555", preflight=False) == {}
+
+
+def test_any_origin_needs_a_token(write_config, monkeypatch, mock):
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    monkeypatch.setenv("LOG_PATH", "-")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(ROUTES + "server:\n  cors_origins: ['*']\n"))
+    assert "server.cors_origins" in str(caught.value)

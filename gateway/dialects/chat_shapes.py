@@ -93,9 +93,17 @@ def _as_responses(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _as_anthropic(body: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI tool definitions and tool_choice strings in an otherwise Anthropic body."""
-    body = dict(body)
+def _as_anthropic(original: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI pieces in an otherwise Anthropic body: tool definitions, tool_choice strings,
+    max_completion_tokens and user; stream_options is read by the Chat stream encoder."""
+    body = {
+        k: v for k, v in original.items() if k not in ("stream_options", "max_completion_tokens")
+    }
+    if "max_tokens" not in body and "max_completion_tokens" in original:
+        body["max_tokens"] = original["max_completion_tokens"]
+    if isinstance(original.get("user"), str):
+        body.pop("user")
+        body["metadata"] = {"user_id": original["user"], **(body.get("metadata") or {})}
     tools = body.get("tools")
     if isinstance(tools, list):
         body["tools"] = [_anthropic_tool(tool) for tool in tools]

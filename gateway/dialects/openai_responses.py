@@ -47,7 +47,13 @@ REFUSED = {
     "top_logprobs": "Claude does not return log probabilities",
     "moderation": "OpenAI moderation is not available for Claude; moderate the input yourself",
 }
-_HARMLESS: dict[str, tuple[Any, ...]] = {"background": (False,), "top_logprobs": (0,)}
+_HARMLESS: dict[str, tuple[Any, ...]] = {
+    "background": (False,),
+    "top_logprobs": (0,),
+    "prompt": ({},),
+    "conversation": ({},),
+    "moderation": ({},),
+}
 _REASONING_SUMMARIES = ("auto", "concise", "detailed")
 #: Marks a thinking signature in ``encrypted_content``, to tell it from other providers' blobs.
 SIGNATURE_PREFIX = "claude-thinking:"

@@ -262,7 +262,7 @@ def _answer_settings(
 ) -> dict[str, str]:
     """Environment that keeps the CLI from adding to the request what the client did not ask."""
     if request.effort is not None and request.effort not in ir.EFFORTS:
-        raise InvalidRequest(f"effort: must be one of {', '.join(ir.EFFORTS)}")
+        raise InvalidRequest(f"effort: must be one of {', '.join(ir.EFFORTS)}", param="effort")
     env = {
         # "unset": no output_config.effort of the CLI's own (it sends "medium" by default).
         "CLAUDE_CODE_EFFORT_LEVEL": request.effort or "unset",
@@ -320,8 +320,9 @@ def confine(requested: str, allowed: tuple[str, ...], base: str) -> str:
     try:
         target = Path(base, requested).resolve()
         is_dir = target.is_dir()
-    except OSError as exc:  # a component longer than the file system takes, a loop
-        raise InvalidRequest(f"working_dir: {exc.strerror}", param="working_dir") from None
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop (3.11)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InvalidRequest(f"working_dir: {reason}", param="working_dir") from None
     for root in allowed:
         root_path = Path(base, root).resolve()
         if target == root_path or root_path in target.parents:

@@ -223,16 +223,25 @@ _USAGE_FIELDS = set(ir.Usage.__slots__)  # type: ignore[attr-defined]
 
 
 def response_to_ir(message: dict[str, Any]) -> ir.Response:
-    """An Anthropic message object as a response; raises InvalidRequest on bad content."""
+    """An Anthropic message object as a response; raises InvalidRequest on bad content.
+
+    Blocks the IR has no type for (server tool calls and their results) are left out, as the
+    stream decoder leaves them out."""
+    content = message.get("content", [])
+    if isinstance(content, list):
+        content = [b for b in content if not isinstance(b, dict) or b.get("type") in _ANSWER_BLOCKS]
     return ir.Response(
         id=message.get("id", ""),
         model=message.get("model", ""),
-        content=blocks_to_ir(message.get("content", []), "content"),
+        content=blocks_to_ir(content, "content"),
         stop_reason=message.get("stop_reason"),
         stop_sequence=message.get("stop_sequence"),
         usage=usage_to_ir(message.get("usage")),
         cost_usd=message.get("cost_usd"),
     )
+
+
+_ANSWER_BLOCKS = frozenset({"text", "image", "document", "tool_use", "thinking"})
 
 
 def parameters_from_ir(request: ir.Request) -> dict[str, Any]:

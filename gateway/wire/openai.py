@@ -174,7 +174,8 @@ def tools_to_ir(tools: list[Any], *, hosted: list[str] | None = None) -> list[ir
         elif kind in ("function", "custom"):
             out.append(_tool(tool, path, None))
         elif hosted is not None and isinstance(kind, str) and kind in HOSTED_TOOLS:
-            hosted.append(HOSTED_TOOLS[kind])
+            if HOSTED_TOOLS[kind] not in hosted:
+                hosted.append(HOSTED_TOOLS[kind])
         else:
             raise InvalidRequest(
                 f"{path}.type: tools of type '{kind}' are not supported (supported: function, "
@@ -188,6 +189,7 @@ def tools_to_ir(tools: list[Any], *, hosted: list[str] | None = None) -> list[ir
 HOSTED_TOOLS = {
     "web_search": "web_search",
     "web_search_preview": "web_search",
+    "web_search_preview_2025_03_11": "web_search",
     "web_search_2025_08_26": "web_search",
 }
 
@@ -249,6 +251,9 @@ def tools_from_ir(tools: list[ir.Tool]) -> list[dict[str, Any]]:
     return out
 
 
+_HIGH_SURROGATES = ("d8", "d9", "da", "db")
+
+
 class FreeformInput:
     """The string a freeform tool call writes, decoded as the JSON of ``{"input": "..."}``
     arrives in fragments: each ``feed`` returns the characters that became complete."""
@@ -256,8 +261,11 @@ class FreeformInput:
     def __init__(self) -> None:
         self._raw = ""
         self._at: int | None = None  # where the string's characters start in _raw
+        self._done = False
 
     def feed(self, fragment: str) -> str:
+        if self._done:
+            return ""
         self._raw += fragment
         if self._at is None:
             found = re.search(r'"input"\s*:\s*"', self._raw)
@@ -268,20 +276,19 @@ class FreeformInput:
         while self._at < len(self._raw):
             char = self._raw[self._at]
             if char == '"':
-                self._at = len(self._raw) + 1  # the string is complete: ignore the rest
+                self._done = True  # the string is complete: the rest is not part of it
                 break
             if char != "\\":
                 out.append(char)
                 self._at += 1
                 continue
             size = 6 if self._raw[self._at + 1 : self._at + 2] == "u" else 2
-            if size == 6 and self._raw[self._at + 2 : self._at + 4].lower() in (
-                "d8",
-                "d9",
-                "da",
-                "db",
-            ):
-                size = 12  # a surrogate pair: one character in two escapes
+            if size == 6 and self._raw[self._at + 2 : self._at + 4].lower() in _HIGH_SURROGATES:
+                after = self._raw[self._at + 6 : self._at + 8]
+                if len(after) < 2 and not self._raw[self._at + 6 :].startswith('"'):
+                    break  # whether a low half follows is in the next fragment
+                if after == "\\u":
+                    size = 12  # a surrogate pair: one character in two escapes
             escape = self._raw[self._at : self._at + size]
             if len(escape) < size:
                 break  # the rest of the escape is in the next fragment
