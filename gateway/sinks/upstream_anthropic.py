@@ -36,7 +36,7 @@ def encode_request(request: ir.Request, *, default_max_tokens: int | None) -> di
         body["system"] = request.system
     body.update(parameters_from_ir(request))
     tools = [tool_from_ir(tool) for tool in request.tools]
-    tools += [SERVER_TOOLS[name] for name in request.hosted_tools]
+    tools += [dict(SERVER_TOOLS[name]) for name in request.hosted_tools]
     if tools:
         body["tools"] = tools
     if request.stream:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import re
 from typing import Any
@@ -206,7 +207,7 @@ def _tool(tool: dict[str, Any], path: str, namespace: str | None) -> ir.Tool:
     if kind == "custom":
         return ir.Tool(
             flat_name,
-            ir.FREEFORM_SCHEMA,
+            copy.deepcopy(ir.FREEFORM_SCHEMA),  # never shared: transforms may change it
             _freeform_description(description, spec.get("format"), path),
             freeform=True,
             namespace=namespace,
