@@ -10,7 +10,6 @@ from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
 from ..wire.openai import (
-    FreeformInput,
     content_to_ir,
     effort_to_ir,
     output_format_to_ir,
@@ -18,6 +17,7 @@ from ..wire.openai import (
     tool_choice_to_ir,
     tools_to_ir,
 )
+from ..wire.tool_input import FreeformInput
 from .sse import sse, sse_json
 
 __all__ = [

@@ -132,7 +132,8 @@ class StreamJsonTranslator:
         if self.agent:
             return []  # more turns may follow; the result line ends the answer
         self._message_ended = True
-        held = self._held or ir.MessageDelta("end_turn")
+        held = self._held  # a message_stop without message_delta was refused before
+        assert held is not None
         if held.stop_reason in _FINAL_WITHOUT_RESULT:
             return self._finish(held)
         return []  # the result line follows at once with the totals and the cost
