@@ -64,24 +64,32 @@ class Reloader:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                stamps = _snapshot(list(self._stamps))
-                if stamps != self._stamps:
+                if self.changed():
                     await self.reload("a configuration file changed")
             except Exception:  # the watcher must outlive any one failed reload
                 log.exception("reload failed; still serving the previous configuration")
+
+    def changed(self) -> bool:
+        """Whether a watched file changed since the configuration was last loaded."""
+        return _snapshot(list(self._stamps)) != self._stamps
 
     async def reload(self, reason: str) -> bool:
         """Loads, checks and swaps in the configuration; False if it was refused."""
         async with self._lock:
             current: Runtime = self.app.ctx.runtimes.current
             path = current.config.source
+            # Taken before reading: a file completed while it was being read (an editor's
+            # half-written save) still differs from these stamps and is read again.
+            before = _snapshot(list(self._stamps))
             try:
                 config = load_config(path)
                 plugins = build_plugin_manager(config, builtins=_builtins(self.app.ctx.plugins))
                 runtime = build_runtime(config, plugins, previous=current)
             except ConfigError as error:
+                self._stamps = before
                 return self._refuse(reason, [str(p) for p in error.problems])
-            self._stamps = _snapshot(watched_files(config))
+            now = _snapshot(watched_files(config))
+            self._stamps = {file: before.get(file, stamp) for file, stamp in now.items()}
             try:
                 await runtime.start(previous=current)
             except Exception as exc:
@@ -96,7 +104,6 @@ class Reloader:
             return True
 
     def _refuse(self, reason: str, problems: list[str]) -> bool:
-        self._stamps = _snapshot(list(self._stamps))
         self.last_problems = problems
         log.error(
             "reload refused (%s); still serving the previous configuration:\n%s",

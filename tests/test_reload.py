@@ -49,39 +49,42 @@ def ask(url: str, model: str, stream: bool) -> tuple[int, str]:
 
 
 def test_reload_under_load(mock, serve, write_config, monkeypatch):
+    """Requests in flight across a reload and a refused reload all finish; no count of requests
+    depends on the machine's speed: each step waits until every client has finished more."""
     monkeypatch.setenv("MOCK_URL", mock.base_url)
     mock.when("load", Reply(text="x" * 40, chunks=20, delay=0.005))
     path = write_config(ROUTES)
     served = serve(path, reload_interval=0.1)
     stop = threading.Event()
     outcomes: list[tuple[int, str, bool]] = []
-
+    finished = [0, 0, 0, 0]
     failures: list[BaseException] = []
 
-    def client(stream: bool) -> None:
+    def client(index: int) -> None:
+        stream = index % 2 == 0
         try:
             while not stop.is_set():
                 status, text = ask(served.url, "gpt-4o", stream)
                 outcomes.append((status, text, stream))
+                finished[index] += 1
         except BaseException as exc:  # reported by the test's own thread
             failures.append(exc)
 
-    threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(4)]
+    def each_client_finishes(more: int) -> None:
+        target = [count + more for count in finished]
+        wait_until(lambda: all(f >= t for f, t in zip(finished, target, strict=True)) or failures)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.5)
+        each_client_finishes(1)
         path.write_text(WITH_NEW_ALIAS.replace("${MOCK_URL}", mock.base_url))
-        deadline = time.monotonic() + 10
-        while "claude-new-target" not in ask(served.url, "gpt-new", False)[1]:
-            assert time.monotonic() < deadline, "the new alias never started working"
-            time.sleep(0.1)
+        wait_until(lambda: "claude-new-target" in ask(served.url, "gpt-new", False)[1])
+        each_client_finishes(2)
         path.write_text(BROKEN.replace("${MOCK_URL}", mock.base_url))
-        deadline = time.monotonic() + 10
-        while not served.app.ctx.reloader.last_problems:
-            assert time.monotonic() < deadline, "the broken file was never reported"
-            time.sleep(0.1)
-        time.sleep(0.5)
+        wait_until(lambda: served.app.ctx.reloader.last_problems)
+        each_client_finishes(2)
     finally:
         stop.set()
         for thread in threads:
@@ -91,7 +94,6 @@ def test_reload_under_load(mock, serve, write_config, monkeypatch):
         "routes[0].sink: 'nowhere' is not a defined sink"
         in served.app.ctx.reloader.last_problems[0]
     )
-    assert len(outcomes) > 20
     assert all(status == 200 for status, _, _ in outcomes), [
         o[:2] for o in outcomes if o[0] != 200
     ][:3]
@@ -99,7 +101,41 @@ def test_reload_under_load(mock, serve, write_config, monkeypatch):
         assert (
             text.rstrip().endswith("data: [DONE]") if stream else '"finish_reason":"stop"' in text
         )
-    # The last good configuration still serves, new alias included.
+
+
+def wait_until(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the awaited event never happened"
+        time.sleep(0.05)
+
+
+def test_a_file_completed_while_it_was_read_is_read_again(mock, serve, write_config, monkeypatch):
+    """An editor's save seen half-written is refused; once complete it is loaded, even when it
+    was completed while the reloader was still reading the half-written one."""
+    import gateway.reload
+
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    path = write_config(ROUTES)
+    served = serve(path)
+    reloader = served.app.ctx.reloader
+    path.write_text(ROUTES[: len(ROUTES) // 2])
+    complete = WITH_NEW_ALIAS.replace("${MOCK_URL}", mock.base_url)
+    read_half_written = gateway.reload.load_config
+
+    def load_then_the_save_completes(source):
+        try:
+            return read_half_written(source)
+        finally:
+            stamp = path.stat().st_mtime_ns + 1_000_000_000
+            path.write_text(complete)
+            os.utime(path, ns=(stamp, stamp))
+
+    monkeypatch.setattr(gateway.reload, "load_config", load_then_the_save_completes)
+    assert served.call(reloader.reload("test")) is False
+    monkeypatch.setattr(gateway.reload, "load_config", read_half_written)
+    assert reloader.changed()
+    assert served.call(reloader.reload("test")) is True
     assert "claude-new-target" in ask(served.url, "gpt-new", False)[1]
 
 
