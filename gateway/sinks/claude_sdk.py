@@ -19,7 +19,7 @@ from .. import ir
 from ..errors import GatewayError, SinkUnavailable, UpstreamError
 from .claude_base import ClaudeSink
 from .claude_run import RunPlan
-from .sdk_adapters import SdkAdapter, choose_sdk, load_adapter, message_to_dict
+from .sdk_adapters import SDK_PACKAGES, SdkAdapter, choose_sdk, load_adapter, message_to_dict
 from .stream_json import StreamJsonTranslator
 
 __all__ = ["ClaudeSdkSink"]
@@ -156,6 +156,11 @@ class ClaudeSdkSink(ClaudeSink):
         name = type(exc).__name__
         if name == "CLINotFoundError":
             return SinkUnavailable(f"The sink '{self.name}' cannot start claude: {exc}")
+        if type(exc).__module__.partition(".")[0] != SDK_PACKAGES[self.package]:
+            # Not one of the SDK's own errors (a process that failed, a line it could not
+            # read): a fault of the gateway or the SDK, which the log must show in full.
+            log.error("sink %s: unexpected error", self.name, exc_info=exc)
+            return GatewayError("Internal gateway error in the SDK sink; see the gateway's log.")
         log.warning("sink %s: %s: %s", self.name, name, exc)
         return UpstreamError(f"{self.package} failed: {name}: {exc}")
 

@@ -1,0 +1,35 @@
+"""How the SDK sink reports what goes wrong: the SDK's own errors as 502s, anything else as a
+gateway fault whose traceback reaches the log."""
+
+from __future__ import annotations
+
+import logging
+
+import claude_agent_sdk
+
+from gateway.config import SinkConfig
+from gateway.errors import SinkUnavailable, UpstreamError
+from gateway.sinks.claude_sdk import ClaudeSdkSink
+
+
+def sdk_sink() -> ClaudeSdkSink:
+    return ClaudeSdkSink(SinkConfig(name="sdk", kind="sdk", options={}, path=("sinks", "sdk")))
+
+
+def test_the_sdks_own_errors_are_upstream_errors():
+    error = sdk_sink()._sdk_error(claude_agent_sdk.ProcessError("exited", exit_code=3))
+    assert type(error) is UpstreamError and error.status == 502
+    assert "ProcessError" in str(error)
+    missing = sdk_sink()._sdk_error(claude_agent_sdk.CLINotFoundError("no claude"))
+    assert type(missing) is SinkUnavailable
+
+
+def test_a_fault_of_the_gateway_is_logged_with_its_traceback(caplog):
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        with caplog.at_level(logging.ERROR, logger="gateway"):
+            error = sdk_sink()._sdk_error(exc)
+    assert error.status == 500 and "see the gateway's log" in str(error)
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
