@@ -6,7 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "sse", "sse_json"]
+__all__ = ["SSEDecoder", "SSETooLarge", "ServerSentEvent", "sse", "sse_json"]
+
+
+class SSETooLarge(ValueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"an event of the stream is over {limit // (1024 * 1024)} MiB")
 
 
 @dataclass(slots=True)
@@ -22,30 +27,38 @@ class SSEDecoder:
     """Turns arbitrary chunks of an SSE byte stream into events.
 
     Chunks may split lines, events and UTF-8 characters anywhere: bytes are buffered until a
-    whole line is present, and a line is only decoded once it is complete.
+    whole line is present, and a line is only decoded once it is complete. ``max_event`` bounds
+    the memory a runaway line or event may take; past it, :class:`SSETooLarge` is raised.
     """
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_event: int = 64 * 1024 * 1024) -> None:
+        self._pending: list[bytes] = []  # the start of a line not yet complete
         self._event: str | None = None
         self._data: list[str] = []
+        self._size = 0  # bytes held for the event being read, its unfinished line included
+        self._max_event = max_event
 
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
-        self._buffer += chunk
+        self._size += len(chunk)
+        if self._size > self._max_event:
+            raise SSETooLarge(self._max_event)
         if b"\n" not in chunk:
+            self._pending.append(chunk)
             return []
-        *lines, self._buffer = self._buffer.split(b"\n")
+        *lines, rest = b"".join((*self._pending, chunk)).split(b"\n")
+        self._pending = [rest] if rest else []
         events: list[ServerSentEvent] = []
         for raw in lines:
             event = self._line(raw.rstrip(b"\r").decode("utf-8"))
             if event is not None:
                 events.append(event)
+        self._size = len(rest) + sum(map(len, self._data))
         return events
 
     def flush(self) -> list[ServerSentEvent]:
         """Ends the stream: a last event without its blank line still counts."""
-        events = self.decode(b"\n\n") if self._buffer or self._data else []
-        self._buffer = b""
+        events = self.decode(b"\n\n") if self._pending or self._data else []
+        self._pending = []
         return events
 
     def _line(self, line: str) -> ServerSentEvent | None:

@@ -21,9 +21,9 @@ import aiohttp
 from .. import ir
 from ..dialects.sse import SSEDecoder
 from ..errors import (
-    AuthenticationFailed,
     GatewayError,
     InvalidRequest,
+    SinkUnavailable,
     UpstreamError,
     UpstreamTimeout,
     error_from_upstream_body,
@@ -313,7 +313,8 @@ class HttpSink(Sink):
 
     def _auth_headers(self) -> dict[str, str]:
         if self._missing_env:
-            raise AuthenticationFailed(
+            # Not a 401: the client's credentials are fine, the gateway's own are missing.
+            raise SinkUnavailable(
                 f"The upstream '{self.name}' needs credentials the gateway does not have: set "
                 f"{' and '.join(self._missing_env)} in the gateway's environment and restart it."
             )

@@ -497,10 +497,13 @@ def test_missing_upstream_key_names_the_variable(mock, serve, write_config, monk
     monkeypatch.setenv("MOCK_URL", mock.base_url)
     gateway = serve(write_config(ROUTES))
     client = anthropic.Anthropic(base_url=gateway.url + "/api", api_key="x", max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as caught:
+    # A 503, not a 401: clients read 401 as "my key is wrong", but the gateway's key is missing.
+    with pytest.raises(anthropic.APIStatusError) as caught:
         client.messages.create(
             model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
+    assert caught.value.status_code == 503
+    assert caught.value.body["error"]["type"] != "authentication_error"
     assert "set UPSTREAM_KEY" in caught.value.body["error"]["message"]
     assert mock.received == []
 
