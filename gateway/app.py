@@ -96,6 +96,11 @@ def create_app(
             spawn(reloader.watch())
         _on_sighup(lambda: spawn(reloader.reload("SIGHUP")))
 
+    @app.after_server_start
+    async def _announce(app: Sanic) -> None:
+        runtime: Runtime = app.ctx.runtimes.current
+        log.info("serving %s on %s", runtime.config.source, app.serve_location)
+
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
         for task in list(app.ctx.background):

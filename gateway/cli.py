@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, check, routes, token."""
+"""The ``gateway`` command line: every subcommand is registered in :func:`main`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,11 @@ DEFAULT_CONFIG = "routes.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="Serve Claude through the OpenAI and Anthropic APIs, as routes.yaml says.",
+        epilog="Start with `gateway serve`; `gateway COMMAND --help` describes each command.",
+    )
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -109,12 +109,16 @@ async def status(
 ) -> HTTPResponse:
     names = [route.sink] if route.sink else list(runtime.sinks)
     paths = sorted(r.path for r in runtime.router if route.mount is None or r.mount == route.mount)
+    sinks = {}
+    for name in names:
+        problem = runtime.sinks[name].readiness_problem()
+        sinks[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
     return json_response(
         {
-            "status": "ok",
+            "status": "ok" if all(s["ready"] for s in sinks.values()) else "not ready",
             "version": __version__,
             "config": str(runtime.config.source),
-            "sinks": {name: runtime.sinks[name].status() for name in names},
+            "sinks": sinks,
             "endpoints": paths,
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
@@ -14,7 +15,7 @@ import pluggy
 from . import hookspecs
 from .config import Config
 from .errors import AuthenticationFailed
-from .yamlsource import ConfigError
+from .yamlsource import ConfigError, Problem
 
 __all__ = ["authenticate", "build_plugin_manager", "notify", "sink_kinds"]
 
@@ -35,14 +36,36 @@ def build_plugin_manager(
         builtins = default_plugins()
     for plugin in builtins:
         pm.register(plugin, name=f"gateway.builtin.{type(plugin).__name__}")
-    for module in _local_plugins(config):
-        if pm.get_plugin(module.__name__) is None:
-            pm.register(module, name=module.__name__)
     try:
+        for module in _local_plugins(config):
+            if pm.get_plugin(module.__name__) is None:
+                pm.register(module, name=module.__name__)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError([config.problem(("hooks",), str(exc))]) from None
+        raise ConfigError([_hook_problem(config, exc)]) from None
     return pm
+
+
+def _hook_problem(config: Config, error: pluggy.PluginValidationError) -> Problem:
+    """A hook a plugin got wrong, at the line of the plugin that defines it."""
+    message = " ".join(str(error).split())
+    known = [name for name in dir(hookspecs) if name.startswith("gateway_")]
+    for name, function in vars(error.plugin).items():
+        if not hasattr(function, "gateway_impl") or f"'{name}'" not in message:
+            continue
+        if name not in known:
+            message = f"'{name}' is not a gateway hook"
+            close = difflib.get_close_matches(name, known, n=1)
+            message += f"; did you mean '{close[0]}'?" if close else " (see docs/hooks.md)"
+        else:
+            spec = inspect.signature(getattr(hookspecs, name))
+            message = f"{name}{inspect.signature(function)} does not match the hook {name}{spec}"
+        try:
+            file, line = inspect.getsourcefile(function), inspect.getsourcelines(function)[1]
+        except (OSError, TypeError):
+            break
+        return Problem(file or "?", line, 1, "", message)
+    return config.problem(("hooks",), message)
 
 
 def _local_plugins(config: Config) -> list[Any]:

@@ -7,6 +7,7 @@ configuration no longer uses are closed once the last of those requests has fini
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
@@ -106,9 +107,15 @@ class Runtime:
 
     async def start(self, previous: Runtime | None = None) -> None:
         kept = set(map(id, previous.sinks.values())) if previous else set()
-        for sink in self.sinks.values():
-            if id(sink) not in kept:
-                await sink.start()
+        starting = [sink for sink in self.sinks.values() if id(sink) not in kept]
+        # Together: the claude sinks each ask their binary for its version and login.
+        await asyncio.gather(*(sink.start() for sink in starting))
+        for sink in starting:
+            problem = sink.readiness_problem()
+            if problem is None:
+                log.info("sink %s (%s): ready", sink.name, sink.kind)
+            else:
+                log.warning("sink %s (%s): not ready: %s", sink.name, sink.kind, problem)
 
     async def close(self) -> None:
         for sink in self.sinks.values():

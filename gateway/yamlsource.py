@@ -92,9 +92,7 @@ def load_yaml(file: Path | str, text: str | None = None) -> Located:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ConfigError([Problem(name, line, column, "", str(exc.problem))]) from None
+        raise ConfigError([_syntax_problem(name, exc)]) from None
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
         raise ConfigError([Problem(name, 1, 1, "", str(exc))]) from None
     if node is None:
@@ -105,6 +103,24 @@ def load_yaml(file: Path | str, text: str | None = None) -> Located:
     if builder.problems:
         raise ConfigError(builder.problems)
     return located
+
+
+def _syntax_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """Where the reader gave up, or, when it gave up at the end of the file, where the thing it
+    could not finish (a bracket, a quote) was opened: that is the line to fix."""
+    problem, context = exc.problem_mark, exc.context_mark
+    message = str(exc.problem)
+    if context is not None and exc.context:
+        at_end = problem is None or "end of stream" in message or "<stream end>" in message
+        if at_end:
+            where = f" at {problem.line + 1}:{problem.column + 1}" if problem else ""
+            opened = exc.context.removeprefix("while parsing ").removeprefix("while scanning ")
+            message = f"{opened} starts here and is not closed: {message}{where}"
+            problem = context
+        else:
+            message += f" ({exc.context} at {context.line + 1}:{context.column + 1})"
+    line, column = (problem.line + 1, problem.column + 1) if problem else (1, 1)
+    return Problem(name, line, column, "", message)
 
 
 class _Builder:

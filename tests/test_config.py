@@ -89,7 +89,16 @@ def test_unknown_keys_and_missing_fields_are_all_reported(write_config):
 def test_yaml_syntax_error_has_a_location(write_config):
     path = write_config("version: 1\nsinks: [unclosed\n")
     [problem] = problems_of(path)
-    assert problem.startswith(f"{path}:3:1 ")
+    # The bracket that is never closed, not the end of the file where the reader gave up.
+    assert problem == (
+        f"{path}:2:8 a flow sequence starts here and is not closed: "
+        "expected ',' or ']', but got '<stream end>' at 3:1"
+    )
+    path = write_config("a: {b: 1\nc: 2\n")
+    [problem] = problems_of(path)
+    assert problem == (
+        f"{path}:2:2 expected ',' or '}}', but got ':' (while parsing a flow mapping at 1:4)"
+    )
 
 
 def test_bad_dialect_points_at_the_route(write_config):
@@ -156,6 +165,31 @@ def test_missing_hook_file(write_config):
     path = write_config(VALID + "hooks: [plugins/missing.py]\n")
     [problem] = check(path)
     assert problem.startswith(f"{path}:10:9 hooks[0]: no plugin file or directory")
+
+
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (
+            "def gateway_request_finishd(exchange):",
+            "'gateway_request_finishd' is not a gateway hook; "
+            "did you mean 'gateway_request_finished'?",
+        ),
+        (
+            "def gateway_request_finished(exchange, extra):",
+            "gateway_request_finished(exchange, extra) does not match the hook "
+            "gateway_request_finished(exchange: 'Exchange') -> 'None'",
+        ),
+    ],
+)
+def test_a_wrong_hook_is_reported_in_its_own_file(write_config, tmp_path, definition, expected):
+    path = write_config(VALID)
+    plugin = tmp_path / "hooks" / "mine.py"
+    plugin.parent.mkdir()
+    plugin.write_text(
+        f"from gateway.hookspecs import hookimpl\n\n\n@hookimpl\n{definition}\n    pass\n"
+    )
+    assert check(path) == [f"{plugin}:4:1 {expected}"]
 
 
 def test_check_exit_codes(write_config, capsys):

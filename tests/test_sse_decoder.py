@@ -7,7 +7,7 @@ import pytest
 from gateway.dialects.sse import SSEDecoder, SSETooLarge
 
 STREAM = (
-    "event: message_start\ndata: {\"a\": \"Ünïcödé ✓\"}\n\n"
+    'event: message_start\ndata: {"a": "Ünïcödé ✓"}\n\n'
     ": a comment\n\n"
     "data: line one\r\ndata: line two\r\n\r\n"
     "data: [DONE]\n\n"

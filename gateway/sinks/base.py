@@ -48,6 +48,13 @@ class Sink(abc.ABC):
         """What ``/status`` reports about this sink."""
         return {"name": self.name, "kind": self.kind}
 
+    def readiness_problem(self) -> str | None:
+        """Why the sink cannot serve now (no binary, no login, missing credentials), or None.
+
+        ``/status`` and the start-up log report it; requests still try, and fail with the
+        sink's own clear error."""
+        return None
+
     def runs_hosted_tool(self, name: str) -> bool:
         """Whether the backend runs the hosted tool ``name`` (``web_search``) itself."""
         return False

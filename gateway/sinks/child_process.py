@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from .ndjson import NDJSONDecoder
 
-__all__ = ["ChildProcess", "StdinLine"]
+__all__ = ["ChildProcess", "StdinLine", "run_to_end"]
 
 log = logging.getLogger("gateway.sinks")
 
@@ -143,3 +143,29 @@ class ChildProcess:
     def _signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signum)
+
+
+async def run_to_end(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float
+) -> tuple[int, bytes, bytes]:
+    """Runs a short command (``claude --version``) to its end: (exit status, stdout, stderr).
+
+    On timeout its whole process group is killed and reaped before TimeoutError is raised.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else dict(env),
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except BaseException:  # a timeout, or the caller cancelled: nothing may outlive it
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        await asyncio.shield(process.wait())
+        raise
+    return process.returncode or 0, out, err

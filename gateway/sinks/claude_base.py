@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from .. import ir
 from ..errors import InvalidRequest, SinkUnavailable, UpstreamTimeout
 from .base import Sink
 from .claude_binary import TESTED_VERSION, ClaudeBinary, find_claude
+from .claude_login import RECHECK_AFTER, LoginState, check_login
 from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
 from .limiter import ConcurrencyLimiter
 from .stream_json import StreamJsonTranslator, relay
@@ -36,11 +38,12 @@ class ClaudeSink(Sink):
             self.settings.max_concurrency, self.settings.max_queue, self.settings.queue_timeout
         )
         self.binary = ClaudeBinary(None, "not checked yet")
+        self.login = LoginState(None, error="not checked yet")
+        self._login_check: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.binary = await find_claude(self.settings.binary)
         if not self.binary.usable:
-            log.error("sink %s: %s", self.name, self.binary.error)
             return
         if self.binary.version != TESTED_VERSION:
             log.warning(
@@ -48,9 +51,35 @@ class ClaudeSink(Sink):
                 self.name, self.binary.version, TESTED_VERSION,
             )  # fmt: skip
         log.info("sink %s: claude %s (%s)", self.name, self.binary.version, self.binary.path)
+        self.login = await check_login(self.binary.path, self.settings.env)  # type: ignore[arg-type]
+        if self.login.error:
+            log.warning("sink %s: login state unknown: %s", self.name, self.login.error)
+
+    async def close(self) -> None:
+        if self._login_check is not None:
+            self._login_check.cancel()
+
+    def readiness_problem(self) -> str | None:
+        if not self.binary.usable:
+            return self.binary.error
+        return self.login.problem
+
+    def _recheck_login(self) -> None:
+        """A login done (or lost) while the gateway runs shows in /status within seconds."""
+        if self._login_check is None or self._login_check.done():
+            self._login_check = asyncio.get_running_loop().create_task(self._check_login())
+
+    async def _check_login(self) -> None:
+        was = self.login.problem
+        self.login = await check_login(self.binary.path, self.settings.env)  # type: ignore[arg-type]
+        if self.login.problem != was:
+            log.warning("sink %s: %s", self.name, self.login.problem or "ready: claude has a login")
 
     def status(self) -> dict[str, Any]:
+        if self.binary.usable and time.monotonic() - self.login.checked_at > RECHECK_AFTER:
+            self._recheck_login()
         return super().status() | {
+            "login": self.login.as_status(),
             "profile": self.settings.profile,
             "binary": {
                 "found": self.binary.usable,

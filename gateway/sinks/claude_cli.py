@@ -36,6 +36,7 @@ class ClaudeCliSink(ClaudeSink):
         self._children: set[ChildProcess] = set()
 
     async def close(self) -> None:
+        await super().close()
         await asyncio.gather(*(child.stop() for child in list(self._children)))
 
     def describe(self, request: ir.Request) -> dict[str, Any]:

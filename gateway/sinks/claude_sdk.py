@@ -119,6 +119,7 @@ class ClaudeSdkSink(ClaudeSink):
         }
 
     async def close(self) -> None:
+        await super().close()
         await asyncio.gather(*(c.stop() for c in list(self._conversations)))
 
     def describe(self, request: ir.Request) -> dict[str, Any]:

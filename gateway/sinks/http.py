@@ -162,6 +162,11 @@ class HttpSink(Sink):
             status["missing_env"] = self._missing_env
         return status
 
+    def readiness_problem(self) -> str | None:
+        if self._missing_env:
+            return f"set {' and '.join(self._missing_env)} in the gateway's environment"
+        return None
+
     def runs_hosted_tool(self, name: str) -> bool:
         return self.dialect == "anthropic.messages" and name in upstream_anthropic.SERVER_TOOLS
 

@@ -1,0 +1,88 @@
+"""What `gateway serve` says when it starts, and what /status says about each sink's readiness:
+a real server process, the real `claude auth status`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import httpx
+from test_reload import free_port
+
+ROUTES = """
+version: 1
+sinks:
+  claude:
+    kind: cli
+    env:
+      HOME: {home}
+  keyed:
+    kind: cli
+    env:
+      HOME: {home}
+      ANTHROPIC_API_KEY: dummy
+  up:
+    kind: http
+    base_url: http://127.0.0.1:9
+    dialect: anthropic.messages
+    headers:
+      x-api-key: ${{UPSTREAM_KEY_NEVER_SET}}
+models:
+  - name: opus
+routes:
+  - path: /v1/messages
+    dialect: anthropic.messages
+access_log:
+  enabled: false
+"""
+
+
+def test_startup_names_the_address_and_each_sinks_readiness(write_config, tmp_path):
+    home = tmp_path / "home"  # a user without a login, whatever this machine's user has
+    home.mkdir()
+    path = write_config(ROUTES.format(home=home))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--port", str(port),
+         "--no-reload"],
+        env={**env, "LOG_LEVEL": "INFO"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=tmp_path, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    serving = threading.Event()
+
+    def read() -> None:
+        for line in process.stderr:
+            lines.append(line)
+            if " serving " in line:
+                serving.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert serving.wait(60), "".join(lines)
+        log = "".join(lines)
+        assert f"serving {path} on http://127.0.0.1:{port}" in log
+        assert (
+            "sink claude (cli): not ready: claude is not logged in: run `gateway claude auth login`"
+            in log
+        )
+        assert "sink keyed (cli): ready" in log
+        assert "sink up (http): not ready: set UPSTREAM_KEY_NEVER_SET" in log
+
+        status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=10).json()
+        assert status["status"] == "not ready"
+        sinks = status["sinks"]
+        assert sinks["claude"]["ready"] is False
+        assert sinks["claude"]["login"] == {"logged_in": False, "method": "none", "error": None}
+        assert "claude auth login" in sinks["claude"]["problem"]
+        assert sinks["keyed"]["ready"] is True and sinks["keyed"]["problem"] is None
+        assert sinks["keyed"]["login"]["method"] == "api_key"
+        assert sinks["up"]["ready"] is False
+    finally:
+        process.terminate()
+        process.wait(15)
+        reader.join(15)
