@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 
 def claude_children() -> list[int]:
@@ -27,11 +28,24 @@ def claude_children() -> list[int]:
     return found
 
 
-def wait_for_no_claude(timeout: float = 10.0) -> list[int]:
-    """Waits until no claude child is left; returns the ones still there at the deadline."""
+def wait_for_no_claude(timeout: float = 10.0, served: Any = None) -> list[int]:
+    """Waits until no claude child is left (but the spares ready in ``served``, a ServedApp);
+    returns the ones still there at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
-        left = claude_children()
+        left = [pid for pid in claude_children() if pid not in spare_pids(served)]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
+
+
+def spare_pids(served: Any) -> set[int]:
+    """The processes the app's warm pools hold ready (started ahead, not serving anything)."""
+    if served is None:
+        return set()
+    pids = set()
+    for sink in served.app.ctx.runtimes.current.sinks.values():
+        pool = getattr(sink, "pool", None)
+        if pool is not None:
+            pids |= {spare.child.pid for spare in pool.spares()}
+    return pids

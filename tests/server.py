@@ -76,6 +76,7 @@ class ServedApp:
             await self._server.after_stop()
 
         self.call(shutdown())
+        self._server = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         assert self._thread is not None
         self._thread.join(30)

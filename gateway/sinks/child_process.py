@@ -50,10 +50,11 @@ class ChildProcess:
         *,
         env: Mapping[str, str],
         cwd: str,
-        stdin: Sequence[StdinLine],
+        stdin: Sequence[StdinLine] | None,
     ) -> ChildProcess:
         """Starts ``argv`` (never through a shell), writes ``stdin`` to it line by line (pausing
-        after each line that is acknowledged), then closes it."""
+        after each line that is acknowledged), then closes it. With ``stdin=None`` the child
+        waits for :meth:`feed` (a process started ahead of its request)."""
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE,
@@ -65,11 +66,28 @@ class ChildProcess:
             limit=_READ_SIZE,
         )
         child = cls(process)
-        child._tasks = [
-            asyncio.create_task(child._write(stdin)),
-            asyncio.create_task(child._collect_stderr()),
-        ]
+        child._tasks = [asyncio.create_task(child._collect_stderr())]
+        if stdin is not None:
+            child.feed(stdin)
         return child
+
+    def feed(self, stdin: Sequence[StdinLine]) -> None:
+        """Writes ``stdin`` as :meth:`spawn` would have; once per child."""
+        self._tasks.append(asyncio.create_task(self._write(stdin)))
+
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    def resident_bytes(self) -> int:
+        """The child's resident memory (VmRSS), 0 where /proc cannot say."""
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        return 0
 
     def acknowledge(self) -> None:
         """The child has answered an acknowledged stdin line: the next one may be written."""
@@ -115,9 +133,10 @@ class ChildProcess:
     async def wait(self) -> int:
         """The exit status, once the process has ended and its stderr is read."""
         code = await self.process.wait()
-        writer, stderr = self._tasks
-        writer.cancel()  # it may be waiting for an acknowledgement that will never come
-        await asyncio.gather(writer, stderr, return_exceptions=True)
+        stderr, *writer = self._tasks
+        for task in writer:
+            task.cancel()  # it may be waiting for an acknowledgement that will never come
+        await asyncio.gather(stderr, *writer, return_exceptions=True)
         return code
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ from .base import Sink
 from .claude_binary import TESTED_VERSION, ClaudeBinary, find_claude
 from .claude_login import RECHECK_AFTER, LoginState, check_login
 from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
+from .claude_spare import ClaudeSpare
 from .limiter import ConcurrencyLimiter
 from .stream_json import StreamJsonTranslator, relay
 
@@ -74,6 +75,10 @@ class ClaudeSink(Sink):
         self.login = await check_login(self.binary.path, self.settings.env)  # type: ignore[arg-type]
         if self.login.problem != was:
             log.warning("sink %s: %s", self.name, self.login.problem or "ready: claude has a login")
+            self._login_changed()
+
+    def _login_changed(self) -> None:
+        """Processes started under the previous login must not serve."""
 
     def status(self) -> dict[str, Any]:
         if self.binary.usable and time.monotonic() - self.login.checked_at > RECHECK_AFTER:
@@ -97,16 +102,22 @@ class ClaudeSink(Sink):
             raise SinkUnavailable(f"The sink '{self.name}' cannot run claude: {self.binary.error}")
         cwd = self._working_dir(request)
         async with self.limiter.slot(self.name):
-            workdir = tempfile.mkdtemp(prefix="gateway-claude-")
+            spare = self._take_spare(request)
+            workdir = spare.workdir if spare else tempfile.mkdtemp(prefix="gateway-claude-")
             try:
-                plan = plan_run(request, self.settings, workdir=workdir, cwd=cwd)
+                session_id = spare.session_id if spare else None
+                plan = plan_run(
+                    request, self.settings, workdir=workdir, cwd=cwd, session_id=session_id
+                )
                 for path, content in plan.files.items():
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                     Path(path).write_text(content, encoding="utf-8")
                 os.makedirs(plan.env["CLAUDE_CODE_TMPDIR"], exist_ok=True)
-                async for event in self._run(plan):
+                async for event in self._run(plan, spare):
                     yield event
             finally:
+                if spare is not None:
+                    await asyncio.shield(spare.discard())
                 await asyncio.shield(asyncio.to_thread(shutil.rmtree, workdir, True))
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
@@ -149,15 +160,20 @@ class ClaudeSink(Sink):
             ) from None
 
     @abc.abstractmethod
-    def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
-        """Runs ``plan`` and relays its events; stops whatever it started when it ends."""
+    def _run(self, plan: RunPlan, spare: ClaudeSpare | None) -> AsyncIterator[ir.Event]:
+        """Runs ``plan`` (on ``spare`` if it can) and relays its events; stops whatever it
+        started when it ends."""
 
-    def _working_dir(self, request: ir.Request) -> str | None:
+    def _take_spare(self, request: ir.Request) -> ClaudeSpare | None:
+        """A process started ahead of ``request``, whose run directory the run then uses."""
+        return None
+
+    def _working_dir(self, request: ir.Request | None) -> str | None:
         """The agent's directory: the route's, or one the request chose among allowed ones."""
         if not self.settings.agent:
             return None
         base = self.settings.working_dir or os.getcwd()
-        chosen = request.sink_options.get("working_dir")
+        chosen = request.sink_options.get("working_dir") if request is not None else None
         if chosen is None:
             return str(Path(base).resolve())
         if not isinstance(chosen, str) or not self.settings.allowed_dirs:

@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 from .. import ir
 from ..errors import SinkUnavailable, UpstreamError
 from .child_process import ChildProcess
 from .claude_base import ClaudeSink
+from .claude_conversation import lay_out
 from .claude_run import RunPlan, cli_argv
+from .claude_spare import ClaudeSpare
 from .ndjson import NDJSONError
 from .stream_json import StreamJsonTranslator
+from .warm_pool import WarmPool
 
 __all__ = ["ClaudeCliSink"]
 
@@ -34,23 +39,72 @@ class ClaudeCliSink(ClaudeSink):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self._children: set[ChildProcess] = set()
+        self.pool: WarmPool | None = None
+        self._binary_stamp: int | None = None
+        self._unfit = 0  # spares taken but started for another kind of run
+
+    async def start(self) -> None:
+        await super().start()
+        if self.settings.warm and self.binary.usable:
+            self._binary_stamp = _stamp(self.binary.path)
+            self.pool = WarmPool(
+                self.name, self._start_spare, first_kind=False, size=self.settings.warm,
+                max_idle=self.settings.warm_max_idle,
+                memory_budget=self.settings.warm_memory_mib * 2**20,
+            )  # fmt: skip
+            self.pool.open()
 
     async def close(self) -> None:
         await super().close()
+        if self.pool is not None:
+            await self.pool.close()
         await asyncio.gather(*(child.stop() for child in list(self._children)))
+
+    def status(self) -> dict[str, Any]:
+        status = super().status()
+        if self.pool is not None:
+            status["warm"] = self.pool.status() | {"unfit": self._unfit}
+        return status
+
+    def _take_spare(self, request: ir.Request) -> ClaudeSpare | None:
+        if self.pool is None:
+            return None
+        stamp = _stamp(self.binary.path)
+        if stamp != self._binary_stamp:
+            self._binary_stamp = stamp
+            self.pool.renew("the claude binary changed")
+        return self.pool.take(_resumes(request))  # type: ignore[return-value]
+
+    def _login_changed(self) -> None:
+        if self.pool is not None:
+            self.pool.renew("the login changed")
+
+    async def _start_spare(self, resumes: Hashable) -> ClaudeSpare:
+        workdir = tempfile.mkdtemp(prefix="gateway-claude-")
+        try:
+            return await ClaudeSpare.start(
+                self.binary.path, self.settings, workdir=workdir,  # type: ignore[arg-type]
+                cwd=self._working_dir(None), resumes=bool(resumes), environ=os.environ,
+            )  # fmt: skip
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            raise
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
         described = super().describe(request)
         described["argv"] = cli_argv(self.binary.path or "claude", described.pop("plan"))
         return described
 
-    async def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
-        env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE"} | plan.env
-        argv = cli_argv(self.binary.path, plan)  # type: ignore[arg-type]
-        try:
-            child = await ChildProcess.spawn(argv, env=env, cwd=plan.cwd, stdin=plan.stdin)
-        except OSError as exc:
-            raise SinkUnavailable(f"The sink '{self.name}' could not start claude: {exc}") from exc
+    async def _run(self, plan: RunPlan, spare: ClaudeSpare | None) -> AsyncIterator[ir.Event]:
+        stdin = spare.stdin_for(plan) if spare is not None else None
+        if spare is not None and stdin is not None:
+            child = spare.child
+            child.feed(stdin)
+        else:
+            if spare is not None:  # started for another kind of run: this one starts cold
+                self._unfit += 1
+                await spare.child.stop()
+            child = await self._spawn(plan)
         self._children.add(child)
 
         async def unfinished(translator: StreamJsonTranslator, deadline: float) -> list[ir.Event]:
@@ -75,3 +129,23 @@ class ClaudeCliSink(ClaudeSink):
             await messages.aclose()
             await asyncio.shield(child.stop())
             self._children.discard(child)
+
+    async def _spawn(self, plan: RunPlan) -> ChildProcess:
+        env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE"} | plan.env
+        argv = cli_argv(self.binary.path, plan)  # type: ignore[arg-type]
+        try:
+            return await ChildProcess.spawn(argv, env=env, cwd=plan.cwd, stdin=plan.stdin)
+        except OSError as exc:
+            raise SinkUnavailable(f"The sink '{self.name}' could not start claude: {exc}") from exc
+
+
+def _resumes(request: ir.Request) -> bool:
+    """Whether the run resumes a transcript (spares that do and that do not are distinct)."""
+    return bool(lay_out(request.messages)[0])
+
+
+def _stamp(path: str | None) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        return None

@@ -31,18 +31,28 @@ from .base import DEFAULT_MAX_TOKENS
 from .claude_conversation import ReplayLine, lay_out, replay_lines, transcript_lines
 
 __all__ = [
+    "CLIENT_TOOLS_ENV",
     "MODEL_NAME",
     "ClaudeSettings",
     "ReplayLine",
     "RunPlan",
     "cli_argv",
     "confine",
+    "fixed_flags",
     "plan_run",
+    "run_environment",
 ]
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")
 PROJECT_NAME = "gateway"
 TOOL_SERVER = "gateway_client_tools"
+#: With client tools: their names reach the upstream as the client sent them (no ``mcp__``
+#: prefix), no tool-search placeholder, descriptions uncut.
+CLIENT_TOOLS_ENV = {
+    "CLAUDE_AGENT_SDK_MCP_NO_PREFIX": "1",
+    "ENABLE_TOOL_SEARCH": "false",
+    "CLAUDE_CODE_MAX_MCP_DESCRIPTION_LENGTH": "1000000",
+}
 
 # Options of the Anthropic Messages API the CLI can carry to its upstream unchanged.
 CARRIED_EXTRAS = frozenset(
@@ -72,6 +82,9 @@ class ClaudeSettings:
     env: Mapping[str, str] = field(default_factory=dict)
     disallowed_tools: tuple[str, ...] = ()
     permission_mode: str | None = None
+    warm: int = 0  # processes started ahead of requests (the CLI sink only)
+    warm_max_idle: float = 300.0
+    warm_memory_mib: int = 1024
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ClaudeSettings:
@@ -128,8 +141,12 @@ def plan_run(
     workdir: str,
     cwd: str | None = None,
     environ: Mapping[str, str] | None = None,
+    session_id: str | None = None,
 ) -> RunPlan:
-    """The run that answers ``request``; raises InvalidRequest for what Claude Code cannot carry."""
+    """The run that answers ``request``; raises InvalidRequest for what Claude Code cannot carry.
+
+    ``session_id`` names the transcript when there is one (a process started ahead of its
+    request was told it already); by default a new one is made up."""
     environ = os.environ if environ is None else environ
     if not MODEL_NAME.fullmatch(request.model):
         raise InvalidRequest(
@@ -147,22 +164,7 @@ def plan_run(
     config_dir = os.path.join(workdir, "config")
     system_file = os.path.join(workdir, "system-prompt.txt")
     files = {system_file: request.system or ""}
-    flags: dict[str, str | None] = {
-        "no-session-persistence": None,
-        "setting-sources": "",  # no user or project settings: their hooks would run
-        "strict-mcp-config": None,  # no MCP servers but the ones given here
-    }
-    if settings.agent:
-        # Confines the file tools to the working directory (a Read of ~/.ssh is refused even
-        # though Read is allowed) and drops the tools that run code unless they are named.
-        flags["restricted"] = None
-        flags["permission-prompts"] = "none"  # anything not allowed is denied, never asked
-    if settings.disallowed_tools:
-        flags["disallowedTools"] = ",".join(settings.disallowed_tools)
-    if settings.permission_mode:
-        flags["permission-mode"] = settings.permission_mode
-    if settings.use_bare(environ):
-        flags["bare"] = None
+    flags = fixed_flags(settings, environ)
     if not request.messages or request.messages[-1].role == "assistant":
         raise InvalidRequest(
             "messages: the last turn must be the user's; Claude Code cannot continue a "
@@ -172,7 +174,7 @@ def plan_run(
     recorded, replayed = lay_out(request.messages)
     resume = None
     if recorded:
-        resume = str(uuid.uuid4())
+        resume = session_id or str(uuid.uuid4())
         transcript = os.path.join(config_dir, "projects", PROJECT_NAME, f"{resume}.jsonl")
         files[transcript] = "".join(
             ReplayLine(line).data.decode() for line in transcript_lines(recorded, resume)
@@ -190,8 +192,7 @@ def plan_run(
         env["CLAUDE_CODE_EXTRA_BODY"] = json.dumps(extra_body, ensure_ascii=False)
     stdin: list[ReplayLine] = []
     if request.tools:
-        env.update(CLAUDE_AGENT_SDK_MCP_NO_PREFIX="1", ENABLE_TOOL_SEARCH="false",
-                   CLAUDE_CODE_MAX_MCP_DESCRIPTION_LENGTH="1000000")  # fmt: skip
+        env.update(CLIENT_TOOLS_ENV)
         stdin.append(ReplayLine(declare_client_tools(request.tools)))
     stdin += replay_lines(replayed)
     return RunPlan(
@@ -208,6 +209,35 @@ def plan_run(
         stdin=stdin,
         files=files,
     )
+
+
+def fixed_flags(
+    settings: ClaudeSettings, environ: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """The CLI flags that depend on the sink alone, not on the request."""
+    environ = os.environ if environ is None else environ
+    flags: dict[str, str | None] = {
+        "no-session-persistence": None,
+        "setting-sources": "",  # no user or project settings: their hooks would run
+        "strict-mcp-config": None,  # no MCP servers but the ones given here
+    }
+    if settings.agent:
+        # Confines the file tools to the working directory (a Read of ~/.ssh is refused even
+        # though Read is allowed) and drops the tools that run code unless they are named.
+        flags["restricted"] = None
+        flags["permission-prompts"] = "none"  # anything not allowed is denied, never asked
+    if settings.disallowed_tools:
+        flags["disallowedTools"] = ",".join(settings.disallowed_tools)
+    if settings.permission_mode:
+        flags["permission-mode"] = settings.permission_mode
+    if settings.use_bare(environ):
+        flags["bare"] = None
+    return flags
+
+
+def run_environment(settings: ClaudeSettings, workdir: str) -> dict[str, str]:
+    """The child's environment as far as the sink alone decides it (a run adds its request's)."""
+    return _environment(settings, workdir, os.path.join(workdir, "config"))
 
 
 def _environment(settings: ClaudeSettings, workdir: str, config_dir: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ from .. import ir
 from ..errors import GatewayError, SinkUnavailable, UpstreamError
 from .claude_base import ClaudeSink
 from .claude_run import RunPlan
+from .claude_spare import ClaudeSpare
 from .sdk_adapters import SDK_PACKAGES, SdkAdapter, choose_sdk, load_adapter, message_to_dict
 from .stream_json import StreamJsonTranslator
 
@@ -133,7 +134,9 @@ class ClaudeSdkSink(ClaudeSink):
         }  # fmt: skip
         return described
 
-    async def _run(self, plan: RunPlan) -> AsyncIterator[ir.Event]:
+    async def _run(self, plan: RunPlan, spare: ClaudeSpare | None) -> AsyncIterator[ir.Event]:
+        # No spares: the SDK sends `initialize` as it connects, and the CLI reads the system
+        # prompt and the transcript then, so a client cannot be connected before its request.
         conversation = SdkConversation(await self._sdk(), plan, self.binary.path)  # type: ignore[arg-type]
         self._conversations.add(conversation)
 

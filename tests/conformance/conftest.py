@@ -20,6 +20,10 @@ SINKS = {
       x-api-key: ${UPSTREAM_KEY}""",
     "cli": """
     kind: cli""",
+    # The same with processes started ahead of requests: every answer must be the same.
+    "cli-warm": """
+    kind: cli
+    warm: 2""",
     "sdk": """
     kind: sdk""",
     # The predecessor SDK (0.0.25), through the adapter.
@@ -64,11 +68,17 @@ def gateway(kind, mock, serve, write_config, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
 
+    started = []
+
     def start(concurrency=8):
-        return serve(write_config(ROUTES.format(sink=SINKS[kind], concurrency=concurrency)))
+        served = serve(write_config(ROUTES.format(sink=SINKS[kind], concurrency=concurrency)))
+        started.append(served)
+        return served
 
     yield start
-    assert wait_for_no_claude() == [], "a claude process outlived its request"
+    for served in started:  # spares live as long as their server
+        served.stop()
+    assert wait_for_no_claude() == [], "a claude process outlived its server"
 
 
 @pytest.fixture

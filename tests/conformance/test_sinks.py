@@ -183,7 +183,7 @@ def test_client_disconnect_mid_stream(kind, gateway, mock, caplog):
         received = b""
         while b"content_block_delta" not in received:
             received += sock.recv(65536)
-    assert wait_for_no_claude(10) == []
+    assert wait_for_no_claude(10, served) == []
     # Abandoning an SDK's iterator must not leave anyio or asyncio complaining in the log.
     noisy = [
         r.getMessage()
