@@ -150,7 +150,8 @@ class WarmPool:
                 self._wanted.clear()
                 # Woken by a take, or in time to replace the oldest spare before it expires.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wanted.wait(), self._next_expiry())
+                    async with asyncio.timeout(self._next_expiry()):
+                        await self._wanted.wait()
                 continue
             generation, kind = self._generation, self._next_kind
             try:

@@ -1,0 +1,259 @@
+"""Processes started ahead of requests: the pool's rules with stand-in spares, then the CLI sink's
+spares with the real `claude` against the mock upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import tempfile
+import time
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+from processes import claude_children, spare_pids, wait_for_no_claude
+
+from gateway.sinks.warm_pool import WarmPool
+
+# --- the pool's rules -------------------------------------------------------------------------
+
+
+class StandIn:
+    def __init__(self, kind, resident=100 * 2**20):
+        self.kind, self.resident, self.discarded, self.dead = kind, resident, False, False
+
+    def alive(self):
+        return not self.dead
+
+    def resident_bytes(self):
+        return self.resident
+
+    async def discard(self):
+        self.discarded = True
+
+
+async def until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the awaited state never came"
+        await asyncio.sleep(0.005)
+
+
+def pool_of(made, resident=100 * 2**20, **options):
+    async def start(kind):
+        made.append(StandIn(kind, resident))
+        return made[-1]
+
+    settings = {"size": 2, "max_idle": 300.0, "memory_budget": 2**30} | options
+    return WarmPool("test", start, first_kind="a", **settings)
+
+
+def test_the_pool_fills_hands_out_each_spare_once_and_follows_the_kind_asked_for():
+    async def scenario():
+        made: list[StandIn] = []
+        pool = pool_of(made)
+        pool.open()
+        await until(lambda: len(pool.spares()) == 2)
+        first = pool.take("a")
+        assert first is made[0] and first not in pool.spares()
+        await until(lambda: len(pool.spares()) == 2)
+        assert pool.take("b") is None  # a miss: the oldest "a" makes room for a "b"
+        await until(lambda: [s.kind for s in pool.spares()] == ["a", "b"])
+        assert made[1].discarded
+        second = pool.take("b")
+        assert second.kind == "b"
+        await pool.close()
+        assert all(s.discarded for s in made if s not in (first, second))
+        assert not first.discarded and not second.discarded  # theirs to end
+        assert pool.status()["served"] == 2 and pool.status()["missed"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_dead_expired_and_renewed_spares_never_serve():
+    async def scenario():
+        made: list[StandIn] = []
+        pool = pool_of(made, size=1, max_idle=0.2)
+        pool.open()
+        await until(lambda: pool.spares())
+        made[0].dead = True
+        assert pool.take("a") is None
+        await until(lambda: made[0].discarded)
+        await until(lambda: len(made) >= 2 and pool.spares())
+        await until(lambda: made[1].discarded)  # replaced once idle past max_idle
+        await until(lambda: pool.spares() and pool.spares()[0] is not made[1])
+        renewed = pool.spares()[0]
+        pool.renew("the login changed")
+        await until(lambda: renewed.discarded and pool.spares())
+        assert pool.spares()[0] is not renewed
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_memory_budget_caps_the_spares():
+    async def scenario():
+        made: list[StandIn] = []
+        pool = pool_of(made, size=4, resident=600 * 2**20, memory_budget=1000 * 2**20)
+        pool.open()
+        await until(lambda: pool.spares())
+        await until(lambda: not pool._wanted.is_set())  # the pool has decided to wait
+        assert len(made) == 1 and pool.status()["resident_mib"] == 600
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+# --- the CLI sink's spares ----------------------------------------------------------------------
+
+ROUTES = """
+version: 1
+sinks:
+  claude:
+    kind: cli
+    binary: {binary}
+    warm: {warm}
+    {extra}
+models:
+  - name: opus
+routes:
+  - path: /v1/messages
+    dialect: anthropic.messages
+access_log:
+  enabled: false
+"""
+
+
+@pytest.fixture
+def warm_gateway(mock, serve, write_config, monkeypatch, tmp_path):
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
+    from gateway.sinks.claude_binary import locate
+
+    started = []
+
+    def start(warm=1, extra="", binary=None):
+        served = serve(
+            write_config(ROUTES.format(binary=binary or locate(None), warm=warm, extra=extra))
+        )
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()
+    assert wait_for_no_claude() == [], "a claude process outlived its server"
+
+
+def pool_status(served):
+    return httpx.get(served.url + "/status", timeout=10).json()["sinks"]["claude"]["warm"]
+
+
+def ready(served, count=1):
+    deadline = time.monotonic() + 30
+    while pool_status(served)["ready"] < count:
+        assert time.monotonic() < deadline, "no spare became ready"
+        time.sleep(0.02)
+
+
+def ask(served, messages, system="be brief"):
+    client = anthropic.Anthropic(base_url=served.url, api_key="x", max_retries=0)
+    return client.messages.create(model="opus", max_tokens=50, system=system, messages=messages)
+
+
+SINGLE = [{"role": "user", "content": "one question"}]
+HISTORY = [
+    {"role": "user", "content": "first question"},
+    {"role": "assistant", "content": "first answer"},
+    {"role": "user", "content": "second question"},
+]
+
+
+def upstream_view(body):
+    """The upstream body without what differs between any two runs (ids)."""
+    return {k: v for k, v in body.items() if k != "metadata"}
+
+
+def test_spares_send_upstream_exactly_what_a_cold_start_sends(warm_gateway, mock):
+    cold = warm_gateway(warm=0)
+    warm = warm_gateway(warm=1)
+    bodies = {}
+    for name, served in (("cold", cold), ("warm", warm)):
+        for messages in (SINGLE, HISTORY, HISTORY):
+            if name == "warm":
+                ready(served)
+            mock.reset()
+            ask(served, messages)
+            [request] = mock.messages_requests()
+            bodies.setdefault(name, []).append(upstream_view(request.body))
+    assert bodies["warm"] == bodies["cold"]
+    assert bodies["warm"][1]["messages"][1]["content"][0]["text"] == "first answer"
+    status = pool_status(warm)
+    # A spare of the first kind served the single turn; the first history request found none
+    # of its kind (and ran cold), so the pool turned to that kind and the second found one.
+    assert (status["served"], status["missed"], status["unfit"]) == (2, 1, 0)
+
+
+def test_nothing_of_one_request_reaches_a_later_one(warm_gateway, mock):
+    served = warm_gateway(warm=2)
+    ready(served, 2)
+    secret = "SECRET-7f3a9c"
+    ask(served, [{"role": "user", "content": f"remember {secret}"}], system=f"hidden {secret}")
+    ready(served, 2)
+    mock.reset()
+    ask(served, SINGLE)
+    ask(served, HISTORY)
+    for request in mock.messages_requests():
+        assert secret not in json.dumps(request.body)
+    leftovers = [
+        path
+        for path in Path(tempfile.gettempdir()).glob("gateway-claude-*/**/*")
+        if path.is_file() and secret.encode() in path.read_bytes()
+    ]
+    assert leftovers == []
+    assert pool_status(served)["served"] >= 2
+
+
+def test_spares_are_ended_with_their_server_and_leave_no_run_directory(warm_gateway):
+    before = set(Path(tempfile.gettempdir()).glob("gateway-claude-*"))
+    served = warm_gateway(warm=2)
+    ready(served, 2)
+    pids = spare_pids(served)
+    assert len(pids) == 2 and pids <= set(claude_children())
+    served.stop()
+    assert wait_for_no_claude() == []
+    assert set(Path(tempfile.gettempdir()).glob("gateway-claude-*")) == before
+
+
+def test_a_changed_binary_replaces_the_spares(warm_gateway, tmp_path):
+    from gateway.sinks.claude_binary import locate
+
+    wrapper = tmp_path / "claude"
+    wrapper.write_text(f'#!/bin/sh\nexec "{locate(None)}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    served = warm_gateway(warm=1, binary=str(wrapper))
+    ready(served)
+    [old] = spare_pids(served)
+    later = time.time() + 5
+    os.utime(wrapper, (later, later))
+    ask(served, SINGLE)  # the check is made when a spare is taken: this one runs cold
+    ready(served)
+    assert spare_pids(served) != {old}
+    assert old not in claude_children()
+
+
+def test_idle_spares_are_recycled(warm_gateway):
+    served = warm_gateway(warm=1, extra="warm_max_idle: 0.5")
+    ready(served)
+    [first] = spare_pids(served)
+    deadline = time.monotonic() + 30
+    while spare_pids(served) in ({first}, set()):
+        assert time.monotonic() < deadline, "the idle spare was never replaced"
+        time.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while first in claude_children():
+        assert time.monotonic() < deadline, "the idle spare was never ended"
+        time.sleep(0.05)
