@@ -71,9 +71,11 @@ class ChildProcess:
             child.feed(stdin)
         return child
 
-    def feed(self, stdin: Sequence[StdinLine]) -> None:
-        """Writes ``stdin`` as :meth:`spawn` would have; once per child."""
-        self._tasks.append(asyncio.create_task(self._write(stdin)))
+    def feed(self, stdin: Sequence[StdinLine], *, close: bool = True) -> None:
+        """Writes ``stdin`` after what was fed before, then closes it unless ``close`` is false
+        (more will follow)."""
+        previous = self._tasks[-1] if len(self._tasks) > 1 else None
+        self._tasks.append(asyncio.create_task(self._write(stdin, close, previous)))
 
     def alive(self) -> bool:
         return self.process.returncode is None
@@ -93,17 +95,22 @@ class ChildProcess:
         """The child has answered an acknowledged stdin line: the next one may be written."""
         self._acknowledgements.release()
 
-    async def _write(self, lines: Sequence[StdinLine]) -> None:
+    async def _write(
+        self, lines: Sequence[StdinLine], close: bool, previous: asyncio.Task[None] | None
+    ) -> None:
         stdin = self.process.stdin
         assert stdin is not None
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
         try:
             for line in lines:
                 stdin.write(line.data)
                 await stdin.drain()
                 if line.acknowledged:
                     await self._acknowledgements.acquire()
-            stdin.close()
-            await stdin.wait_closed()
+            if close:
+                stdin.close()
+                await stdin.wait_closed()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the process ended early; its exit status and stderr tell why
 

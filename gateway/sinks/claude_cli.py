@@ -21,8 +21,8 @@ from ..errors import SinkUnavailable, UpstreamError
 from .child_process import ChildProcess
 from .claude_base import ClaudeSink
 from .claude_conversation import lay_out
-from .claude_run import RunPlan, cli_argv
-from .claude_spare import ClaudeSpare
+from .claude_run import RunPlan, cli_argv, declare_client_tools
+from .claude_spare import ClaudeSpare, Primed
 from .ndjson import NDJSONError
 from .stream_json import StreamJsonTranslator
 from .warm_pool import WarmPool
@@ -48,7 +48,8 @@ class ClaudeCliSink(ClaudeSink):
         if self.settings.warm and self.binary.usable:
             self._binary_stamp = _stamp(self.binary.path)
             self.pool = WarmPool(
-                self.name, self._start_spare, first_kind=False, size=self.settings.warm,
+                self.name, self._start_spare, first_kind=Primed.of("", None),
+                size=self.settings.warm,
                 max_idle=self.settings.warm_max_idle,
                 memory_budget=self.settings.warm_memory_mib * 2**20,
             )  # fmt: skip
@@ -73,18 +74,20 @@ class ClaudeCliSink(ClaudeSink):
         if stamp != self._binary_stamp:
             self._binary_stamp = stamp
             self.pool.renew("the claude binary changed")
-        return self.pool.take(_resumes(request))  # type: ignore[return-value]
+        return self.pool.take(_kind(request))  # type: ignore[return-value]
 
     def _login_changed(self) -> None:
         if self.pool is not None:
             self.pool.renew("the login changed")
 
-    async def _start_spare(self, resumes: Hashable) -> ClaudeSpare:
+    async def _start_spare(self, kind: Hashable) -> ClaudeSpare:
         workdir = tempfile.mkdtemp(prefix="gateway-claude-")
+        primed = kind if isinstance(kind, Primed) else None
         try:
             return await ClaudeSpare.start(
                 self.binary.path, self.settings, workdir=workdir,  # type: ignore[arg-type]
-                cwd=self._working_dir(None), resumes=bool(resumes), environ=os.environ,
+                cwd=self._working_dir(None), resumes=kind == _RESUMES, primed=primed,
+                environ=os.environ,
             )  # fmt: skip
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
@@ -139,9 +142,16 @@ class ClaudeCliSink(ClaudeSink):
             raise SinkUnavailable(f"The sink '{self.name}' could not start claude: {exc}") from exc
 
 
-def _resumes(request: ir.Request) -> bool:
-    """Whether the run resumes a transcript (spares that do and that do not are distinct)."""
-    return bool(lay_out(request.messages)[0])
+_RESUMES = "resumes a transcript"
+
+
+def _kind(request: ir.Request) -> Hashable:
+    """The spare a request can run on: one awaiting a transcript to resume, or one primed with
+    the request's system prompt and tools (see claude_spare)."""
+    if lay_out(request.messages)[0]:
+        return _RESUMES
+    tools = declare_client_tools(request.tools) if request.tools else None
+    return Primed.of(request.system or "", tools)
 
 
 def _stamp(path: str | None) -> int | None:

@@ -1,24 +1,31 @@
 """A ``claude`` process started before its request (measured with CLI 2.1.330, docs/cli-sink.md).
 
-Started with ``--await-initialize``, the CLI boots and then waits: it reads its system prompt
-file and the session transcript only when ``initialize`` arrives, so both are written into the
-spare's run directory when the request comes. The model and the request's own environment
-(``CLAUDE_CODE_EXTRA_BODY``, effort, thinking) are applied by an ``apply_flag_settings``
-control request; client tools ride in the ``initialize``, as in a cold run. What the spare was
-started with must otherwise equal what a cold run of the request would get, or it is not used
-(:meth:`ClaudeSpare.stdin_for` answers None) and the request runs cold.
+Two kinds, because the CLI reads the system prompt, the client's tools and the transcript when
+``initialize`` arrives, and most of its start-up work (~150-250 ms of session set-up) follows it:
 
-``--resume`` is read at start, and a missing transcript is an error, so a spare either resumes
-a session (its id chosen at start) or does not: the two kinds serve different requests.
+- **primed**: the ``initialize`` is sent at start, for a system prompt and tool list seen in
+  traffic (:class:`Primed`); the spare then answers in ~0.1 s, but only a request with exactly
+  that system prompt and those tools, and no transcript to resume.
+- **awaiting**: started with ``--await-initialize`` (and ``--resume`` with a session id chosen
+  at start when it is to serve a conversation); the request's system prompt and transcript are
+  written into the spare's run directory and its ``initialize`` sent when it comes.
+
+Either way the model and the request's own environment (``CLAUDE_CODE_EXTRA_BODY``, effort,
+thinking) are applied by an ``apply_flag_settings`` control request. What the spare was started
+with must otherwise equal what a cold run of the request would get, or it is not used
+(:meth:`ClaudeSpare.stdin_for` answers None) and the request runs cold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .child_process import ChildProcess
@@ -32,7 +39,7 @@ from .claude_run import (
     run_environment,
 )
 
-__all__ = ["LATE_ENV", "ClaudeSpare"]
+__all__ = ["LATE_ENV", "ClaudeSpare", "Primed"]
 
 #: The request's environment that ``apply_flag_settings`` sets after start (each one measured to
 #: reach the upstream request as it would from the environment of a cold start).
@@ -43,11 +50,36 @@ LATE_ENV = frozenset(
 _PLACEHOLDER_MODEL = "sonnet"
 
 
+@dataclass(frozen=True)
+class Primed:
+    """What a primed spare is initialized with; equal when the prompt and tools are."""
+
+    system: str = field(compare=False)
+    initialize: dict[str, Any] = field(compare=False)
+    digest: str = ""
+
+    @classmethod
+    def of(cls, system: str, initialize: dict[str, Any] | None) -> Primed:
+        initialize = initialize or _BARE_INITIALIZE
+        text = json.dumps([system, initialize], sort_keys=True, ensure_ascii=False)
+        return cls(system, initialize, hashlib.sha256(text.encode()).hexdigest())
+
+
+_BARE_INITIALIZE: dict[str, Any] = {
+    "type": "control_request",
+    "request_id": "gateway_init",
+    "request": {"subtype": "initialize", "hooks": None},
+}
+
+
 class ClaudeSpare:
-    def __init__(self, child: ChildProcess, launch: RunPlan, workdir: str) -> None:
+    def __init__(
+        self, child: ChildProcess, launch: RunPlan, workdir: str, primed: Primed | None
+    ) -> None:
         self.child = child
         self.launch = launch
         self.workdir = workdir
+        self.primed = primed
 
     @classmethod
     async def start(
@@ -58,6 +90,7 @@ class ClaudeSpare:
         workdir: str,
         cwd: str | None,
         resumes: bool,
+        primed: Primed | None,
         environ: Mapping[str, str],
     ) -> ClaudeSpare:
         env = run_environment(settings, workdir)
@@ -82,10 +115,17 @@ class ClaudeSpare:
             files={},
         )
         os.makedirs(env["CLAUDE_CODE_TMPDIR"], exist_ok=True)
-        argv = [*cli_argv(binary, launch), "--await-initialize"]
+        argv = cli_argv(binary, launch)
+        if primed is None:
+            argv.append("--await-initialize")
+        else:
+            with open(launch.system_prompt_file, "w", encoding="utf-8") as file:
+                file.write(primed.system)
         child_env = {k: v for k, v in environ.items() if k != "CLAUDECODE"} | env
         child = await ChildProcess.spawn(argv, env=child_env, cwd=launch.cwd, stdin=None)
-        return cls(child, launch, workdir)
+        if primed is not None:
+            child.feed([ReplayLine(primed.initialize)], close=False)
+        return cls(child, launch, workdir, primed)
 
     @property
     def session_id(self) -> str | None:
@@ -114,17 +154,17 @@ class ClaudeSpare:
         if set(late) - LATE_ENV or dropped:
             return None
         rest = list(plan.stdin)
-        initialize: dict[str, Any] = {
-            "type": "control_request",
-            "request_id": "gateway_init",
-            "request": {"subtype": "initialize", "hooks": None},
-        }
+        initialize = _BARE_INITIALIZE
         if rest and rest[0].message.get("request", {}).get("subtype") == "initialize":
             initialize = rest.pop(0).message  # the client's tools
         settings = {"type": "control_request", "request_id": "gateway_settings",
                     "request": {"subtype": "apply_flag_settings",
                                 "settings": {"model": plan.model, "env": late}}}  # fmt: skip
-        return [ReplayLine(initialize), ReplayLine(settings), *rest]
+        if self.primed is None:
+            return [ReplayLine(initialize), ReplayLine(settings), *rest]
+        if Primed.of(plan.files[plan.system_prompt_file], initialize) != self.primed:
+            return None
+        return [ReplayLine(settings), *rest]
 
     async def discard(self) -> None:
         """Ends the process and removes its run directory."""

@@ -182,7 +182,7 @@ def test_spares_send_upstream_exactly_what_a_cold_start_sends(warm_gateway, mock
     warm = warm_gateway(warm=1)
     bodies = {}
     for name, served in (("cold", cold), ("warm", warm)):
-        for messages in (SINGLE, HISTORY, HISTORY):
+        for messages in (SINGLE, SINGLE, HISTORY, HISTORY):
             if name == "warm":
                 ready(served)
             mock.reset()
@@ -190,11 +190,12 @@ def test_spares_send_upstream_exactly_what_a_cold_start_sends(warm_gateway, mock
             [request] = mock.messages_requests()
             bodies.setdefault(name, []).append(upstream_view(request.body))
     assert bodies["warm"] == bodies["cold"]
-    assert bodies["warm"][1]["messages"][1]["content"][0]["text"] == "first answer"
+    assert bodies["warm"][3]["messages"][1]["content"][0]["text"] == "first answer"
     status = pool_status(warm)
-    # A spare of the first kind served the single turn; the first history request found none
-    # of its kind (and ran cold), so the pool turned to that kind and the second found one.
-    assert (status["served"], status["missed"], status["unfit"]) == (2, 1, 0)
+    # Each kind is learnt from the traffic: the first request of a system prompt (here with no
+    # transcript: a primed spare) and the first conversation to resume find none and run cold;
+    # the pool then starts one of their kind, and the second of each is served by it.
+    assert (status["served"], status["missed"], status["unfit"]) == (2, 2, 0)
 
 
 def test_nothing_of_one_request_reaches_a_later_one(warm_gateway, mock):
@@ -202,19 +203,25 @@ def test_nothing_of_one_request_reaches_a_later_one(warm_gateway, mock):
     ready(served, 2)
     secret = "SECRET-7f3a9c"
     ask(served, [{"role": "user", "content": f"remember {secret}"}], system=f"hidden {secret}")
-    ready(served, 2)
     mock.reset()
-    ask(served, SINGLE)
-    ask(served, HISTORY)
+    for messages in (SINGLE, SINGLE, HISTORY, HISTORY):
+        ready(served)
+        ask(served, messages)
+    assert pool_status(served)["served"] >= 2
     for request in mock.messages_requests():
         assert secret not in json.dumps(request.body)
+    # A spare primed with that system prompt could only serve a request that sends it itself;
+    # every other spare's run directory holds nothing of it.
+    [sink] = served.app.ctx.runtimes.current.sinks.values()
+    others = [s for s in sink.pool.spares() if s.primed is None or secret not in s.primed.system]
+    assert others
     leftovers = [
         path
-        for path in Path(tempfile.gettempdir()).glob("gateway-claude-*/**/*")
+        for spare in others
+        for path in Path(spare.workdir).rglob("*")
         if path.is_file() and secret.encode() in path.read_bytes()
     ]
     assert leftovers == []
-    assert pool_status(served)["served"] >= 2
 
 
 def test_spares_are_ended_with_their_server_and_leave_no_run_directory(warm_gateway):
