@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=1.5)
     parser.add_argument("--warm", type=int, default=2)
     parser.add_argument("--per-client", type=int, default=4)
+    parser.add_argument("--steady-warm", type=int, default=4, help="warm: N for 4 clients")
     args = parser.parse_args()
     binary = locate(None)
     if binary is None:
@@ -150,13 +151,18 @@ def main() -> None:
         ratio = statistics.median(runs["warm"]) / statistics.median(runs["direct"])
         print(f"  warm / direct: {ratio:.2f} (target: at most 0.33)")
 
+        warm_gw.terminate()
+        warm_gw.wait(15)
+        warm_gw, warm_url = start_gateway(tmp, args.steady_warm)
+        processes.append(warm_gw)
+        wait_spares(warm_url, args.steady_warm)
         steady = {
             "cold": concurrent(cold_url + "/v1/messages", 4, args.per_client),
             "warm": concurrent(warm_url + "/v1/messages", 4, args.per_client),
         }
-        print("4 clients at once")
+        print("4 clients at once, each sending its next request when the last one ends")
         print(f"  gateway, warm: 0            {ms(steady['cold'])}")
-        print(f"  gateway, warm: {args.warm:<13}{ms(steady['warm'])}")
+        print(f"  gateway, warm: {args.steady_warm:<13}{ms(steady['warm'])}")
         steady_ratio = statistics.median(steady["warm"]) / statistics.median(runs["direct"])
         print(f"  warm at c=4 / direct: {steady_ratio:.2f} (target: at most 0.5)")
         for process in (cold_gw, warm_gw):
