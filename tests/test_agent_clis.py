@@ -150,6 +150,7 @@ def gateway(mock, serve, monkeypatch, tmp_path) -> Iterator[Gateway]:
     plugins.register(finished, name="tests.finished")
     served = serve(config, plugins=plugins)
     yield Gateway(served.url, finished)
+    served.stop()  # and with it the spares of the shipped warm pool
     assert wait_for_no_claude() == []
 
 

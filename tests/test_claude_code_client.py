@@ -63,6 +63,7 @@ def claude_code(mount, mock, serve, monkeypatch, tmp_path):
 
     run.workdir = workdir  # type: ignore[attr-defined]
     yield run
+    served.stop()  # and with it the spares of the shipped warm pool
     assert wait_for_no_claude() == []
 
 

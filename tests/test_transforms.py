@@ -32,6 +32,7 @@ def shipped(mock, serve, monkeypatch, tmp_path):
     os.symlink(tmp_path / "outside", tmp_path / "projects" / "escape")
     served = serve(REPO / "routes.yaml")
     yield served, tmp_path
+    served.stop()  # and with it the spares of the shipped warm pool
     assert wait_for_no_claude() == []
 
 

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import stat
-import tempfile
 import time
 from pathlib import Path
 
@@ -225,14 +224,18 @@ def test_nothing_of_one_request_reaches_a_later_one(warm_gateway, mock):
 
 
 def test_spares_are_ended_with_their_server_and_leave_no_run_directory(warm_gateway):
-    before = set(Path(tempfile.gettempdir()).glob("gateway-claude-*"))
     served = warm_gateway(warm=2)
     ready(served, 2)
-    pids = spare_pids(served)
+    ask(served, SINGLE)
+    ready(served, 2)
+    [sink] = served.app.ctx.runtimes.current.sinks.values()
+    spares = sink.pool.spares()
+    pids = {spare.child.pid for spare in spares}
     assert len(pids) == 2 and pids <= set(claude_children())
+    assert all(Path(spare.workdir).is_dir() for spare in spares)
     served.stop()
     assert wait_for_no_claude() == []
-    assert set(Path(tempfile.gettempdir()).glob("gateway-claude-*")) == before
+    assert [spare.workdir for spare in spares if Path(spare.workdir).exists()] == []
 
 
 def test_a_changed_binary_replaces_the_spares(warm_gateway, tmp_path):
