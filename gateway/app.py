@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from itertools import count
 from typing import Any
 
 import pluggy
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
@@ -21,10 +22,12 @@ from .errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     UpstreamTimeout,
 )
 from .exchange import Exchange
-from .handlers import dispatch, error_response
+from .handlers import dispatch, error_response, next_request_id
+from .http_reading import GatewayHttpProtocol
 from .plugins import build_plugin_manager, notify
 from .reload import Reloader
 from .runtime import Runtime, Runtimes, build_runtime
@@ -51,7 +54,7 @@ def create_app(
     addressed to localhost are served unless ``open_to_remote`` (the operator's explicit
     ``--allow-unauthenticated-remote``).
     """
-    app = Sanic(name or f"gateway_{next(_app_numbers)}", configure_logging=False)
+    app = _GatewaySanic(name or f"gateway_{next(_app_numbers)}", configure_logging=False)
     app.config.REQUEST_MAX_SIZE = config.limits.max_body_bytes
     app.config.RESPONSE_TIMEOUT = config.limits.request_timeout + 30
     app.config.NOISY_EXCEPTIONS = False
@@ -118,36 +121,73 @@ def _on_sighup(callback: Any) -> None:
         log.debug("SIGHUP cannot be handled here (not the main thread); file watching still works")
 
 
+class _GatewaySanic(Sanic):
+    """Sanic reading requests with the gateway's protocol (header and body deadlines, readable
+    413s), however the server is started: ``app.run`` (``gateway serve``) or ``create_server``."""
+
+    def prepare(self, *args: Any, protocol: Any = None, **kwargs: Any) -> None:
+        super().prepare(*args, protocol=protocol or GatewayHttpProtocol, **kwargs)
+
+    async def create_server(self, *args: Any, protocol: Any = None, **kwargs: Any) -> Any:
+        protocol = protocol or GatewayHttpProtocol
+        return await super().create_server(*args, protocol=protocol, **kwargs)
+
+
+# Sanic's own errors; the gateway's protocol raises its own for timeouts and sizes, so these
+# are what is left (a malformed request line, Sanic's idle REQUEST_TIMEOUT, RESPONSE_TIMEOUT).
 _BY_STATUS: dict[int, type[GatewayError]] = {
     400: InvalidRequest,
     404: NotFound,
     405: MethodNotAllowed,
-    408: UpstreamTimeout,
+    408: RequestTimeout,
     413: PayloadTooLarge,
     503: UpstreamTimeout,
+}
+_SANIC_MESSAGES = {
+    408: "The request was not received in time: the client sent nothing for "
+    "{seconds} s in the middle of its headers.",
 }
 
 
 class _DialectErrorHandler(ErrorHandler):
-    """Errors Sanic raises before a handler runs (oversized bodies, bad HTTP) in dialect shape."""
+    """Errors raised outside the gateway's handler (a request too large or too slow, bad
+    HTTP) in the route's dialect; such a request is logged here, as the handler never ran."""
 
-    def default(self, request: Request, exception: Exception) -> HTTPResponse:
-        exchange = getattr(request.ctx, "exchange", None) if request is not None else None
+    async def default(self, request: Request, exception: BaseException) -> HTTPResponse:
+        exchange = getattr(request.ctx, "exchange", None)
+        log_here = exchange is None  # else the handler ran, and logs the request itself
         if exchange is None:
-            headers = request.headers if request is not None else {}
-            path = getattr(request, "path", "")
-            exchange = Exchange("-", getattr(request, "method", ""), path, headers, "")
-            # The route's dialect decides the error's shape, also for methods Sanic refuses.
-            route = request.app.ctx.runtimes.current.router.match(path) if request else None
-            if route is not None:
-                exchange.endpoint = route.endpoint
-        if isinstance(exception, GatewayError):
-            return error_response(exchange, exception)
-        if isinstance(exception, SanicException):
-            cls = _BY_STATUS.get(exception.status_code, GatewayError)
-            message = str(exception)
-            if cls is PayloadTooLarge:
-                message = "The request body is larger than limits.max_body_bytes in routes.yaml."
-            return error_response(exchange, cls(message))
-        log.error("unhandled error", exc_info=exception)
-        return error_response(exchange, GatewayError("Internal gateway error; see the log."))
+            exchange = _exchange_for(request)
+        if isinstance(exception, RequestCancelled):  # the client left: nothing can be sent
+            response = HTTPResponse(status=499)
+            exchange.status, exchange.error_type = 499, "client_disconnected"
+        else:
+            response = error_response(exchange, _client_error(request, exception))
+        if log_here:
+            exchange.finished = time.perf_counter()
+            await notify(request.app.ctx.plugins.hook.gateway_request_finished, exchange=exchange)
+        return response
+
+
+def _exchange_for(request: Request) -> Exchange:
+    runtime = request.app.ctx.runtimes.current
+    address = runtime.config.exposure.client_address(request.ip, request.headers)
+    exchange = Exchange(next_request_id(), request.method, request.path, request.headers, address)
+    # The route's dialect decides the error's shape, also for methods Sanic refuses.
+    route = runtime.router.match(request.path)
+    if route is not None:
+        exchange.route, exchange.endpoint = route.path, route.endpoint
+    return exchange
+
+
+def _client_error(request: Request, exception: BaseException) -> GatewayError:
+    if isinstance(exception, GatewayError):
+        return exception
+    if isinstance(exception, SanicException):
+        status = exception.status_code
+        template = _SANIC_MESSAGES.get(status)
+        seconds = request.app.config.REQUEST_TIMEOUT
+        message = template.format(seconds=seconds) if template else str(exception)
+        return _BY_STATUS.get(status, GatewayError)(message)
+    log.error("unhandled error", exc_info=exception)
+    return GatewayError("Internal gateway error; see the log.")

@@ -91,6 +91,13 @@ class MountConfig:
 class Limits:
     max_body_bytes: int = 32 * 1024 * 1024
     request_timeout: float = 600.0
+    #: Sanic's own default; it reads no more than 16 KiB of headers in any case.
+    max_header_bytes: int = 8192
+    #: Seconds from the first byte of a request to the end of its headers. Ten is plenty on
+    #: any real link (headers are a few KB) and frees a trickling (slowloris) connection soon.
+    header_timeout: float = 10.0
+    #: Seconds from the end of the headers to the end of the body: 32 MiB at 5 Mbit/s fits.
+    body_timeout: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@
     │   ├── RouteNotFound                  no route serves this path
     │   └── ModelNotFound                  no model or alias has this name
     ├── MethodNotAllowed              405
-    ├── PayloadTooLarge               413
+    ├── RequestTimeout                408  the client did not send its request in time
+    ├── PayloadTooLarge               413  the headers or the body are over their limit
     ├── Unprocessable                 422  well-formed but refused (schema of a custom endpoint)
     ├── RateLimited                   429  the upstream asked us to slow down
     ├── Overloaded                    429 (OpenAI) / 529 (Anthropic), with Retry-After
@@ -37,6 +38,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "RequestTimeout",
     "RouteNotFound",
     "SinkUnavailable",
     "TransformFailed",
@@ -108,6 +110,17 @@ class ModelNotFound(NotFound):
 class MethodNotAllowed(GatewayError):
     status = 405
     kind = "invalid_request_error"
+
+
+class RequestTimeout(GatewayError):
+    """The client was too slow sending its request (not the backend answering it: that is
+    UpstreamTimeout)."""
+
+    status = 408
+    kind = "request_timeout"  # named like Anthropic's request_too_large; not the upstream's
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="request_timeout")
 
 
 class PayloadTooLarge(GatewayError):

@@ -39,7 +39,7 @@ from .runtime import Runtime, Runtimes
 from .sinks.http import HttpSink
 from .streaming import stream_events
 
-__all__ = ["dispatch", "error_response"]
+__all__ = ["dispatch", "error_response", "next_request_id"]
 
 log = logging.getLogger("gateway")
 
@@ -51,7 +51,7 @@ _ID_PREFIX = os.urandom(4).hex()
 _ids = itertools.count(1)
 
 
-def _next_id() -> str:
+def next_request_id() -> str:
     """A request id unique across restarts, without a system call per request."""
     return f"{_ID_PREFIX}{next(_ids):08x}"
 
@@ -67,7 +67,7 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
     runtimes: Runtimes = request.app.ctx.runtimes
     pm = request.app.ctx.plugins
     exchange = Exchange(
-        id=_next_id(),
+        id=next_request_id(),
         method=request.method,
         path=request.path,
         headers=request.headers,

@@ -35,8 +35,8 @@ def gateway_request_started(exchange: Exchange) -> None:
 
 @hookspec
 def gateway_request_finished(exchange: Exchange) -> None:
-    """Fires when a response is complete or failed: status, timings, model, sink and usage are
-    set."""
+    """Fires when a response is complete or failed (also for a request refused while it was read:
+    too slow, too large): status, timings, model, sink and usage are set."""
 
 
 @hookspec

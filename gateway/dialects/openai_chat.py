@@ -385,6 +385,7 @@ _TYPES = {
     "permission_error": "permission_error",
     "not_found_error": "invalid_request_error",
     "request_too_large": "invalid_request_error",
+    "request_timeout": "invalid_request_error",
     "rate_limit_error": "rate_limit_error",
     "overloaded_error": "rate_limit_error",
     "timeout_error": "server_error",
