@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,3 +71,31 @@ def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GATEWAY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("CLAUDECODE", raising=False)
+
+
+class RunDirs:
+    """The run directories of the claude sinks a test serves, all kept under its tmp_path."""
+
+    def __init__(self, base: Path) -> None:
+        self.parent = base / f"claude-gateway-{os.getuid()}"
+
+    def count(self) -> int:
+        return len(list(self.parent.glob("gateway-*/run-*")))
+
+    def wait_for(self, expected: int, timeout: float = 10.0) -> int:
+        """Waits until ``expected`` are left; returns the count at the deadline otherwise."""
+        deadline = time.monotonic() + timeout
+        while (found := self.count()) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
+    def areas(self) -> list[str]:
+        """What is left in the sinks' shared directory: areas and their lock files."""
+        return sorted(p.name for p in self.parent.iterdir()) if self.parent.exists() else []
+
+
+@pytest.fixture
+def run_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunDirs:
+    """Claude sinks started in this test keep their runs under tmp_path, to be counted."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return RunDirs(tmp_path)

@@ -67,6 +67,7 @@ class ServedApp:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def stop(self) -> None:
+        """Stops the server as a clean shutdown does; a second call does nothing."""
         if self._loop is None or self._server is None:
             return
 

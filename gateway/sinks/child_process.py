@@ -41,7 +41,7 @@ class ChildProcess:
         self._stderr = bytearray()
         self._acknowledgements = asyncio.Semaphore(0)
         self._tasks: list[asyncio.Task[Any]] = []
-        self._stopped = False
+        self._stopping: asyncio.Task[None] | None = None
 
     @classmethod
     async def spawn(
@@ -149,12 +149,16 @@ class ChildProcess:
     async def stop(self) -> None:
         """SIGTERM to the group (the CLI removes its files on it), SIGKILL after a grace period.
 
+        Every caller returns once the process is gone, the second one too; the work runs in a
+        task of its own, so a caller that is cancelled does not leave the process running.
         Signals go to the group only while its leader is alive and unreaped, so the group id
         cannot have been reused by an unrelated process.
         """
-        if self._stopped:
-            return
-        self._stopped = True
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         if self.process.returncode is None:
             self._signal(signal.SIGTERM)
             try:

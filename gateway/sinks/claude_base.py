@@ -1,4 +1,4 @@
-"""What the CLI and SDK sinks share: settings, the binary, the process limit, the run directory."""
+"""What the CLI and SDK sinks share: settings, the binary, the process limit, run directories."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import abc
 import asyncio
 import logging
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from .claude_login import RECHECK_AFTER, LoginState, check_login
 from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
 from .claude_spare import ClaudeSpare
 from .limiter import ConcurrencyLimiter
+from .run_dirs import RunArea, RunDirectory
 from .stream_json import StreamJsonTranslator, relay
 
 __all__ = ["ClaudeSink"]
@@ -41,8 +42,10 @@ class ClaudeSink(Sink):
         self.binary = ClaudeBinary(None, "not checked yet")
         self.login = LoginState(None, error="not checked yet")
         self._login_check: asyncio.Task[None] | None = None
+        self._runs: RunArea | None = None
 
     async def start(self) -> None:
+        self._runs = await asyncio.to_thread(_open_run_area)
         self.binary = await find_claude(self.settings.binary)
         if not self.binary.usable:
             return
@@ -59,6 +62,17 @@ class ClaudeSink(Sink):
     async def close(self) -> None:
         if self._login_check is not None:
             self._login_check.cancel()
+        await self._stop_runs()
+        if self._runs is not None:
+            await self._runs.close()
+
+    async def _stop_runs(self) -> None:
+        """Stops every run still going (the server is stopping, or a reload retired the sink)."""
+
+    async def _run_area(self) -> RunArea:
+        if self._runs is None:  # not started: a test calling stream() directly
+            self._runs = await asyncio.to_thread(_open_run_area)
+        return self._runs
 
     def readiness_problem(self) -> str | None:
         if not self.binary.usable:
@@ -102,23 +116,29 @@ class ClaudeSink(Sink):
             raise SinkUnavailable(f"The sink '{self.name}' cannot run claude: {self.binary.error}")
         cwd = self._working_dir(request)
         async with self.limiter.slot(self.name):
+            runs = await self._run_area()
             spare = self._take_spare(request)
-            workdir = spare.workdir if spare else tempfile.mkdtemp(prefix="gateway-claude-")
+            if spare is None:
+                run = runs.new_run()
+            else:  # a process started ahead, in a run directory of its own
+                run = RunDirectory(spare.workdir, runs)
+                run.stop_first(spare.discard)
             try:
                 session_id = spare.session_id if spare else None
                 plan = plan_run(
-                    request, self.settings, workdir=workdir, cwd=cwd, session_id=session_id
+                    request, self.settings, workdir=run.path, cwd=cwd, session_id=session_id
                 )
                 for path, content in plan.files.items():
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                     Path(path).write_text(content, encoding="utf-8")
                 os.makedirs(plan.env["CLAUDE_CODE_TMPDIR"], exist_ok=True)
-                async for event in self._run(plan, spare):
-                    yield event
+                # Closed here, not left to the garbage collector: its process must be gone
+                # before the directory is removed, or the process writes it again.
+                async with aclosing(self._run(plan, run, spare)) as events:
+                    async for event in events:
+                        yield event
             finally:
-                if spare is not None:
-                    await asyncio.shield(spare.discard())
-                await asyncio.shield(asyncio.to_thread(shutil.rmtree, workdir, True))
+                await run.remove()
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
         """The run's plan; ``plan`` is turned into argv or SDK options by the subclass."""
@@ -160,9 +180,12 @@ class ClaudeSink(Sink):
             ) from None
 
     @abc.abstractmethod
-    def _run(self, plan: RunPlan, spare: ClaudeSpare | None) -> AsyncIterator[ir.Event]:
+    def _run(
+        self, plan: RunPlan, run: RunDirectory, spare: ClaudeSpare | None
+    ) -> AsyncIterator[ir.Event]:
         """Runs ``plan`` (on ``spare`` if it can) and relays its events; stops whatever it
-        started when it ends."""
+        started when it ends, and names it to ``run`` (``run.stop_first``) so that it is gone
+        before the directory is."""
 
     def _take_spare(self, request: ir.Request) -> ClaudeSpare | None:
         """A process started ahead of ``request``, whose run directory the run then uses."""
@@ -179,3 +202,11 @@ class ClaudeSink(Sink):
         if not isinstance(chosen, str) or not self.settings.allowed_dirs:
             raise InvalidRequest("working_dir: this route does not let requests choose a directory")
         return confine(chosen, self.settings.allowed_dirs, base)
+
+
+def _open_run_area() -> RunArea:
+    try:
+        return RunArea.open()
+    except OSError as exc:  # the shared directory belongs to someone else: a private one
+        log.warning("run directories: %s; using a private directory, not swept", exc)
+        return RunArea.open(tempfile.mkdtemp(prefix="claude-gateway-"))

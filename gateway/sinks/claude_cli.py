@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
@@ -24,6 +22,7 @@ from .claude_conversation import lay_out
 from .claude_run import RunPlan, cli_argv, declare_client_tools
 from .claude_spare import ClaudeSpare, Primed
 from .ndjson import NDJSONError
+from .run_dirs import RunDirectory
 from .stream_json import StreamJsonTranslator
 from .warm_pool import WarmPool
 
@@ -55,8 +54,7 @@ class ClaudeCliSink(ClaudeSink):
             )  # fmt: skip
             self.pool.open()
 
-    async def close(self) -> None:
-        await super().close()
+    async def _stop_runs(self) -> None:
         if self.pool is not None:
             await self.pool.close()
         await asyncio.gather(*(child.stop() for child in list(self._children)))
@@ -81,16 +79,16 @@ class ClaudeCliSink(ClaudeSink):
             self.pool.renew("the login changed")
 
     async def _start_spare(self, kind: Hashable) -> ClaudeSpare:
-        workdir = tempfile.mkdtemp(prefix="gateway-claude-")
+        run = (await self._run_area()).new_run()  # the spare's; removed by its discard()
         primed = kind if isinstance(kind, Primed) else None
         try:
             return await ClaudeSpare.start(
-                self.binary.path, self.settings, workdir=workdir,  # type: ignore[arg-type]
+                self.binary.path, self.settings, workdir=run.path,  # type: ignore[arg-type]
                 cwd=self._working_dir(None), resumes=kind == _RESUMES, primed=primed,
                 environ=os.environ,
             )  # fmt: skip
         except BaseException:
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            await run.remove()
             raise
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
@@ -98,7 +96,9 @@ class ClaudeCliSink(ClaudeSink):
         described["argv"] = cli_argv(self.binary.path or "claude", described.pop("plan"))
         return described
 
-    async def _run(self, plan: RunPlan, spare: ClaudeSpare | None) -> AsyncIterator[ir.Event]:
+    async def _run(
+        self, plan: RunPlan, run: RunDirectory, spare: ClaudeSpare | None
+    ) -> AsyncIterator[ir.Event]:
         stdin = spare.stdin_for(plan) if spare is not None else None
         if spare is not None and stdin is not None:
             child = spare.child
@@ -109,6 +109,7 @@ class ClaudeCliSink(ClaudeSink):
                 await spare.child.stop()
             child = await self._spawn(plan)
         self._children.add(child)
+        run.stop_first(child.stop)
 
         async def unfinished(translator: StreamJsonTranslator, deadline: float) -> list[ir.Event]:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -130,7 +131,7 @@ class ClaudeCliSink(ClaudeSink):
             raise UpstreamError(f"claude printed a line that is not JSON: {exc}") from None
         finally:
             await messages.aclose()
-            await asyncio.shield(child.stop())
+            await child.stop()
             self._children.discard(child)
 
     async def _spawn(self, plan: RunPlan) -> ChildProcess:

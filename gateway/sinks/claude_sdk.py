@@ -20,6 +20,7 @@ from ..errors import GatewayError, SinkUnavailable, UpstreamError
 from .claude_base import ClaudeSink
 from .claude_run import RunPlan
 from .claude_spare import ClaudeSpare
+from .run_dirs import RunDirectory
 from .sdk_adapters import SDK_PACKAGES, SdkAdapter, choose_sdk, load_adapter, message_to_dict
 from .stream_json import StreamJsonTranslator
 
@@ -119,8 +120,7 @@ class ClaudeSdkSink(ClaudeSink):
             "sdk": {"package": self.package, "version": self.package_version}
         }
 
-    async def close(self) -> None:
-        await super().close()
+    async def _stop_runs(self) -> None:
         await asyncio.gather(*(c.stop() for c in list(self._conversations)))
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
@@ -134,11 +134,14 @@ class ClaudeSdkSink(ClaudeSink):
         }  # fmt: skip
         return described
 
-    async def _run(self, plan: RunPlan, spare: ClaudeSpare | None) -> AsyncIterator[ir.Event]:
+    async def _run(
+        self, plan: RunPlan, run: RunDirectory, spare: ClaudeSpare | None
+    ) -> AsyncIterator[ir.Event]:
         # No spares: the SDK sends `initialize` as it connects, and the CLI reads the system
         # prompt and the transcript then, so a client cannot be connected before its request.
         conversation = SdkConversation(await self._sdk(), plan, self.binary.path)  # type: ignore[arg-type]
         self._conversations.add(conversation)
+        run.stop_first(conversation.stop)
 
         async def unfinished(translator: StreamJsonTranslator, deadline: float) -> list[ir.Event]:
             return translator.finish()

@@ -314,7 +314,7 @@ def test_status_reports_the_binary(cli_gateway):
 # --- lifecycle ------------------------------------------------------------------------------
 
 
-def test_client_disconnect_mid_stream_kills_the_process(cli_gateway, cli_env):
+def test_client_disconnect_mid_stream_kills_the_process(cli_gateway, cli_env, run_dirs):
     cli_env.when("slow", Reply(text="x" * 200, chunks=100, delay=0.05))
     gateway = cli_gateway()
     body = json.dumps(
@@ -334,10 +334,12 @@ def test_client_disconnect_mid_stream_kills_the_process(cli_gateway, cli_env):
         while b"content_block_delta" not in received:
             received += sock.recv(65536)
         assert len(claude_children()) == 1
+        assert run_dirs.count() == 1
     assert wait_for_no_claude(10) == []
+    assert run_dirs.wait_for(0) == 0
 
 
-def test_timeout_kills_the_process(cli_gateway, cli_env):
+def test_timeout_kills_the_process(cli_gateway, cli_env, run_dirs):
     cli_env.when("very slow", Reply(text="y" * 100, chunks=100, delay=0.2))
     _, claude = clients(cli_gateway(timeout=2))
     started = time.monotonic()
@@ -352,6 +354,8 @@ def test_timeout_kills_the_process(cli_gateway, cli_env):
     assert "did not finish within 2 s" in str(caught.value)
     assert time.monotonic() - started < 10
     assert wait_for_no_claude(5) == []
+    assert len(run_dirs.areas()) == 2  # the sink's area and its lock: counted in the right place
+    assert run_dirs.wait_for(0) == 0
 
 
 def test_concurrency_limit_answers_or_refuses_every_request(cli_gateway, cli_env):
@@ -405,7 +409,7 @@ def test_crash_is_a_502_with_stderr(fake_gateway):
     assert "exited with code 3" in message and "crashed on purpose" in message
 
 
-def test_hang_times_out(fake_gateway):
+def test_hang_times_out(fake_gateway, run_dirs):
     oai, _ = clients(fake_gateway("hang", timeout=1))
     with pytest.raises(openai.APIError) as caught:
         list(
@@ -414,6 +418,7 @@ def test_hang_times_out(fake_gateway):
             )
         )
     assert "did not finish within 1 s" in str(caught.value)
+    assert len(run_dirs.areas()) == 2 and run_dirs.wait_for(0) == 0
 
 
 def test_garbage_output_is_a_clear_error(fake_gateway):
