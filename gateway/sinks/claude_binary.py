@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from .child_process import run_to_end
 
 __all__ = ["INSTALL_HINT", "TESTED_VERSION", "ClaudeBinary", "find_claude", "locate"]
 
@@ -64,16 +65,16 @@ async def find_claude(configured: str | None, *, timeout: float = 15.0) -> Claud
     if path is None:
         return ClaudeBinary(None, source, error=f"No `claude` binary was found. {INSTALL_HINT}")
     try:
-        process = await asyncio.create_subprocess_exec(
-            path, "--version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except (OSError, TimeoutError) as exc:
-        return ClaudeBinary(path, source, error=f"`{path} --version` failed: {exc}. {INSTALL_HINT}")
-    if process.returncode != 0:
-        detail = (err or out).decode("utf-8", "replace").strip()[:300]
+        # On a timeout its process group is killed and reaped: a hung binary is not left behind.
+        code, out, err = await run_to_end([path, "--version"], timeout=timeout)
+    except TimeoutError:
         return ClaudeBinary(
-            path, source, error=f"`{path} --version` exited {process.returncode}: {detail}"
+            path, source, error=f"`{path} --version` did not answer within {timeout:g} s"
         )
+    except OSError as exc:
+        return ClaudeBinary(path, source, error=f"`{path} --version` failed: {exc}. {INSTALL_HINT}")
+    if code != 0:
+        detail = (err or out).decode("utf-8", "replace").strip()[:300]
+        return ClaudeBinary(path, source, error=f"`{path} --version` exited {code}: {detail}")
     version = out.decode("utf-8", "replace").split()[0] if out.strip() else None
     return ClaudeBinary(path, source, version)
