@@ -223,7 +223,7 @@ def test_nothing_of_one_request_reaches_a_later_one(warm_gateway, mock):
     assert leftovers == []
 
 
-def test_spares_are_ended_with_their_server_and_leave_no_run_directory(warm_gateway):
+def test_spares_are_ended_with_their_server_and_leave_no_run_directory(warm_gateway, run_dirs):
     served = warm_gateway(warm=2)
     ready(served, 2)
     ask(served, SINGLE)
@@ -233,9 +233,11 @@ def test_spares_are_ended_with_their_server_and_leave_no_run_directory(warm_gate
     pids = {spare.child.pid for spare in spares}
     assert len(pids) == 2 and pids <= set(claude_children())
     assert all(Path(spare.workdir).is_dir() for spare in spares)
+    assert all(Path(spare.workdir).parent.parent == run_dirs.parent for spare in spares)
     served.stop()
     assert wait_for_no_claude() == []
     assert [spare.workdir for spare in spares if Path(spare.workdir).exists()] == []
+    assert run_dirs.areas() == []  # the sink's area and its lock are gone too
 
 
 def test_a_changed_binary_replaces_the_spares(warm_gateway, tmp_path):
