@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,3 +69,25 @@ def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GATEWAY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("CLAUDECODE", raising=False)
+
+
+_FUZZ_TALLY = pytest.StashKey[Counter]()
+
+
+@pytest.fixture(scope="session")
+def fuzz_tally(pytestconfig: pytest.Config) -> Counter:
+    """What the fuzz target tried (tests/test_fuzz_http.py), reported at the end of the run."""
+    return pytestconfig.stash.setdefault(_FUZZ_TALLY, Counter())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    tally = config.stash.get(_FUZZ_TALLY, None)
+    if not tally:
+        return
+    statuses = ", ".join(
+        f"{key[7:]}: {n}" for key, n in sorted(tally.items()) if key.startswith("status ")
+    )
+    terminalreporter.write_line(
+        f"fuzz: {tally['cases']} cases tried on {tally['routes']} POST routes, "
+        f"failures: {tally['failures']} (answers by status: {statuses})"
+    )
