@@ -155,14 +155,20 @@ def _refuse_foreign_names(request: Request, exposure: Exposure) -> None:
         )
         raise PermissionDenied(
             f"This gateway serves only localhost{_and_public(exposure)} (this request came with "
-            f"Host: {host[:100]}): {remedy}."
+            f"Host: {_quoted_header(host)}): {remedy}."
         )
     origin = request.headers.get("origin")
     if origin and not exposure.allows_origin(origin):
         raise PermissionDenied(
-            f"Requests from the origin {origin[:100]} are not allowed: add it to "
+            f"Requests from the origin {_quoted_header(origin)} are not allowed: add it to "
             "server.cors_origins in routes.yaml."
         )
+
+
+def _quoted_header(value: str) -> str:
+    """A header value fit for an answer: Sanic keeps bytes that are not UTF-8 as lone
+    surrogates, which no UTF-8 body can hold; they are shown as U+FFFD."""
+    return value[:100].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _and_public(exposure: Exposure) -> str:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
-from .dialects import DIALECTS, Dialect
+from .dialects import DIALECTS, Dialect, openai_chat
+from .dialects.chat_shapes import shape_of
 from .errors import InvalidRequest, TransformFailed
 from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
 from .pipeline import TransformContext
@@ -60,7 +61,7 @@ async def prepare(
             raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
         target = runtime.resolve(model, route)
         sink = runtime.sinks[target.sink]
-        if isinstance(sink, HttpSink) and sink.passes_through(route.endpoint):
+        if _passes_through(sink, route.endpoint, body):
             return Prepared(target, sink, None, None)
     if dialect is None:
         raise InvalidRequest(
@@ -92,6 +93,14 @@ async def prepare(
     sink = runtime.sinks[target.sink]
     dropped = _unrunnable_hosted_tools(request, sink, route)
     return Prepared(target, sink, request, dialect, transformed, dropped)
+
+
+def _passes_through(sink: Sink, endpoint: str, body: dict[str, Any]) -> bool:
+    if not isinstance(sink, HttpSink) or not sink.passes_through(endpoint):
+        return False
+    # A chat route also takes the Responses and Anthropic shapes: only its own shape reaches
+    # an OpenAI Chat upstream untouched, the others are translated.
+    return endpoint != openai_chat.NAME or shape_of(body) == openai_chat.NAME
 
 
 def _unrunnable_hosted_tools(request: ir.Request, sink: Sink, route: Route) -> list[str]:

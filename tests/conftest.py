@@ -5,6 +5,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,3 +100,25 @@ def run_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunDirs:
     """Claude sinks started in this test keep their runs under tmp_path, to be counted."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return RunDirs(tmp_path)
+
+
+_FUZZ_TALLY = pytest.StashKey[Counter]()
+
+
+@pytest.fixture(scope="session")
+def fuzz_tally(pytestconfig: pytest.Config) -> Counter:
+    """What the fuzz target tried (tests/test_fuzz_http.py), reported at the end of the run."""
+    return pytestconfig.stash.setdefault(_FUZZ_TALLY, Counter())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    tally = config.stash.get(_FUZZ_TALLY, None)
+    if not tally:
+        return
+    statuses = ", ".join(
+        f"{key[7:]}: {n}" for key, n in sorted(tally.items()) if key.startswith("status ")
+    )
+    terminalreporter.write_line(
+        f"fuzz: {tally['cases']} cases tried on {tally['routes']} POST routes, "
+        f"failures: {tally['failures']} (answers by status: {statuses})"
+    )

@@ -210,13 +210,19 @@ class MockUpstream:
 
     async def _count_tokens(self, request: web.Request) -> web.Response:
         received = await self._record(request)
+        problem = malformed_request(received.body)
+        if problem:
+            return _anthropic_invalid(problem)
         return web.json_response({"input_tokens": len(json.dumps(received.body)) // 4})
 
     # --- Anthropic ---------------------------------------------------------------------------
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         received = await self._record(request)
-        body = received.body or {}
+        problem = malformed_request(received.body)
+        if problem:
+            return _anthropic_invalid(problem)
+        body = received.body
         reply = self._reply_for(body)
         if reply.error is not None:
             status, kind, message = reply.error
@@ -340,7 +346,14 @@ class MockUpstream:
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         received = await self._record(request)
-        body = received.body or {}
+        problem = malformed_request(received.body, openai=True)
+        if problem:
+            return web.json_response(
+                {"error": {"message": problem, "type": "invalid_request_error", "param": None,
+                           "code": None}},
+                status=400,
+            )  # fmt: skip
+        body = received.body
         reply = self._reply_for(body)
         if reply.error is not None:
             status, kind, message = reply.error
@@ -412,6 +425,57 @@ class MockUpstream:
             await response.write(f"data: {json.dumps(payload)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response
+
+
+def malformed_request(body: Any, *, openai: bool = False) -> str | None:
+    """Why the real API would refuse ``body`` with a 400, as far as the mock reads it.
+
+    Requests relayed untouched (passthrough) carry whatever a client sent; the mock refuses what
+    it cannot read, as the API does, instead of failing with a 500.
+    """
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object."
+    if not isinstance(body.get("model"), str):
+        return "model: expected a string"
+    if not isinstance(body.get("stream", False), bool):
+        return "stream: expected a boolean"
+    if openai and not isinstance(body.get("stream_options") or {}, dict):
+        return "stream_options: expected an object"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: expected a non-empty array"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            return f"messages[{i}]: expected an object with a role"
+        content = message.get("content")
+        if content is None and openai:
+            continue
+        if isinstance(content, str):
+            continue
+        if not isinstance(content, list):
+            return f"messages[{i}].content: expected a string or an array"
+        for block in content:
+            if not isinstance(block, dict) or not isinstance(block.get("text", ""), str):
+                return f"messages[{i}].content: expected blocks with text strings"
+            inner = block.get("content")
+            if block.get("type") == "tool_result" and not _text_or_blocks(inner):
+                return f"messages[{i}].content: tool_result content must be text or blocks"
+    return None
+
+
+def _text_or_blocks(value: Any) -> bool:
+    if value is None or isinstance(value, str):
+        return True
+    return isinstance(value, list) and all(
+        isinstance(b, dict) and isinstance(b.get("text", ""), str) for b in value
+    )
+
+
+def _anthropic_invalid(message: str) -> web.Response:
+    return web.json_response(
+        {"type": "error", "error": {"type": "invalid_request_error", "message": message}},
+        status=400,
+    )
 
 
 def _quiet(handler: Any) -> Any:

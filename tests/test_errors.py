@@ -232,3 +232,65 @@ def test_a_working_dir_that_is_no_path_is_a_400(tmp_path):
         with pytest.raises(InvalidRequest) as caught:
             confine(requested, (".",), str(tmp_path))
         assert caught.value.param == "working_dir"
+
+
+def test_header_bytes_that_are_not_utf8_are_quoted_in_the_refusal(gateway):
+    # Found by the fuzz target: Sanic keeps such bytes as lone surrogates, which made the 403
+    # itself fail to encode (a 500).
+    for header in (b"Origin: \xfe\r\n", b"Host: \xff\r\n"):
+        head = b"POST /v1/messages HTTP/1.1\r\n" + header
+        if not header.startswith(b"Host"):
+            head += b"Host: 127.0.0.1\r\n"
+        status, body = raw_request(gateway.port, head, b"{}")
+        error = json.loads(body)["error"]
+        assert status == 403 and error["type"] == "permission_error", body
+        assert "\ufffd" in error["message"]
+
+
+def test_a_header_that_cannot_be_relayed_is_a_400(gateway, mock):
+    # Found by the fuzz target: a passthrough handed these to aiohttp, which refuses them (500).
+    body = b'{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"x"}]}'
+    for header in (b"anthropic-beta: \x00", b"X-Odd: \xff"):
+        status, answer = raw_request(
+            gateway.port,
+            b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b"\r\n",
+            body,
+        )
+        error = json.loads(answer)["error"]
+        assert status == 400 and error["type"] == "invalid_request_error", answer
+        assert "cannot be relayed" in error["message"]
+    assert mock.received == []
+
+
+def test_a_list_where_a_role_or_block_type_belongs_is_a_400(gateway):
+    # Found by the fuzz target: the chat route's shape detection looked these up in a set.
+    document = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "a doc"},
+    }
+    bodies = [
+        {
+            "model": "gpt-4o",
+            "max_tokens": 100,
+            "messages": [
+                {"role": [], "content": [document, {"type": "text", "text": "summarize"}]}
+            ],
+            "output_config": {"effort": "low"},
+        },
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": {"a": 1}}]}]},
+    ]
+    for body in bodies:
+        response = httpx.post(gateway.url + "/v1/chat/completions", json=body)
+        assert "messages[0]" in openai_error(response, 400)["message"]
+
+
+def test_a_system_prompt_beside_messages_that_are_no_list_is_a_400(gateway):
+    # Found by the fuzz target: the chat route put Anthropic's system in front of the messages
+    # before anything had checked that they are a list (TypeError, a 500).
+    for messages in (None, True):
+        body = {"model": "gpt-4o", "max_tokens": 50, "system": "Be brief.", "messages": messages}
+        response = httpx.post(gateway.url + "/v1/chat/completions", json=body)
+        assert openai_error(response, 400)["param"] == "messages"
+    body = {"model": "gpt-4o", "input": "hi", "system": "Be brief.", "instructions": [1]}
+    response = httpx.post(gateway.url + "/v1/chat/completions", json=body)
+    assert openai_error(response, 400)["message"] == "instructions: expected a string, got an array"

@@ -46,16 +46,21 @@ def shape_of(body: dict[str, Any]) -> str:
     for message in messages:
         if not isinstance(message, dict):
             continue
-        if message.get("role") in _CHAT_ROLES or "tool_calls" in message:
+        # Only strings are looked up: a list or an object in their place is not hashable.
+        if _text(message.get("role")) in _CHAT_ROLES or "tool_calls" in message:
             return openai_chat.NAME
         content = message.get("content")
         for part in content if isinstance(content, list) else ():
-            kind = part.get("type") if isinstance(part, dict) else None
+            kind = _text(part.get("type")) if isinstance(part, dict) else None
             if kind in _CHAT_PARTS:
                 return openai_chat.NAME
             if kind in _ANTHROPIC_BLOCKS or (kind == "image" and "source" in part):
                 anthropic = True
     return anthropic_messages.NAME if anthropic else openai_chat.NAME
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
@@ -77,7 +82,8 @@ def _system_text(system: Any) -> str | None:
 def _as_chat(body: dict[str, Any]) -> dict[str, Any]:
     body = _openai_tools(body, nested=True)
     system = _system_text(body.get("system"))
-    if system is not None:
+    # Messages that are not a list are left for the decoder to refuse.
+    if system is not None and isinstance(body.get("messages", []), list):
         body = {k: v for k, v in body.items() if k != "system"}
         body["messages"] = [{"role": "system", "content": system}, *body.get("messages", [])]
     return body
@@ -86,7 +92,8 @@ def _as_chat(body: dict[str, Any]) -> dict[str, Any]:
 def _as_responses(body: dict[str, Any]) -> dict[str, Any]:
     body = _openai_tools(body, nested=False)
     system = _system_text(body.get("system"))
-    if system is not None:
+    # Instructions that are not a string are left for the decoder to refuse.
+    if system is not None and isinstance(body.get("instructions"), str | None):
         body = {k: v for k, v in body.items() if k != "system"}
         instructions = body.get("instructions")
         body["instructions"] = f"{system}\n\n{instructions}" if instructions else system

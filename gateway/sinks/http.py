@@ -11,6 +11,7 @@ small fraction of aiohttp's requests/s at 32 concurrent clients (see README, "Pe
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import replace
@@ -57,6 +58,26 @@ _UPSTREAM_PATHS = {
     "openai.chat": {"openai.chat": "/chat/completions", "models": "/models"},
 }
 _CODECS = {"anthropic.messages": upstream_anthropic, "openai.chat": upstream_openai}
+# What no header may carry on the way out: control characters, and the bytes that were not
+# UTF-8, which Sanic keeps as lone surrogates (aiohttp refuses both, as it should).
+_UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\udc80-\udcff]")
+
+
+def _relayed_request_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The client's headers that go on to the upstream; a 400 for one that cannot be sent."""
+    outgoing = {}
+    for name, value in headers.items():
+        if name.lower() in _DROP_REQUEST:
+            continue
+        if _UNSENDABLE.search(name) or _UNSENDABLE.search(value):
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise InvalidRequest(
+                f"The header {shown} holds a control character or bytes that are not UTF-8, "
+                "so it cannot be relayed to the upstream",
+                param=shown,
+            )
+        outgoing[name] = value
+    return outgoing
 
 
 class RawResponse:
@@ -221,7 +242,7 @@ class HttpSink(Sink):
         url = self.base_url + _UPSTREAM_PATHS[self.dialect][endpoint]
         if query:
             url += "?" + query
-        outgoing = {k: v for k, v in headers.items() if k.lower() not in _DROP_REQUEST}
+        outgoing = _relayed_request_headers(headers)
         outgoing.update(self._auth_headers())
         outgoing["accept-encoding"] = "identity"
         await self._acquire()

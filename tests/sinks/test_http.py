@@ -445,6 +445,17 @@ def test_openai_passthrough(gateway, mock):
     assert sent.headers["Authorization"] == "Bearer upstream-secret"
 
 
+def test_other_shapes_on_a_chat_route_are_translated_for_an_openai_upstream(gateway, mock):
+    # Found by the fuzz target's seeds: a Responses-shaped body went through untouched, and an
+    # OpenAI upstream cannot read `input`.
+    body = {"model": "gpt-mock", "input": [{"role": "user", "content": "shaped"}]}
+    answer = httpx.post(gateway.url + "/oa/v1/chat/completions", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["content"] == "MOCK_REPLY[gpt-mock]: shaped"
+    sent = mock.received[-1].body
+    assert "input" not in sent and sent["messages"] == [{"role": "user", "content": "shaped"}]
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
