@@ -48,7 +48,7 @@ def test_init_writes_the_default_config_and_check_accepts_it(tmp_path, capsys):
     assert f"Next: cd {target} && gateway serve" in out
 
     assert main(["check", str(target / "routes.yaml")]) == 0
-    assert f"{target / 'routes.yaml'}: OK (7 routes" in capsys.readouterr().out
+    assert f"{target / 'routes.yaml'}: OK (" in capsys.readouterr().out
 
 
 def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path, capsys):
@@ -69,7 +69,7 @@ def test_without_a_routes_file_commands_load_the_packaged_starter(
     with caplog.at_level(logging.INFO, logger="gateway.config"):
         assert main(["check"]) == 0
     starter = packaged_config()
-    assert f"{starter}: OK (7 routes" in capsys.readouterr().out
+    assert f"{starter}: OK (" in capsys.readouterr().out
     assert f"No routes.yaml in {tmp_path}: using the packaged starter config {starter}" in (
         caplog.text
     )
