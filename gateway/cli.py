@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import sys
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from .config import Config, load_config
 from .plugins import build_plugin_manager
 from .routing import Router
 from .runtime import build_runtime
+from .starter_config import ExistingFiles, find_config, write_starter
 from .yamlsource import ConfigError
 
 __all__ = ["main"]
 
-DEFAULT_CONFIG = "routes.yaml"
+_CONFIG_HELP = "routes file (default: ./routes.yaml, else the packaged starter config)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--config", default=DEFAULT_CONFIG, help="routes file (./routes.yaml)")
+    serve.add_argument("--config", default=None, help=_CONFIG_HELP)
     serve.add_argument("--host", default=None, help="address to bind ($HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port ($PORT, else 8000)")
     serve.add_argument(
@@ -50,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     check = commands.add_parser("check", help="validate a routes file")
-    check.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    check.add_argument("path", nargs="?", default=None, help=_CONFIG_HELP)
 
     routes = commands.add_parser("routes", help="print the resolved route table")
-    routes.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    routes.add_argument("path", nargs="?", default=None, help=_CONFIG_HELP)
 
     commands.add_parser("token", help="print a new random token for auth.token")
 
@@ -68,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     dry.add_argument("route", help="the path, e.g. /v1/chat/completions or /api/chat")
     dry.add_argument("--data", required=True, help="the JSON body (or @file.json)")
     dry.add_argument("--header", action="append", default=[], help="NAME: VALUE (repeatable)")
-    dry.add_argument("--config", default=DEFAULT_CONFIG)
+    dry.add_argument("--config", default=None, help=_CONFIG_HELP)
+
+    init = commands.add_parser(
+        "init", help="write a starter routes.yaml, transforms/, schemas/ and hooks/ to edit"
+    )
+    init.add_argument("dir", nargs="?", default=".", help="where to write them (default: .)")
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["claude"]:  # everything after it belongs to claude, options included
@@ -79,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command == "init":
+        return _init(Path(args.dir))
+    if args.command in ("check", "routes"):
+        args.path = str(find_config(args.path))
+    if args.command in ("serve", "try"):
+        args.config = str(find_config(args.config))
     if args.command == "serve":
         return _serve(args)
     if args.command == "check":
@@ -99,11 +112,15 @@ def load_checked(path: str) -> Config:
     return config
 
 
-def _report(error: ConfigError) -> int:
+def _report(error: ConfigError, path: str | None = None) -> int:
+    """Prints every problem, then a count: ``path: N errors.`` for the commands that only read the
+    file, ``N errors; nothing was served.`` for serve (no ``path``)."""
     for problem in error.problems:
         print(problem, file=sys.stderr)
     count = len(error.problems)
-    print(f"{count} error{'s' if count != 1 else ''}; nothing was served.", file=sys.stderr)
+    errors = f"{count} error{'s' if count != 1 else ''}"
+    summary = f"{errors}; nothing was served." if path is None else f"{path}: {errors}."
+    print(summary, file=sys.stderr)
     return 1
 
 
@@ -111,7 +128,7 @@ def _check(path: str) -> int:
     try:
         config = load_checked(path)
     except ConfigError as error:
-        return _report(error)
+        return _report(error, path)
     print(
         f"{path}: OK ({len(config.routes)} routes, {len(config.mounts)} mounts, "
         f"{len(config.sinks)} sinks, {len(config.models)} model entries)"
@@ -123,7 +140,7 @@ def _routes(path: str) -> int:
     try:
         config = load_checked(path)
     except ConfigError as error:
-        return _report(error)
+        return _report(error, path)
     router = Router(config)
     names = ", ".join(name for name, _ in router.models.listed())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
@@ -149,7 +166,7 @@ def _try(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         runtime = build_runtime(config, build_plugin_manager(config))
     except ConfigError as error:
-        return _report(error)
+        return _report(error, args.config)
     data = args.data
     if data.startswith("@"):
         data = Path(data[1:]).read_text(encoding="utf-8")
@@ -165,6 +182,23 @@ def _try(args: argparse.Namespace) -> int:
     status, report = asyncio.run(dry_run(runtime, args.route, body, headers))
     print(format_report(report))
     return status
+
+
+def _init(directory: Path) -> int:
+    try:
+        written = write_starter(directory)
+    except ExistingFiles as refused:
+        print(f"Refusing to overwrite {len(refused.paths)} existing file(s):", file=sys.stderr)
+        for path in refused.paths:
+            print(f"  {path}", file=sys.stderr)
+        print("Nothing was written. Choose another directory or move them away.", file=sys.stderr)
+        return 1
+    print(f"Wrote the starter configuration to {directory.resolve()}:")
+    for path in written:
+        print(f"  {path.relative_to(directory)}")
+    go = "" if directory.resolve() == Path.cwd() else f"cd {shlex.quote(str(directory))} && "
+    print(f"Next: {go}gateway serve   (after an edit, `gateway check` validates the files)")
+    return 0
 
 
 def _claude(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""routes.yaml: load, validate against schemas/routes.schema.json, and freeze into a Config.
+"""routes.yaml: load, validate against the packaged routes.schema.json, and freeze into a Config.
 
 ``gateway check``, ``gateway serve`` and live reload all go through :func:`load_config`, so what
 the check accepts is exactly what the server runs.
@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,6 @@ from .exposure import Exposure
 from .yamlsource import ConfigError, JsonPath, Located, Problem, load_yaml
 
 __all__ = [
-    "SCHEMA_DIR",
     "STANDARD_DIALECTS",
     "Config",
     "ConfigError",
@@ -31,12 +32,13 @@ __all__ = [
     "Problem",
     "RouteConfig",
     "SinkConfig",
+    "gateway_schema",
     "load_config",
     "validate_with_schema",
 ]
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-SCHEMA_DIR = PROJECT_DIR / "schemas"
+# The gateway's own schemas travel in the package (gateway/schemas/), so a wheel finds them too.
+_SCHEMAS = resources.files(__package__) / "schemas"
 STANDARD_DIALECTS = (
     "openai.chat",
     "openai.responses",
@@ -124,9 +126,17 @@ class Config:
         return self.document.problem(path, message)
 
 
+def gateway_schema(name: str) -> Traversable:
+    """One of the gateway's packaged schemas, e.g. ``sinks/cli.schema.json``."""
+    resource = _SCHEMAS
+    for part in name.split("/"):
+        resource = resource / part
+    return resource
+
+
 @cache
 def _schema(name: str) -> jsonschema.protocols.Validator:
-    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    schema = json.loads(gateway_schema(name).read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
@@ -135,7 +145,8 @@ def _schema(name: str) -> jsonschema.protocols.Validator:
 def validate_with_schema(
     document: Located, data: Any, schema_file: str, at: JsonPath = ()
 ) -> list[Problem]:
-    """Every violation of ``schemas/<schema_file>`` by ``data``, found at ``at`` in ``document``."""
+    """Every violation of the gateway's schema ``schema_file`` by ``data``, found at ``at`` in
+    ``document``."""
     problems = []
     for error in sorted(_schema(schema_file).iter_errors(data), key=lambda e: list(e.path)):
         if error.validator in ("oneOf", "anyOf") and error.context:

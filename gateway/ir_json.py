@@ -1,4 +1,4 @@
-"""The IR as plain JSON, the payload that transforms read and write (schemas/ir.*.schema.json).
+"""The IR as plain JSON, the payload transforms read and write (gateway/schemas/ir.*.schema.json).
 
 Content uses Anthropic's block shapes, which the IR mirrors: ``{"type": "text", "text": ...}``,
 ``{"type": "image", "source": ...}``, ``tool_use``, ``tool_result``.

@@ -22,7 +22,7 @@ import jinja2
 import jsonschema
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .config import Config
+from .config import Config, gateway_schema
 from .errors import InvalidRequest, TransformFailed
 from .payload_schema import PayloadSchema
 from .yamlsource import ConfigError, Problem
@@ -30,6 +30,10 @@ from .yamlsource import ConfigError, Problem
 __all__ = ["Pipeline", "TransformContext"]
 
 log = logging.getLogger("gateway.transforms")
+
+# The IR's schemas ship with the gateway, so they always describe the installed version; a file
+# of the same name in schemas/ beside routes.yaml takes precedence.
+_IR_SCHEMAS = ("ir.request.schema.json", "ir.response.schema.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +199,8 @@ def _schema(config: Config, file: str | None, key: str) -> PayloadSchema | None:
     if file is None:
         return None
     path = config.base_dir / "schemas" / file
+    if file in _IR_SCHEMAS and not path.exists():
+        path = gateway_schema(file)
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except OSError:

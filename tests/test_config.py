@@ -200,7 +200,12 @@ def test_check_exit_codes(write_config, capsys):
     assert main(["check", str(bad)]) == 1
     err = capsys.readouterr().err
     assert f"{bad}:4:11 sinks.api.kind: unknown sink kind 'nope'" in err
+    assert err.endswith(f"\n{bad}: 1 error.\n")
     assert main(["check", str(bad.parent / "absent.yaml")]) == 1
+    # serve says what became of the start (an error found before any app is built).
+    broken = write_config("version: 1\nsinks: {}\nroutes: []\n", "broken.yaml")
+    assert main(["serve", "--config", str(broken), "--port", "1"]) == 1
+    assert capsys.readouterr().err.endswith("\n1 error; nothing was served.\n")
 
 
 def test_check_runs_as_a_console_command(write_config):

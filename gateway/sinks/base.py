@@ -25,7 +25,7 @@ DEFAULT_MAX_TOKENS = 32000
 
 class Sink(abc.ABC):
     kind: ClassVar[str]
-    #: The JSON Schema file (under schemas/) that this kind's options must match.
+    #: The JSON Schema file (in gateway/schemas/) that this kind's options must match.
     options_schema: ClassVar[str]
     #: Whether model names the gateway does not know are passed on for the backend to judge.
     forwards_unknown_models: ClassVar[bool] = False

@@ -14,7 +14,7 @@ def _redact_blocks(blocks):
 
 
 def transform(payload, context):
-    """payload is the gateway's request as JSON (see schemas/ir.request.schema.json)."""
+    """payload is the gateway's request as JSON (see gateway/schemas/ir.request.schema.json)."""
     if payload.get("system"):
         payload["system"] = EMAIL.sub("[email]", payload["system"])
     for message in payload["messages"]:
