@@ -75,6 +75,18 @@ def test_schema_errors_point_at_the_value(write_config):
     )
 
 
+def test_read_limits_load_and_bad_ones_are_refused(write_config):
+    limits = "limits:\n  header_timeout: 2.5\n  body_timeout: 30\n  max_header_bytes: 16384\n"
+    loaded = load_config(write_config(VALID + limits)).limits
+    assert (loaded.header_timeout, loaded.body_timeout, loaded.max_header_bytes) == (2.5, 30, 16384)
+    bad = "limits:\n  header_timeout: 0\n  max_header_bytes: 20000\n"
+    path = write_config(VALID + bad)
+    assert [p.split(": ", 1)[0] for p in problems_of(path)] == [
+        f"{path}:11:19 limits.header_timeout",
+        f"{path}:12:21 limits.max_header_bytes",
+    ]
+
+
 def test_unknown_keys_and_missing_fields_are_all_reported(write_config):
     path = write_config(VALID + "  - dialect: openai.chat\nrouting: {}\n")
     problems = problems_of(path)
