@@ -19,8 +19,8 @@ from ..errors import SinkUnavailable, UpstreamError
 from .child_process import ChildProcess
 from .claude_base import ClaudeSink
 from .claude_conversation import lay_out
-from .claude_run import RunPlan, cli_argv, declare_client_tools
-from .claude_spare import ClaudeSpare, Primed
+from .claude_run import ClaudeSettings, RunPlan, cli_argv, declare_client_tools, plan_run
+from .claude_spare import LATE_ENV, ClaudeSpare, Primed
 from .ndjson import NDJSONError
 from .run_dirs import RunDirectory
 from .stream_json import StreamJsonTranslator
@@ -72,7 +72,7 @@ class ClaudeCliSink(ClaudeSink):
         if stamp != self._binary_stamp:
             self._binary_stamp = stamp
             self.pool.renew("the claude binary changed")
-        return self.pool.take(_kind(request))  # type: ignore[return-value]
+        return self.pool.take(_kind(request, self.settings))  # type: ignore[return-value]
 
     def _login_changed(self) -> None:
         if self.pool is not None:
@@ -146,13 +146,18 @@ class ClaudeCliSink(ClaudeSink):
 _RESUMES = "resumes a transcript"
 
 
-def _kind(request: ir.Request) -> Hashable:
+def _kind(request: ir.Request, settings: ClaudeSettings) -> Hashable:
     """The spare a request can run on: one awaiting a transcript to resume, or one primed with
-    the request's system prompt and tools (see claude_spare)."""
+    the request's system prompt, tools, model and settings (see claude_spare)."""
     if lay_out(request.messages)[0]:
         return _RESUMES
     tools = declare_client_tools(request.tools) if request.tools else None
-    return Primed.of(request.system or "", tools)
+    plan = plan_run(request, settings, workdir=_NOWHERE)  # pure: only its environment is read
+    late = {k: v for k, v in plan.env.items() if k in LATE_ENV and k not in settings.env}
+    return Primed.of(request.system or "", tools, plan.model, late)
+
+
+_NOWHERE = "/nonexistent/gateway-kind"
 
 
 def _stamp(path: str | None) -> int | None:

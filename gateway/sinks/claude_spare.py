@@ -52,17 +52,34 @@ _PLACEHOLDER_MODEL = "sonnet"
 
 @dataclass(frozen=True)
 class Primed:
-    """What a primed spare is initialized with; equal when the prompt and tools are."""
+    """What a primed spare starts with: a system prompt and tools, and, once learnt from
+    traffic, the model and the request settings (``LATE_ENV``) too, so that nothing is left to
+    apply when its request comes. Equal when all of these are."""
 
     system: str = field(compare=False)
     initialize: dict[str, Any] = field(compare=False)
+    model: str | None = field(compare=False)
+    env: dict[str, str] = field(compare=False)
+    prompt_digest: str = field(compare=False)
     digest: str = ""
 
     @classmethod
-    def of(cls, system: str, initialize: dict[str, Any] | None) -> Primed:
+    def of(
+        cls,
+        system: str,
+        initialize: dict[str, Any] | None,
+        model: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Primed:
         initialize = initialize or _BARE_INITIALIZE
-        text = json.dumps([system, initialize], sort_keys=True, ensure_ascii=False)
-        return cls(system, initialize, hashlib.sha256(text.encode()).hexdigest())
+        env = env or {}
+        prompt = _digest([system, initialize])
+        return cls(system, initialize, model, env, prompt, _digest([prompt, model, env]))
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _BARE_INITIALIZE: dict[str, Any] = {
@@ -100,8 +117,10 @@ class ClaudeSpare:
         flags = fixed_flags(settings, environ)
         if "bare" in flags and "CLAUDE_CODE_ATTRIBUTION_HEADER" not in settings.env:
             env["CLAUDE_CODE_ATTRIBUTION_HEADER"] = "0"  # as plan_run sets it with --bare
+        if primed is not None:
+            env.update(primed.env)
         launch = RunPlan(
-            model=_PLACEHOLDER_MODEL,
+            model=primed.model if primed and primed.model else _PLACEHOLDER_MODEL,
             max_turns=settings.max_turns,
             tools=settings.tools,
             allowed_tools=settings.tools if settings.agent else (),
@@ -162,8 +181,11 @@ class ClaudeSpare:
                                 "settings": {"model": plan.model, "env": late}}}  # fmt: skip
         if self.primed is None:
             return [ReplayLine(initialize), ReplayLine(settings), *rest]
-        if Primed.of(plan.files[plan.system_prompt_file], initialize) != self.primed:
+        prompt = Primed.of(plan.files[plan.system_prompt_file], initialize).prompt_digest
+        if prompt != self.primed.prompt_digest:
             return None
+        if plan.model == launch.model and not late:
+            return rest  # started with everything this request asks
         return [ReplayLine(settings), *rest]
 
     async def discard(self) -> None:
