@@ -3,15 +3,16 @@
 Two kinds, because the CLI reads the system prompt, the client's tools and the transcript when
 ``initialize`` arrives, and most of its start-up work (~150-250 ms of session set-up) follows it:
 
-- **primed**: the ``initialize`` is sent at start, for a system prompt and tool list seen in
-  traffic (:class:`Primed`); the spare then answers in ~0.1 s, but only a request with exactly
-  that system prompt and those tools, and no transcript to resume.
+- **primed**: started with a model and request settings, and the ``initialize`` sent at start,
+  for a system prompt and tool list seen in traffic (:class:`Primed`); the spare then answers
+  in ~0.13 s, but only a request with no transcript to resume and exactly that system prompt
+  and those tools (a different model or settings are applied as for the other kind).
 - **awaiting**: started with ``--await-initialize`` (and ``--resume`` with a session id chosen
   at start when it is to serve a conversation); the request's system prompt and transcript are
   written into the spare's run directory and its ``initialize`` sent when it comes.
 
-Either way the model and the request's own environment (``CLAUDE_CODE_EXTRA_BODY``, effort,
-thinking) are applied by an ``apply_flag_settings`` control request. What the spare was started
+The model and the request's own environment (``CLAUDE_CODE_EXTRA_BODY``, effort, thinking)
+not fixed at start are applied by an ``apply_flag_settings`` control request. What the spare was started
 with must otherwise equal what a cold run of the request would get, or it is not used
 (:meth:`ClaudeSpare.stdin_for` answers None) and the request runs cold.
 """
