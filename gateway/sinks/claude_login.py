@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .child_process import run_to_end
 
-__all__ = ["RECHECK_AFTER", "LoginState", "check_login"]
+__all__ = ["LOGIN_HINT", "RECHECK_AFTER", "LoginState", "check_login"]
 
 RECHECK_AFTER = 30.0
 _TIMEOUT = 15.0

@@ -12,8 +12,8 @@ Two kinds, because the CLI reads the system prompt, the client's tools and the t
   written into the spare's run directory and its ``initialize`` sent when it comes.
 
 The model and the request's own environment (``CLAUDE_CODE_EXTRA_BODY``, effort, thinking)
-not fixed at start are applied by an ``apply_flag_settings`` control request. What the spare was started
-with must otherwise equal what a cold run of the request would get, or it is not used
+not fixed at start are applied by an ``apply_flag_settings`` control request. What the spare
+was started with must otherwise equal what a cold run of the request would get, or it is not used
 (:meth:`ClaudeSpare.stdin_for` answers None) and the request runs cold.
 """
 
@@ -150,10 +150,6 @@ class ClaudeSpare:
     @property
     def session_id(self) -> str | None:
         return self.launch.resume
-
-    @property
-    def resumes(self) -> bool:
-        return self.launch.resume is not None
 
     def alive(self) -> bool:
         return self.child.alive()

@@ -30,6 +30,7 @@ from ..errors import (
     error_for_upstream_status,
 )
 from ..wire.anthropic import EventDecoder, usage_to_ir
+from .claude_login import LOGIN_HINT
 
 __all__ = ["StreamJsonTranslator", "relay", "result_error"]
 
@@ -39,11 +40,7 @@ _FINAL_WITHOUT_RESULT = frozenset({"tool_use", "max_tokens", "refusal"})
 
 _API_ERROR_STATUS = re.compile(r"API Error: (\d{3})\b|Request rejected \((\d{3})\)")
 
-_LOGIN_HINT = (
-    "The claude CLI on the gateway host has no valid login: run `claude auth login` there "
-    "(or `gateway claude auth login`), or set ANTHROPIC_API_KEY in the gateway's "
-    "environment, then retry."
-)
+_LOGIN_HINT = f"The claude CLI on the gateway host has no valid login: {LOGIN_HINT}, then retry."
 
 
 def result_error(result: dict[str, Any]) -> GatewayError:

@@ -180,8 +180,8 @@ class WarmPool:
     def _over_budget(self) -> bool:
         if not self._ready:
             return False
-        per_spare = self._resident() / len(self._ready)
-        return self._resident() + per_spare > self.memory_budget
+        resident = self._resident()  # read from /proc: once
+        return resident + resident / len(self._ready) > self.memory_budget
 
     def _next_expiry(self) -> float | None:
         if not self._ready:
