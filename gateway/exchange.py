@@ -29,6 +29,8 @@ class Exchange:
     route: str | None = None
     endpoint: str | None = None
     identity: Any = None
+    #: The name of the client key that was accepted (never the key itself); None without keys.
+    key_name: str | None = None
     model: str | None = None
     target_model: str | None = None
     sink: str | None = None

@@ -24,6 +24,7 @@ def record(exchange: Exchange) -> dict[str, Any]:
         "path": exchange.path,
         "route": exchange.route,
         "endpoint": exchange.endpoint,
+        "key": exchange.key_name,
         "model": exchange.model,
         "target_model": exchange.target_model,
         "sink": exchange.sink,
