@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.dialects.sse import SSEDecoder, SSETooLarge
+from gateway.wire.sse import SSEDecoder, SSETooLarge
 
 STREAM = (
     'event: message_start\ndata: {"a": "Ünïcödé ✓"}\n\n'

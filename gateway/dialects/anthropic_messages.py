@@ -8,7 +8,7 @@ from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
 from ..wire.anthropic import block_from_ir, blocks_from_ir, message_to_ir, usage_from_ir
-from .sse import sse_json
+from ..wire.sse import sse_json
 
 __all__ = ["NAME", "StreamEncoder", "decode_request", "encode_error", "encode_response"]
 

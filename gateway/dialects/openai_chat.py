@@ -18,7 +18,7 @@ from ..wire.openai import (
     tools_to_ir,
 )
 from ..wire.tool_input import FreeformInput
-from .sse import sse, sse_json
+from ..wire.sse import sse, sse_json
 
 __all__ = [
     "FINISH_REASONS",

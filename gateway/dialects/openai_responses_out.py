@@ -11,7 +11,7 @@ from .. import ir
 from ..errors import GatewayError
 from ..wire.tool_input import FreeformInput
 from .openai_chat import encode_error
-from .sse import sse_json
+from ..wire.sse import sse_json
 
 __all__ = ["SIGNATURE_PREFIX", "StreamEncoder", "encode_response"]
 

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from .. import ir
-from ..dialects.sse import SSEDecoder
+from ..wire.sse import SSEDecoder
 from ..errors import (
     GatewayError,
     InvalidRequest,

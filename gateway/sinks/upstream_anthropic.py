@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ir
-from ..dialects.sse import ServerSentEvent
+from ..wire.sse import ServerSentEvent
 from ..errors import GatewayError, UpstreamError
 from ..wire.anthropic import (
     EventDecoder,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .. import ir
-from ..dialects.sse import ServerSentEvent
+from ..wire.sse import ServerSentEvent
 from ..errors import InvalidRequest, UpstreamError, error_for_upstream_status
 from ..wire.openai import (
     content_to_ir,
