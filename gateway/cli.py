@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, load_config
-from .plugins import build_plugin_manager
+from .plugins import build_plugin_manager, sink_kinds
 from .routing import Router
 from .runtime import build_runtime
 from .starter_config import ExistingFiles, find_config, write_starter
@@ -142,6 +142,7 @@ def _routes(path: str) -> int:
     except ConfigError as error:
         return _report(error, path)
     router = Router(config)
+    kinds = sink_kinds(build_plugin_manager(config))
     names = ", ".join(name for name, _ in router.models.listed())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
     for route in router:
@@ -150,7 +151,7 @@ def _routes(path: str) -> int:
         models = (
             ""
             if method == "GET"
-            else ("(any)" if route.sink and _forwards(config, sink) else names)
+            else ("(any)" if route.sink and _forwards_any_model(config, kinds, sink) else names)
         )
         rows.append((method, route.path, route.endpoint, sink, models))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -212,8 +213,9 @@ def _claude(argv: list[str]) -> int:
     os.execv(path, [path, *argv])
 
 
-def _forwards(config: Config, sink: str) -> bool:
-    return config.sinks[sink].kind == "http"
+def _forwards_any_model(config: Config, kinds: dict[str, type], sink: str) -> bool:
+    kind = kinds.get(config.sinks[sink].kind)
+    return kind is not None and getattr(kind, "forwards_unknown_models", False)
 
 
 def _is_loopback(host: str) -> bool:

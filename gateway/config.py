@@ -136,19 +136,23 @@ def gateway_schema(name: str) -> Traversable:
 
 @cache
 def _schema(name: str) -> jsonschema.protocols.Validator:
-    schema = json.loads(gateway_schema(name).read_text(encoding="utf-8"))
+    return _validator(json.loads(gateway_schema(name).read_text(encoding="utf-8")))
+
+
+def _validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
 
 
 def validate_with_schema(
-    document: Located, data: Any, schema_file: str, at: JsonPath = ()
+    document: Located, data: Any, schema: str | Mapping[str, Any], at: JsonPath = ()
 ) -> list[Problem]:
-    """Every violation of the gateway's schema ``schema_file`` by ``data``, found at ``at`` in
-    ``document``."""
+    """Every violation by ``data`` of ``schema`` (a schema of the gateway's, by file name, or a
+    plugin's own, as a dict), found at ``at`` in ``document``."""
     problems = []
-    for error in sorted(_schema(schema_file).iter_errors(data), key=lambda e: list(e.path)):
+    validator = _schema(schema) if isinstance(schema, str) else _validator(schema)
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
         if error.validator in ("oneOf", "anyOf") and error.context:
             error = best_match(error.context)
         path = (*at, *error.absolute_path)

@@ -7,12 +7,14 @@ be forgotten on one endpoint and remembered on another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
 import os
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pluggy
@@ -30,13 +32,14 @@ from .errors import (
 )
 from .exchange import Exchange
 from .exposure import Exposure
-from .info_endpoints import INFO_ENDPOINTS, json_response
+from .info_endpoints import INFO_ENDPOINTS
 from .plugins import authenticate, notify
-from .preparation import prepare, transform_response
+from .preparation import COUNT_TOKENS, prepare, transform_response
 from .relay import relay
+from .responses import json_response
 from .routing import Route
 from .runtime import Runtime, Runtimes
-from .sinks.http import HttpSink
+from .sinks.base import Sink
 from .streaming import stream_events
 
 __all__ = ["dispatch", "error_response", "next_request_id"]
@@ -235,20 +238,17 @@ async def _completion(
         exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(prepared.dropped_tools)
     if prepared.request is None:
         exchange.stream = body.get("stream") is True
-        assert isinstance(sink, HttpSink)  # prepare() only passes through to HTTP upstreams
         return await relay(request, sink, route, exchange, body, target.model, timeout)
     ir_request, dialect = prepared.request, prepared.dialect
+    if route.endpoint == COUNT_TOKENS:
+        async with _deadline(sink, timeout):
+            return json_response({"input_tokens": await sink.count_tokens(ir_request)})
     assert dialect is not None
     exchange.stream = ir_request.stream
     if ir_request.stream:
         return await stream_events(request, sink, dialect, ir_request, body, exchange, timeout)
-    try:
-        async with asyncio.timeout(timeout):
-            response = await sink.complete(ir_request)
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"The sink '{sink.name}' did not answer within {timeout:g} s"
-        ) from None
+    async with _deadline(sink, timeout):
+        response = await sink.complete(ir_request)
     exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
     headers = exchange.response_headers or None
     if route.config is None or not route.config.response_transforms:
@@ -259,3 +259,14 @@ async def _completion(
     if route.endpoint != "custom":
         answer = dialect.encode_response(answer, ir_request)
     return json_response(answer, headers=headers)
+
+
+@contextlib.asynccontextmanager
+async def _deadline(sink: Sink, timeout: float) -> AsyncIterator[None]:
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError:
+        raise UpstreamTimeout(
+            f"The sink '{sink.name}' did not answer within {timeout:g} s"
+        ) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,46 +10,35 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from . import __version__
-from .errors import UpstreamError
 from .exchange import Exchange
+from .responses import json_response
 from .routing import Route
 from .runtime import Runtime
-from .sinks.http import HttpSink
+from .sinks.base import ModelEntry
 
-__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "json_response", "openai_model_list"]
-
-_JSON = "application/json"
+__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list"]
 
 Endpoint = Callable[[Request, Runtime, Route, Exchange], Awaitable[HTTPResponse]]
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> HTTPResponse:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return HTTPResponse(data, status=status, headers=headers, content_type=_JSON)
-
-
-def openai_model_list(models: list[tuple[str, int, str]]) -> dict[str, Any]:
-    """``(id, created unix time, owner)`` triples in the OpenAI list shape."""
+def openai_model_list(models: list[ModelEntry], owner: str) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
-            {"id": id_, "object": "model", "created": created, "owned_by": owner}
-            for id_, created, owner in models
+            {"id": m.id, "object": "model", "created": m.created, "owned_by": owner} for m in models
         ],
     }
 
 
-def anthropic_model_list(models: list[tuple[str, int, str]]) -> dict[str, Any]:
+def anthropic_model_list(models: list[ModelEntry]) -> dict[str, Any]:
     data = [
         {
             "type": "model",
-            "id": id_,
-            "display_name": name,
-            "created_at": datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "id": m.id,
+            "display_name": m.display_name or m.id,
+            "created_at": datetime.fromtimestamp(m.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        for id_, created, name in models
+        for m in models
     ]
     return {
         "data": data,
@@ -63,45 +51,28 @@ def anthropic_model_list(models: list[tuple[str, int, str]]) -> dict[str, Any]:
 async def models(
     request: Request, runtime: Runtime, route: Route, exchange: Exchange
 ) -> HTTPResponse:
+    """The models of the route's sink when it lists its backend's own (relayed untouched when
+    the backend speaks the client's dialect), else the models routes.yaml declares."""
     wants_anthropic = "anthropic-version" in request.headers
     exchange.endpoint = "anthropic.models" if wants_anthropic else "openai.models"
     sink = runtime.sinks.get(route.sink or "")
-    if isinstance(sink, HttpSink):
+    entries = None
+    if sink is not None:
         exchange.sink = sink.name
-        return await _upstream_models(request, sink, wants_anthropic)
-    created = int(runtime.config.source.stat().st_mtime)
-    listed = runtime.router.models.listed()
+        if sink.relays(exchange.endpoint):
+            answer = await sink.forward(
+                exchange.endpoint, "GET", request.query_string, request.headers, b""
+            )
+            answer.close()
+            return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
+        entries = await sink.list_models()
+    if entries is None:
+        created = int(runtime.config.source.stat().st_mtime)
+        listed = runtime.router.models.listed()
+        entries = [ModelEntry(name, created, rule.description) for name, rule in listed]
     if wants_anthropic:
-        entries = [(name, created, rule.description or name) for name, rule in listed]
         return json_response(anthropic_model_list(entries))
-    return json_response(openai_model_list([(name, created, "anthropic") for name, _ in listed]))
-
-
-async def _upstream_models(request: Request, sink: HttpSink, wants_anthropic: bool) -> HTTPResponse:
-    """The upstream's own model list: relayed as is, or converted to the client's shape."""
-    answer = await sink.forward("models", "GET", request.query_string, request.headers, b"")
-    answer.close()
-    same_shape = wants_anthropic == (sink.dialect == "anthropic.messages")
-    if same_shape or answer.status >= 400:
-        return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
-    try:
-        data = json.loads(answer.body)["data"]
-        if sink.dialect == "anthropic.messages":
-            entries = [(m["id"], _timestamp(m.get("created_at")), "anthropic") for m in data]
-            return json_response(openai_model_list(entries))
-        entries = [(m["id"], int(m.get("created") or 0), m["id"]) for m in data]
-        return json_response(anthropic_model_list(entries))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UpstreamError(
-            f"The upstream '{sink.name}' sent a model list the gateway cannot read: {exc!r}"
-        ) from exc
-
-
-def _timestamp(value: Any) -> int:
-    try:
-        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
+    return json_response(openai_model_list(entries, "anthropic"))
 
 
 async def status(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
-from .dialects import DIALECTS, Dialect, openai_chat
+from .dialects import DIALECTS, Dialect, anthropic_messages, openai_chat
 from .dialects.chat_shapes import shape_of
 from .errors import InvalidRequest, TransformFailed
 from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
@@ -22,9 +22,10 @@ from .pipeline import TransformContext
 from .routing import Route, Target
 from .runtime import Runtime
 from .sinks.base import Sink
-from .sinks.http import HttpSink
 
-__all__ = ["Prepared", "prepare", "transform_response"]
+__all__ = ["COUNT_TOKENS", "Prepared", "prepare", "transform_response"]
+
+COUNT_TOKENS = "anthropic.count_tokens"
 
 
 @dataclass(slots=True)
@@ -38,10 +39,6 @@ class Prepared:
     transformed: Any = None
     #: Hosted tools the route let go because the sink cannot run them.
     dropped_tools: list[str] = field(default_factory=list)
-
-    @property
-    def passthrough(self) -> bool:
-        return self.request is None
 
 
 async def prepare(
@@ -63,11 +60,13 @@ async def prepare(
         sink = runtime.sinks[target.sink]
         if _passes_through(sink, route.endpoint, body):
             return Prepared(target, sink, None, None)
+    if route.endpoint == COUNT_TOKENS:
+        request = anthropic_messages.decode_request(body, max_tokens_required=False)
+        target = runtime.resolve(request.model, route)
+        request.model = target.model
+        return Prepared(target, runtime.sinks[target.sink], request, None)
     if dialect is None:
-        raise InvalidRequest(
-            f"{route.path} ({route.endpoint}) needs a sink that speaks it: route it to an HTTP "
-            "upstream of that dialect (for count_tokens: the /api mount)."
-        )
+        raise InvalidRequest(f"{route.path} ({route.endpoint}) cannot be served by this gateway.")
     transformed = None
     if route.endpoint == "custom":
         # A custom route's transforms turn the client's body into the IR's JSON form.
@@ -96,7 +95,7 @@ async def prepare(
 
 
 def _passes_through(sink: Sink, endpoint: str, body: dict[str, Any]) -> bool:
-    if not isinstance(sink, HttpSink) or not sink.passes_through(endpoint):
+    if not sink.relays(endpoint):
         return False
     # A chat route also takes the Responses and Anthropic shapes: only its own shape reaches
     # an OpenAI Chat upstream untouched, the others are translated.

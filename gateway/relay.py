@@ -15,7 +15,7 @@ from .dialects import DIALECTS
 from .errors import GatewayError, UpstreamTimeout
 from .exchange import Exchange
 from .routing import Route
-from .sinks.http import HttpSink
+from .sinks.base import Sink
 from .streaming import send_stream_error
 from .wire import anthropic as anthropic_wire
 from .wire import openai as openai_wire
@@ -25,7 +25,7 @@ __all__ = ["relay"]
 
 async def relay(
     request: Request,
-    sink: HttpSink,
+    sink: Sink,
     route: Route,
     exchange: Exchange,
     body: dict[str, Any],

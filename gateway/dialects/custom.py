@@ -14,8 +14,8 @@ from __future__ import annotations
 from .. import ir
 from ..errors import GatewayError
 from ..wire.anthropic import usage_from_ir
-from .openai_chat import encode_error
 from ..wire.sse import sse_json
+from .openai_chat import encode_error
 
 __all__ = ["NAME", "StreamEncoder", "encode_error"]
 

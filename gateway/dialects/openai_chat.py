@@ -17,8 +17,8 @@ from ..wire.openai import (
     tool_choice_to_ir,
     tools_to_ir,
 )
-from ..wire.tool_input import FreeformInput
 from ..wire.sse import sse, sse_json
+from ..wire.tool_input import FreeformInput
 
 __all__ = [
     "FINISH_REASONS",

@@ -9,9 +9,9 @@ from typing import Any
 
 from .. import ir
 from ..errors import GatewayError
+from ..wire.sse import sse_json
 from ..wire.tool_input import FreeformInput
 from .openai_chat import encode_error
-from ..wire.sse import sse_json
 
 __all__ = ["SIGNATURE_PREFIX", "StreamEncoder", "encode_response"]
 

@@ -2,6 +2,12 @@
 
 A sink never sees a Sanic request or a dialect: it speaks only ``gateway.ir``. Kinds are
 registered through the ``gateway_register_sinks`` hook, the built-in ones included.
+
+Beside :meth:`Sink.stream`, a sink may offer three capabilities, each with a default that says
+"not offered": relaying bytes untouched to a backend of the client's own dialect
+(:meth:`Sink.relays` and :meth:`Sink.forward`), listing the backend's models
+(:meth:`Sink.list_models`) and counting tokens (:meth:`Sink.count_tokens`). The gateway uses
+them through this class only, so a plugin sink offers them by overriding these methods.
 """
 
 from __future__ import annotations
@@ -9,12 +15,14 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from .. import ir
 from ..config import SinkConfig
+from ..errors import InvalidRequest
 
-__all__ = ["DEFAULT_MAX_TOKENS", "Sink"]
+__all__ = ["DEFAULT_MAX_TOKENS", "ModelEntry", "RawAnswer", "Sink"]
 
 #: ``max_tokens`` for requests that do not say, on every sink that speaks to Claude unless its
 #: ``default_max_tokens`` says otherwise: the smallest output limit of the Claude 4 models and
@@ -23,10 +31,39 @@ __all__ = ["DEFAULT_MAX_TOKENS", "Sink"]
 DEFAULT_MAX_TOKENS = 32000
 
 
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """One model of a backend's own list (``GET /v1/models`` through a sink)."""
+
+    id: str
+    created: int = 0  # Unix time; 0 when the backend does not say
+    display_name: str | None = None
+
+
+class RawAnswer(Protocol):
+    """A backend's answer relayed as bytes: ``body`` when whole, :meth:`chunks` when it streams.
+
+    :meth:`close` must be called (in a ``finally``): it frees what the answer holds (a
+    connection, a concurrency slot) whether or not the body was read.
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def streaming(self) -> bool: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
 class Sink(abc.ABC):
     kind: ClassVar[str]
-    #: The JSON Schema file (in gateway/schemas/) that this kind's options must match.
-    options_schema: ClassVar[str]
+    #: The JSON Schema this kind's options must match (``kind`` included): a file name in
+    #: gateway/schemas/, or, for a plugin's sink, the schema itself as a dict.
+    options_schema: ClassVar[str | Mapping[str, Any]]
     #: Whether model names the gateway does not know are passed on for the backend to judge.
     forwards_unknown_models: ClassVar[bool] = False
 
@@ -62,6 +99,40 @@ class Sink(abc.ABC):
     def describe(self, request: ir.Request) -> dict[str, Any]:
         """The call this sink would make for ``request`` (``gateway try``); changes nothing."""
         return {"sink": self.name, "kind": self.kind}
+
+    # --- optional capabilities ----------------------------------------------------------------
+
+    def relays(self, endpoint: str) -> bool:
+        """Whether a client speaking ``endpoint`` (``anthropic.messages``, ``openai.models``...)
+        is relayed untouched by :meth:`forward`, on a route without transforms."""
+        return False
+
+    async def forward(
+        self, endpoint: str, method: str, query: str, headers: Mapping[str, str], body: bytes
+    ) -> RawAnswer:
+        """Relays one request of ``endpoint`` as bytes; only for endpoints :meth:`relays`."""
+        raise NotImplementedError(f"the sink '{self.name}' relays nothing")
+
+    def upstream_model(self, model: str) -> str:
+        """The name a relayed request's model gets on the way to the backend."""
+        return model
+
+    def describe_forward(self, endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """What :meth:`forward` would send (``gateway try``); changes nothing."""
+        return {"sink": self.name, "kind": self.kind}
+
+    async def list_models(self) -> list[ModelEntry] | None:
+        """The backend's own models, or None to list the models of routes.yaml instead."""
+        return None
+
+    async def count_tokens(self, request: ir.Request) -> int:
+        """The input tokens ``request`` would take (``/v1/messages/count_tokens``)."""
+        raise InvalidRequest(
+            f"The sink '{self.name}' ({self.kind}) cannot count tokens: route count_tokens to "
+            "an HTTP upstream of the Anthropic API (the /api mount of the default routes.yaml)."
+        )
+
+    # --- the answer -----------------------------------------------------------------------------
 
     @abc.abstractmethod
     def stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:

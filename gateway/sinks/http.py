@@ -20,7 +20,6 @@ from typing import Any
 import aiohttp
 
 from .. import ir
-from ..wire.sse import SSEDecoder
 from ..errors import (
     GatewayError,
     InvalidRequest,
@@ -29,8 +28,9 @@ from ..errors import (
     UpstreamTimeout,
     error_from_upstream_body,
 )
+from ..wire.sse import SSEDecoder
 from . import upstream_anthropic, upstream_openai
-from .base import DEFAULT_MAX_TOKENS, Sink
+from .base import DEFAULT_MAX_TOKENS, ModelEntry, Sink
 from .limiter import ConcurrencyLimiter
 
 __all__ = ["HttpSink", "RawResponse"]
@@ -49,14 +49,16 @@ _DROP_REQUEST = _HOP_BY_HOP | _CLIENT_CREDENTIALS
 _SECRET_HEADERS = _CLIENT_CREDENTIALS | {"x-goog-api-key", "proxy-authorization"}
 _DROP_RESPONSE = _HOP_BY_HOP | {"set-cookie"}
 
+# Per upstream dialect, the client endpoints relayed untouched, and where each goes.
 _UPSTREAM_PATHS = {
     "anthropic.messages": {
         "anthropic.messages": "/v1/messages",
         "anthropic.count_tokens": "/v1/messages/count_tokens",
-        "models": "/v1/models",
+        "anthropic.models": "/v1/models",
     },
-    "openai.chat": {"openai.chat": "/chat/completions", "models": "/models"},
+    "openai.chat": {"openai.chat": "/chat/completions", "openai.models": "/models"},
 }
+_MODELS_ENDPOINT = {"anthropic.messages": "anthropic.models", "openai.chat": "openai.models"}
 _CODECS = {"anthropic.messages": upstream_anthropic, "openai.chat": upstream_openai}
 # What no header may carry on the way out: control characters, and the bytes that were not
 # UTF-8, which Sanic keeps as lone surrogates (aiohttp refuses both, as it should).
@@ -81,11 +83,7 @@ def _relayed_request_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 class RawResponse:
-    """An upstream answer relayed as bytes: ``body`` when whole, :meth:`chunks` when it streams.
-
-    :meth:`close` must be called (in a ``finally``): it frees the connection and the sink's
-    concurrency slot whether or not the body was read.
-    """
+    """An upstream answer relayed as bytes (a :class:`~gateway.sinks.base.RawAnswer`)."""
 
     def __init__(
         self,
@@ -194,8 +192,7 @@ class HttpSink(Sink):
     def upstream_model(self, model: str) -> str:
         return self._model_map.get(model, model)
 
-    def passes_through(self, endpoint: str) -> bool:
-        """Whether a client speaking ``endpoint`` can be relayed without translation."""
+    def relays(self, endpoint: str) -> bool:
         return endpoint in _UPSTREAM_PATHS[self.dialect]
 
     def describe(self, request: ir.Request) -> dict[str, Any]:
@@ -211,14 +208,11 @@ class HttpSink(Sink):
         }
 
     def describe_forward(self, endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
-        """What :meth:`forward` would send for a passthrough request (``gateway try``)."""
         upstream_model = self.upstream_model(model)
-        return super().describe(ir.Request(model, [])) | {
+        return super().describe_forward(endpoint, body, model) | {
             "method": "POST",
             "url": self.base_url + _UPSTREAM_PATHS[self.dialect][endpoint],
-            "headers": {
-                k: "<redacted>" if k in _SECRET_HEADERS else v for k, v in self._headers.items()
-            },
+            "headers": self._shown_headers(),
             "missing_env": self._missing_env,
             "body": body
             if upstream_model == body.get("model")
@@ -264,6 +258,39 @@ class HttpSink(Sink):
         finally:
             response.release()
             self._release()
+
+    async def list_models(self) -> list[ModelEntry]:
+        answer = await self.forward(_MODELS_ENDPOINT[self.dialect], "GET", "", {}, b"")
+        answer.close()
+        if answer.status >= 400:
+            raise error_from_upstream_body(answer.status, answer.body)
+        try:
+            return self._codec.model_entries(json.loads(answer.body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamError(
+                f"The upstream '{self.name}' sent a model list the gateway cannot read: {exc!r}"
+            ) from exc
+
+    async def count_tokens(self, request: ir.Request) -> int:
+        if self.dialect != "anthropic.messages":
+            return await super().count_tokens(request)
+        body = self._codec.encode_request(
+            replace(request, model=self.upstream_model(request.model)), default_max_tokens=None
+        )
+        body.pop("max_tokens", None)
+        body.pop("stream", None)
+        headers = {"content-type": "application/json"}
+        raw = json.dumps(body).encode()
+        answer = await self.forward("anthropic.count_tokens", "POST", "", headers, raw)
+        answer.close()
+        if answer.status >= 400:
+            raise error_from_upstream_body(answer.status, answer.body)
+        try:
+            return int(json.loads(answer.body)["input_tokens"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamError(
+                f"The upstream '{self.name}' sent a token count the gateway cannot read: {exc!r}"
+            ) from exc
 
     # --- translation through the IR ----------------------------------------------------------
 

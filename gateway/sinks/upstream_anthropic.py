@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from .. import ir
-from ..wire.sse import ServerSentEvent
 from ..errors import GatewayError, UpstreamError
 from ..wire.anthropic import (
     EventDecoder,
@@ -15,8 +15,9 @@ from ..wire.anthropic import (
     tool_from_ir,
     with_extra,
 )
+from ..wire.sse import ServerSentEvent
 from ..wire.turns import results_follow_calls
-from .base import DEFAULT_MAX_TOKENS
+from .base import DEFAULT_MAX_TOKENS, ModelEntry
 
 NAME = "anthropic.messages"
 
@@ -44,6 +45,21 @@ def encode_request(request: ir.Request, *, default_max_tokens: int | None) -> di
     if request.extra_dialect == NAME:
         body = with_extra(body, request.extra)
     return body
+
+
+def model_entries(body: dict[str, Any]) -> list[ModelEntry]:
+    """The models of a ``GET /v1/models`` answer."""
+    return [
+        ModelEntry(m["id"], _timestamp(m.get("created_at")), m.get("display_name"))
+        for m in body["data"]
+    ]
+
+
+def _timestamp(value: Any) -> int:
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
 
 
 def decode_response(body: dict[str, Any]) -> ir.Response:

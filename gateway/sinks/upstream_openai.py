@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from .. import ir
-from ..wire.sse import ServerSentEvent
 from ..errors import InvalidRequest, UpstreamError, error_for_upstream_status
 from ..wire.openai import (
     content_to_ir,
@@ -16,7 +15,9 @@ from ..wire.openai import (
     tools_from_ir,
     usage_to_ir,
 )
+from ..wire.sse import ServerSentEvent
 from ..wire.turns import results_follow_calls
+from .base import ModelEntry
 
 __all__ = ["StreamDecoder", "decode_response", "encode_request"]
 
@@ -124,6 +125,11 @@ def _tool_result_text(result: ir.ToolResult) -> str:
         )
     text = "".join(p.text for p in result.content if isinstance(p, ir.Text))
     return f"Error: {text}" if result.is_error else text
+
+
+def model_entries(body: dict[str, Any]) -> list[ModelEntry]:
+    """The models of a ``GET /models`` answer."""
+    return [ModelEntry(m["id"], int(m.get("created") or 0)) for m in body["data"]]
 
 
 def decode_response(body: dict[str, Any]) -> ir.Response:
