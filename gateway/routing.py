@@ -32,7 +32,6 @@ class Target:
     requested: str
     model: str
     sink: str
-    known: bool = True
 
 
 class ModelTable:
@@ -62,7 +61,7 @@ class ModelTable:
                 return Target(name, target, forced_sink or rule.sink or self._default_sink)
         sink = forced_sink or self._default_sink
         if forwards_unknown(sink):
-            return Target(name, name, sink, known=False)
+            return Target(name, name, sink)
         raise ModelNotFound(name, list(self._exact))
 
 

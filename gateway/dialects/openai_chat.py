@@ -19,6 +19,7 @@ from ..wire.openai import (
 )
 from ..wire.sse import sse, sse_json
 from ..wire.tool_input import FreeformInput
+from ..wire.turns import append_turn
 
 __all__ = [
     "FINISH_REASONS",
@@ -131,19 +132,19 @@ def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
         if role in ("system", "developer"):
             text = _text_only(message.get("content"), f"{path}.content")
             if turns and text:  # an instruction given at this point of the conversation
-                _append(turns, "system", [ir.Text(text)])
+                append_turn(turns, "system", [ir.Text(text)])
             elif not turns:
                 system.append(text)
         elif role == "user":
-            _append(turns, "user", content_to_ir(message.get("content"), f"{path}.content"))
+            append_turn(turns, "user", content_to_ir(message.get("content"), f"{path}.content"))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant(message, path))
+            append_turn(turns, "assistant", _assistant(message, path))
         elif role == "tool":
             result = ir.ToolResult(
                 tool_use_id=f.get(message, "tool_call_id", str, path, required=True),
                 content=_tool_output(message.get("content"), f"{path}.content"),
             )
-            _append(turns, "user", [result])
+            append_turn(turns, "user", [result])
         else:
             raise InvalidRequest(
                 f"{path}.role: '{role}' is not supported "
@@ -153,14 +154,6 @@ def _messages(raw: list[Any]) -> tuple[str | None, list[ir.Message]]:
     if not any(turn.role != "system" for turn in turns):
         raise InvalidRequest("messages: at least one user message is required", param="messages")
     return ("\n\n".join(s for s in system if s) or None), turns
-
-
-def _append(turns: list[ir.Message], role: str, content: list[ir.Content]) -> None:
-    """Consecutive turns of one role become one turn (tool results must share a user turn)."""
-    if turns and turns[-1].role == role:
-        turns[-1].content.extend(content)
-    else:
-        turns.append(ir.Message(role, content))  # type: ignore[arg-type]
 
 
 def _text_only(content: Any, path: str) -> str:

@@ -18,6 +18,7 @@ from ..wire.openai import (
     tool_choice_to_ir,
     tools_to_ir,
 )
+from ..wire.turns import append_turn
 from .openai_responses_out import SIGNATURE_PREFIX, StreamEncoder, encode_response
 
 __all__ = ["NAME", "SIGNATURE_PREFIX", "StreamEncoder", "decode_request", "encode_response"]
@@ -133,12 +134,6 @@ def _refuse_logprobs(include: list[Any]) -> None:
 def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
     turns: list[ir.Message] = []
 
-    def add(role: str, content: list[ir.Content]) -> None:
-        if turns and turns[-1].role == role:
-            turns[-1].content.extend(content)
-        else:
-            turns.append(ir.Message(role, content))  # type: ignore[arg-type]
-
     for i in range(len(items)):
         item = f.object_at(items, i, "input")
         path = f"input[{i}]"
@@ -153,22 +148,22 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
                     )
                 text = "".join(p.text for p in content)  # type: ignore[union-attr]
                 if turns and text:  # an instruction given at this point of the conversation
-                    add("system", [ir.Text(text)])
+                    append_turn(turns, "system", [ir.Text(text)])
                 elif not turns:
                     system.append(text)
             elif role in ("user", "assistant"):
-                add(role, content)
+                append_turn(turns, role, content)
             else:
                 raise InvalidRequest(
                     f"{path}.role: '{role}' is not supported", param=f"{path}.role"
                 )
         elif kind in ("function_call", "custom_tool_call"):
-            add("assistant", [_call_to_ir(item, path)])
+            append_turn(turns, "assistant", [_call_to_ir(item, path)])
         elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             content = content_to_ir(output, f"{path}.output") if output is not None else []
             call_id = f.get(item, "call_id", str, path, required=True)
-            add("user", [ir.ToolResult(call_id, content)])  # type: ignore[arg-type]
+            append_turn(turns, "user", [ir.ToolResult(call_id, content)])  # type: ignore[arg-type]
         elif kind == "reasoning":
             # Thinking this gateway answered earlier comes back with its signature as
             # encrypted_content: it returns to Claude as the thinking block it was. Another
@@ -178,7 +173,7 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
             if sealed.startswith(SIGNATURE_PREFIX) and signature:
                 summary = f.get(item, "summary", list, path, default=[])
                 text = "".join(s.get("text", "") for s in summary if isinstance(s, dict))
-                add("assistant", [ir.Thinking(text, signature)])
+                append_turn(turns, "assistant", [ir.Thinking(text, signature)])
         else:
             raise InvalidRequest(
                 f"{path}.type: input items of type '{kind}' are not supported", param=path

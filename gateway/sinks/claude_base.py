@@ -22,7 +22,7 @@ from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
 from .claude_spare import ClaudeSpare
 from .limiter import ConcurrencyLimiter
 from .run_dirs import RunArea, RunDirectory
-from .stream_json import StreamJsonTranslator, relay
+from .stream_json import StreamJsonTranslator, run_events
 
 __all__ = ["ClaudeSink"]
 
@@ -166,7 +166,7 @@ class ClaudeSink(Sink):
         translator = StreamJsonTranslator(agent=self.settings.agent)
         deadline = asyncio.get_running_loop().time() + self.settings.timeout
         try:
-            async for event in relay(
+            async for event in run_events(
                 messages, translator, acknowledgements=plan.acknowledgements,
                 acknowledge=acknowledge, deadline=deadline,
             ):  # fmt: skip

@@ -32,7 +32,7 @@ from ..errors import (
 from ..wire.anthropic import EventDecoder, usage_to_ir
 from .claude_login import LOGIN_HINT
 
-__all__ = ["StreamJsonTranslator", "relay", "result_error"]
+__all__ = ["StreamJsonTranslator", "result_error", "run_events"]
 
 # After these the plain CLI keeps going on its own (continuations, retries, denials): the
 # answer the client asked for is complete at the message's end.
@@ -170,7 +170,7 @@ class StreamJsonTranslator:
         raise UpstreamError("claude stopped before its answer was complete")
 
 
-async def relay(
+async def run_events(
     messages: AsyncIterator[dict[str, Any]],
     translator: StreamJsonTranslator,
     *,

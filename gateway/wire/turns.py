@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from .. import ir
 
-__all__ = ["results_follow_calls"]
+__all__ = ["append_turn", "results_follow_calls"]
+
+
+def append_turn(turns: list[ir.Message], role: str, content: list[ir.Content]) -> None:
+    """Consecutive turns of one role become one turn (tool results must share a user turn)."""
+    if turns and turns[-1].role == role:
+        turns[-1].content.extend(content)
+    else:
+        turns.append(ir.Message(role, content))  # type: ignore[arg-type]
 
 
 def results_follow_calls(messages: list[ir.Message]) -> list[ir.Message]:
