@@ -8,7 +8,9 @@ Against the mock upstream on 127.0.0.1, interleaved rounds of:
 - the gateway's CLI sink with `warm: N`;
 
 one request at a time, PACE seconds apart (the pool has time to refill); then 4 clients at once
-for a while on each gateway; then the resident memory of a gateway and its spares for N = 1, 2, 4.
+for a while on each gateway, back to back (the machine saturated: every request costs one
+process start, warm or not) and paced (each client waits PACE after an answer); then the
+resident memory of a gateway and its spares for N = 1, 2, 4.
 
     .venv/bin/python bench/warm_pool.py [--rounds 8] [--pace 1.5] [--warm 2]
 """
@@ -87,17 +89,22 @@ def tree_rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def concurrent(url: str, clients: int, per_client: int) -> list[float]:
+def concurrent(url: str, clients: int, per_client: int, pace: float = 0.0) -> list[float]:
+    """``clients`` threads, each sending ``per_client`` requests, one after the other; with
+    ``pace``, each waits that long after an answer before its next request (the clients start
+    ``pace / clients`` apart, as independent users would)."""
     firsts: list[float] = []
     lock = threading.Lock()
 
-    def client() -> None:
+    def client(number: int) -> None:
+        time.sleep(pace * number / clients)
         for _ in range(per_client):
             first, _ = through_gateway(url)
             with lock:
                 firsts.append(first)
+            time.sleep(pace)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -165,6 +172,16 @@ def main() -> None:
         print(f"  gateway, warm: {args.steady_warm:<13}{ms(steady['warm'])}")
         steady_ratio = statistics.median(steady["warm"]) / statistics.median(runs["direct"])
         print(f"  warm at c=4 / direct: {steady_ratio:.2f} (target: at most 0.5)")
+        wait_spares(warm_url, args.steady_warm)
+        paced = {
+            "cold": concurrent(cold_url + "/v1/messages", 4, args.per_client, args.pace),
+            "warm": concurrent(warm_url + "/v1/messages", 4, args.per_client, args.pace),
+        }
+        print(f"4 clients, each sending its next request {args.pace} s after its last answer")
+        print(f"  gateway, warm: 0            {ms(paced['cold'])}")
+        print(f"  gateway, warm: {args.steady_warm:<13}{ms(paced['warm'])}")
+        paced_ratio = statistics.median(paced["warm"]) / statistics.median(runs["direct"])
+        print(f"  warm at c=4, paced / direct: {paced_ratio:.2f} (target: at most 0.5)")
         for process in (cold_gw, warm_gw):
             process.terminate()
             process.wait(15)
@@ -186,6 +203,7 @@ def main() -> None:
         report = {
             "single": {k: [round(v * 1000, 1) for v in vs] for k, vs in runs.items()},
             "steady_c4": {k: [round(v * 1000, 1) for v in vs] for k, vs in steady.items()},
+            "paced_c4": {k: [round(v * 1000, 1) for v in vs] for k, vs in paced.items()},
             "rss_mib": memory,
         }
         (out / f"warm-pool-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(

@@ -246,7 +246,7 @@ async def _completion(
     assert dialect is not None
     exchange.stream = ir_request.stream
     if ir_request.stream:
-        return await stream_events(request, sink, dialect, ir_request, body, exchange, timeout)
+        return await stream_events(request, sink, dialect, ir_request, exchange, timeout)
     async with _deadline(sink, timeout):
         response = await sink.complete(ir_request)
     exchange.usage, exchange.cost_usd = response.usage, response.cost_usd

@@ -192,6 +192,9 @@ class Request:
     #: sinks turn thinking on unless the request sets it otherwise.
     show_reasoning: bool = False
     stream: bool = False
+    #: A stream ends with the usage totals (OpenAI's ``stream_options.include_usage``; the
+    #: Anthropic and Responses streams always carry them).
+    stream_usage: bool = False
     user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     extra_dialect: str | None = None

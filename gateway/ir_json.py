@@ -46,6 +46,8 @@ def request_to_json(request: ir.Request) -> dict[str, Any]:
         }
     if request.show_reasoning:
         out["show_reasoning"] = True
+    if request.stream_usage:
+        out["stream_usage"] = True
     if request.stop:
         out["stop"] = request.stop
     if request.tools:
@@ -112,6 +114,7 @@ def request_from_json(data: Any, *, default_model: str | None = None) -> ir.Requ
         effort=_effort(f.get(data, "effort", str, "")),
         show_reasoning=f.get(data, "show_reasoning", bool, "", default=False),
         stream=f.get(data, "stream", bool, "", default=False),
+        stream_usage=f.get(data, "stream_usage", bool, "", default=False),
         user=f.get(data, "user", str, ""),
         sink_options=f.get(data, "sink_options", dict, "", default={}),
         extra=extra,

@@ -11,7 +11,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from . import ir
-from .dialects import DIALECTS
+from .dialects import stream_error_encoder
 from .errors import GatewayError, UpstreamTimeout
 from .exchange import Exchange
 from .routing import Route
@@ -52,7 +52,7 @@ async def relay(
             return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
         response = await request.respond(status=answer.status, headers=answer.headers)
         exchange.status, exchange.first_byte = answer.status, time.perf_counter()
-        encoder = DIALECTS[_family(route.endpoint)].stream_encoder(ir.Request(model, []), body)
+        stream_error = stream_error_encoder(route.endpoint)
         usage = UsageSniffer()
         try:
             async with asyncio.timeout_at(deadline):
@@ -61,9 +61,9 @@ async def relay(
                     usage.feed(chunk)
         except TimeoutError:
             error = UpstreamTimeout("The answer took too long")
-            await send_stream_error(response, encoder, exchange, error)
+            await send_stream_error(response, stream_error, exchange, error)
         except GatewayError as error:
-            await send_stream_error(response, encoder, exchange, error)
+            await send_stream_error(response, stream_error, exchange, error)
         finally:
             exchange.usage = usage.usage
         await response.eof()
@@ -71,10 +71,6 @@ async def relay(
         return None
     finally:
         answer.close()
-
-
-def _family(endpoint: str) -> str:
-    return "anthropic.messages" if endpoint.startswith("anthropic.") else "openai.chat"
 
 
 def _usage_of(body: bytes) -> ir.Usage | None:

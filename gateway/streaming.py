@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -27,7 +28,6 @@ async def stream_events(
     sink: Sink,
     dialect: Any,
     ir_request: ir.Request,
-    body: dict[str, Any],
     exchange: Exchange,
     timeout: float,
 ) -> None:
@@ -43,7 +43,7 @@ async def stream_events(
             raise UpstreamTimeout(
                 f"The sink '{sink.name}' did not start answering in time"
             ) from None
-        encoder = dialect.stream_encoder(ir_request, body)
+        encoder = dialect.stream_encoder(ir_request)
         response = await request.respond(
             content_type="text/event-stream", headers=SSE_HEADERS | exchange.response_headers
         )
@@ -66,14 +66,14 @@ async def stream_events(
             await response.send(encoder.end())
         except TimeoutError:
             await send_stream_error(
-                response, encoder, exchange, UpstreamTimeout("The answer took too long")
+                response, encoder.error, exchange, UpstreamTimeout("The answer took too long")
             )
         except GatewayError as error:
-            await send_stream_error(response, encoder, exchange, error)
+            await send_stream_error(response, encoder.error, exchange, error)
         except Exception:
             log.exception("stream %s failed inside the gateway", exchange.id)
             await send_stream_error(
-                response, encoder, exchange, GatewayError("Internal gateway error")
+                response, encoder.error, exchange, GatewayError("Internal gateway error")
             )
         await response.eof()
         exchange.complete = True
@@ -81,8 +81,8 @@ async def stream_events(
 
 
 async def send_stream_error(
-    response: Any, encoder: Any, exchange: Exchange, error: GatewayError
+    response: Any, encode: Callable[[GatewayError], bytes], exchange: Exchange, error: GatewayError
 ) -> None:
     """A failure after the stream started: the dialect's in-band error event."""
     exchange.error_type = error.kind
-    await response.send(encoder.error(error))
+    await response.send(encode(error))

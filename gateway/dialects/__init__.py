@@ -11,7 +11,7 @@ from ..errors import GatewayError
 from ..ir_json import request_from_json, response_to_json
 from . import anthropic_messages, chat_shapes, custom, openai_chat, openai_responses
 
-__all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder"]
+__all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder", "stream_error_encoder"]
 
 
 class StreamEncoder(Protocol):
@@ -31,7 +31,7 @@ class Dialect:
     decode_request: Callable[[dict[str, Any]], ir.Request]
     #: The answer in the dialect's JSON; the request tells how its tools were declared.
     encode_response: Callable[[ir.Response, ir.Request], dict[str, Any]]
-    stream_encoder: Callable[[ir.Request, dict[str, Any]], StreamEncoder]
+    stream_encoder: Callable[[ir.Request], StreamEncoder]
     encode_error: ErrorEncoder
 
 
@@ -41,23 +41,21 @@ DIALECTS: Mapping[str, Dialect] = {
         # Chat Completions, and the other shapes editors post to /chat/completions.
         chat_shapes.decode_request,
         openai_chat.encode_response,
-        lambda request, body: openai_chat.StreamEncoder(
-            request, include_usage=openai_chat.include_usage(body)
-        ),
+        openai_chat.StreamEncoder,
         openai_chat.encode_error,
     ),
     anthropic_messages.NAME: Dialect(
         anthropic_messages.NAME,
         anthropic_messages.decode_request,
         anthropic_messages.encode_response,
-        lambda request, body: anthropic_messages.StreamEncoder(request),
+        anthropic_messages.StreamEncoder,
         anthropic_messages.encode_error,
     ),
     openai_responses.NAME: Dialect(
         openai_responses.NAME,
         openai_responses.decode_request,
         openai_responses.encode_response,
-        lambda request, body: openai_responses.StreamEncoder(request),
+        openai_responses.StreamEncoder,
         openai_chat.encode_error,
     ),
     # Custom routes: the IR's own JSON form, shaped by the route's transforms on either side.
@@ -65,10 +63,18 @@ DIALECTS: Mapping[str, Dialect] = {
         custom.NAME,
         request_from_json,
         lambda response, request: response_to_json(response),
-        lambda request, body: custom.StreamEncoder(request),
+        custom.StreamEncoder,
         openai_chat.encode_error,
     ),
 }
+
+
+def stream_error_encoder(endpoint: str) -> Callable[[GatewayError], bytes]:
+    """The in-band error event for a relayed stream of ``endpoint``'s family, whose encoder
+    the gateway never built (the bytes came from the upstream)."""
+    if endpoint.startswith("anthropic."):
+        return anthropic_messages.stream_error
+    return openai_chat.stream_error
 
 
 def error_encoder(endpoint: str | None, headers: Mapping[str, str]) -> ErrorEncoder:

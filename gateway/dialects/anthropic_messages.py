@@ -216,7 +216,7 @@ class StreamEncoder:
         raise TypeError(f"unknown event {event!r}")
 
     def error(self, error: GatewayError) -> bytes:
-        return sse_json(encode_error(error)[1], "error")
+        return stream_error(error)
 
     def end(self) -> bytes:
         return b""
@@ -233,3 +233,8 @@ def encode_error(error: GatewayError) -> tuple[int, dict[str, Any]]:
         "type": "error",
         "error": {"type": error.kind, "message": error.message},
     }
+
+
+def stream_error(error: GatewayError) -> bytes:
+    """The in-band error event of a stream that has started."""
+    return sse_json(encode_error(error)[1], "error")

@@ -66,10 +66,14 @@ def _text(value: Any) -> str | None:
 def decode_request(body: dict[str, Any]) -> ir.Request:
     shape = shape_of(body)
     if shape == openai_responses.NAME:
-        return openai_responses.decode_request(_as_responses(body))
-    if shape == anthropic_messages.NAME:
-        return anthropic_messages.decode_request(_as_anthropic(body), max_tokens_required=False)
-    return openai_chat.decode_request(_as_chat(body))
+        request = openai_responses.decode_request(_as_responses(body))
+    elif shape == anthropic_messages.NAME:
+        request = anthropic_messages.decode_request(_as_anthropic(body), max_tokens_required=False)
+    else:
+        return openai_chat.decode_request(_as_chat(body))
+    # The answer is a Chat Completions stream, whatever shape the request had.
+    request.stream_usage = openai_chat.include_usage(body)
+    return request
 
 
 def _system_text(system: Any) -> str | None:

@@ -113,6 +113,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         ),
         effort=effort_to_ir(body, "reasoning_effort", ""),
         stream=stream,
+        stream_usage=include_usage(body),
         user=f.get(body, "user", str, "") or f.get(body, "safety_identifier", str, ""),
     )
 
@@ -295,10 +296,10 @@ def _completion_id(message_id: str) -> str:
 class StreamEncoder:
     """IR events as ``chat.completion.chunk`` SSE; one id and ``created`` for every chunk."""
 
-    def __init__(self, request: ir.Request, *, include_usage: bool) -> None:
+    def __init__(self, request: ir.Request) -> None:
         self._request = request
         self._model = request.model
-        self._include_usage = include_usage
+        self._include_usage = request.stream_usage
         self._id = "chatcmpl-gateway"
         self._created = int(time.time())
         self._tool_index: dict[int, int] = {}
@@ -369,7 +370,12 @@ class StreamEncoder:
         return tail + sse("[DONE]")
 
     def error(self, error: GatewayError) -> bytes:
-        return sse_json(encode_error(error)[1])
+        return stream_error(error)
+
+
+def stream_error(error: GatewayError) -> bytes:
+    """The in-band error chunk of a stream that has started."""
+    return sse_json(encode_error(error)[1])
 
 
 _TYPES = {
