@@ -28,6 +28,7 @@ from .errors import (
 from .exchange import Exchange
 from .handlers import dispatch, error_response, next_request_id
 from .http_reading import GatewayHttpProtocol
+from .mcp_endpoint import has_mcp_route, start_mcp, stop_mcp
 from .plugins import build_plugin_manager, notify
 from .reload import Reloader
 from .runtime import Runtime, Runtimes, build_runtime
@@ -84,6 +85,8 @@ def create_app(
     async def _start(app: Sanic) -> None:
         runtime: Runtime = app.ctx.runtimes.current
         await runtime.start()
+        if has_mcp_route(runtime.config):
+            await start_mcp(app)
         await notify(app.ctx.plugins.hook.gateway_startup, config=runtime.config)
         reloader = app.ctx.reloader = Reloader(app, reload_interval or 1.0)
         loop = asyncio.get_running_loop()
@@ -108,6 +111,7 @@ def create_app(
     async def _stop(app: Sanic) -> None:
         for task in list(app.ctx.background):
             task.cancel()
+        await stop_mcp(app)
         await app.ctx.runtimes.current.close()
         await notify(app.ctx.plugins.hook.gateway_shutdown)
 

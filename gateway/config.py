@@ -39,6 +39,8 @@ __all__ = [
 
 # The gateway's own schemas travel in the package (gateway/schemas/), so a wheel finds them too.
 _SCHEMAS = resources.files(__package__) / "schemas"
+# What MCP clients accept in a tool name (the path pattern also allows '~').
+_TOOL_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 STANDARD_DIALECTS = (
     "openai.chat",
     "openai.responses",
@@ -81,6 +83,16 @@ class RouteConfig:
     description: str | None = None
     #: What to do with hosted tools (OpenAI's web_search) the sink cannot run: refuse or drop.
     hosted_tools: str = "refuse"
+    #: A custom route's name as an MCP tool; by default the last segment of its path.
+    name: str | None = None
+    #: A tool endpoint's options (``tool:``; docs/tools.md).
+    tool: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def tool_name(self) -> str:
+        if self.name:
+            return self.name
+        return _TOOL_NAME_UNSAFE.sub("_", self.path.rstrip("/").rpartition("/")[2]) or "root"
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +292,8 @@ def _route(raw: dict[str, Any]) -> RouteConfig:
         response_transforms=tuple(transforms.get("response", ())),
         description=raw.get("description"),
         hosted_tools=raw.get("hosted_tools", "refuse"),
+        name=raw.get("name"),
+        tool=raw.get("tool", {}),
     )
 
 
@@ -328,4 +342,17 @@ def _check_references(config: Config) -> list[Problem]:
                     )
     for i, mount in enumerate(config.mounts):
         sink_exists(mount.sink, ("mounts", i, "sink"))
+    tool_names: dict[str, int] = {}
+    for i, route in enumerate(config.routes):
+        if route.dialect != "custom":
+            continue
+        if route.tool_name in tool_names:
+            problems.append(
+                config.problem(
+                    ("routes", i, "name" if route.name else "path"),
+                    f"the MCP tool name '{route.tool_name}' is already taken by "
+                    f"routes[{tool_names[route.tool_name]}]; give this route a name:",
+                )
+            )
+        tool_names.setdefault(route.tool_name, i)
     return problems

@@ -33,6 +33,7 @@ from .errors import (
 from .exchange import Exchange
 from .exposure import Exposure
 from .info_endpoints import INFO_ENDPOINTS
+from .mcp_endpoint import serve_mcp
 from .plugins import authenticate, notify
 from .preparation import COUNT_TOKENS, prepare, transform_response
 from .relay import relay
@@ -41,6 +42,7 @@ from .routing import Route
 from .runtime import Runtime, Runtimes
 from .sinks.base import Sink
 from .streaming import stream_events
+from .tool_endpoints import TOOL_ENDPOINTS
 
 __all__ = ["dispatch", "error_response", "next_request_id"]
 
@@ -143,6 +145,13 @@ async def _handle(
     info = INFO_ENDPOINTS.get(route.endpoint)
     if info is not None:
         return await info(request, runtime, route, exchange)
+    if route.endpoint == "mcp":
+        return await serve_mcp(request, runtime, exchange)
+    tool = TOOL_ENDPOINTS.get(route.endpoint)
+    if tool is not None:
+        assert route.config is not None
+        answer = await tool(route.config.tool, _body(request), runtime.config.base_dir)
+        return json_response(answer)
     return await _completion(request, runtime, route, exchange)
 
 

@@ -46,6 +46,7 @@ class PayloadSchema:
         """Raises jsonschema.SchemaError when ``schema`` is not a valid JSON Schema."""
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
+        self.schema = schema
         self._full = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self._fast = None
         if not _keywords(schema) & _NEWER:

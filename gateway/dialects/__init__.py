@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from .. import ir
 from ..errors import GatewayError
 from ..ir_json import request_from_json, response_to_json
-from . import anthropic_messages, chat_shapes, custom, openai_chat, openai_responses
+from . import anthropic_messages, chat_shapes, custom, jsonrpc, openai_chat, openai_responses
 
 __all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder", "stream_error_encoder"]
 
@@ -79,6 +79,8 @@ def stream_error_encoder(endpoint: str) -> Callable[[GatewayError], bytes]:
 
 def error_encoder(endpoint: str | None, headers: Mapping[str, str]) -> ErrorEncoder:
     """The error shape a client expects: its route's dialect, else a guess from its headers."""
+    if endpoint == "mcp":
+        return jsonrpc.encode_error
     if endpoint is not None and endpoint.startswith("anthropic."):
         return anthropic_messages.encode_error
     if endpoint is not None and endpoint.startswith("openai."):

@@ -1,0 +1,217 @@
+"""The MCP endpoint: the official ``mcp`` package's low-level Server and Streamable HTTP session
+manager, served inside the gateway's Sanic server through an ASGI bridge.
+
+The manager runs stateless: every HTTP request carries its own JSON-RPC exchange and nothing is
+kept between requests, so tools always come from the configuration current when a request
+arrives (live reloads apply at once), any worker can serve any request, and there is no session
+table for a client to fill. The route, auth, Host/Origin checks and the access log are the
+gateway's own (gateway/handlers.py), exactly as for every other endpoint; the manager only sees
+requests that passed them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+from sanic import Request
+
+from .. import __version__
+from ..errors import GatewayError, InvalidRequest
+from ..exchange import Exchange
+from ..route_call import call_custom_route
+from ..runtime import Runtime
+from .asgi_bridge import AsgiApp, Message, serve_asgi
+from .tools import RouteTool, route_tools
+
+__all__ = ["McpService"]
+
+log = logging.getLogger("gateway.mcp")
+
+_STATE_KEY = "gateway"
+
+
+class McpService:
+    """One per app: the MCP server and the task that runs its session manager."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.server: Server[Any] = Server(
+            "claude-gateway",
+            version=__version__,
+            instructions="The custom endpoints of a claude-gateway, one tool each.",
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+        )
+        self._manager = StreamableHTTPSessionManager(
+            self.server, stateless=True, max_request_body_size=max_body_bytes
+        )
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Runs the manager in a task of its own (its task group must be entered and left
+        in one task); returns once it accepts requests."""
+        ready = asyncio.Event()
+
+        async def run() -> None:
+            async with self._manager.run():
+                ready.set()
+                await self._stop.wait()
+
+        self._task = asyncio.get_running_loop().create_task(run(), name="mcp-session-manager")
+        waiter = asyncio.ensure_future(ready.wait())
+        await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
+        if not ready.is_set():
+            waiter.cancel()
+            self._task.result()  # raises what stopped it
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(self._task, 10)
+        except (TimeoutError, Exception):
+            log.exception("the MCP session manager did not stop cleanly")
+
+    async def serve(self, request: Request, runtime: Runtime, exchange: Exchange) -> None:
+        """Answers one POST of JSON-RPC. The gateway has checked the method: a stateless
+        server offers no GET stream and no session to DELETE (405, as the spec allows)."""
+        content_type = request.headers.get("content-type", "").partition(";")[0].strip()
+        if content_type.lower() != "application/json":
+            raise InvalidRequest("An MCP message must be sent as Content-Type: application/json.")
+        state = {_STATE_KEY: _Call(runtime, exchange, dict(request.headers))}
+
+        def complete(status: int) -> None:
+            exchange.status, exchange.complete = status, True
+
+        app = _completed_by_response(self._manager.handle_request, complete)
+        await serve_asgi(app, request, state, complete)
+
+    async def _list_tools(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        call = _call_of(ctx)
+        return types.ListToolsResult(tools=[_tool(t) for t in route_tools(call.runtime).values()])
+
+    async def _call_tool(
+        self, ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        call = _call_of(ctx)
+        tool = route_tools(call.runtime).get(params.name)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        progress = _Progress(ctx) if progress_token_from_params(ctx.params) is not None else None
+        if progress is not None:
+            await progress.start()
+        try:
+            answer = await call_custom_route(
+                call.runtime,
+                tool.route,
+                dict(params.arguments or {}),
+                call.headers,
+                call.exchange,
+                on_text=progress.text if progress else None,
+            )
+        except GatewayError as error:
+            # A failure of the tool, not of the protocol: the model reads it and can correct
+            # its arguments (the spec asks for isError results here).
+            call.exchange.error_type = error.kind
+            return types.CallToolResult(
+                content=[types.TextContent(text=f"{error.status} {error.kind}: {error.message}")],
+                is_error=True,
+            )
+        if progress is not None:
+            await progress.done()
+        text = json.dumps(answer, ensure_ascii=False)
+        structured = answer if isinstance(answer, dict) else None
+        return types.CallToolResult(
+            content=[types.TextContent(text=text)], structured_content=structured
+        )
+
+
+def _completed_by_response(app: AsgiApp, complete: Callable[[int], None]) -> AsgiApp:
+    """``app``, reporting the exchange complete as the JSON-RPC response goes out on an SSE
+    stream: a client that has its answer may hang up before the stream's end (Claude Code and
+    the mcp client both do), which is no failure."""
+
+    async def watched(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        status = 200
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and _holds_response(message):
+                complete(status)
+            await send(message)
+
+        await app(scope, receive, watch)
+
+    return watched
+
+
+def _holds_response(message: Message) -> bool:
+    for line in (message.get("body") or b"").splitlines():
+        if line.startswith(b"data:"):
+            try:
+                data = json.loads(line[5:])
+            except ValueError:
+                continue
+            if isinstance(data, dict) and "id" in data and ("result" in data or "error" in data):
+                return True
+    return False
+
+
+class _Call:
+    """What a tool handler needs of the HTTP request that carried its message."""
+
+    def __init__(self, runtime: Runtime, exchange: Exchange, headers: dict[str, str]) -> None:
+        self.runtime, self.exchange, self.headers = runtime, exchange, headers
+
+
+def _call_of(ctx: Any) -> _Call:
+    return ctx.request.scope["state"][_STATE_KEY]
+
+
+def _tool(tool: RouteTool) -> types.Tool:
+    return types.Tool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=tool.input_schema,
+        output_schema=tool.output_schema,
+    )
+
+
+class _Progress:
+    """Progress notifications for a client that sent a progressToken: one when the answer
+    starts and then one per text fragment, at most every 0.2 s, counting characters (the total
+    is unknown until the end)."""
+
+    _INTERVAL = 0.2
+
+    def __init__(self, ctx: Any) -> None:
+        self._session = ctx.session
+        self._chars = 0
+        self._sent_at: float | None = None
+
+    async def start(self) -> None:
+        await self._session.report_progress(0, None, "started")
+
+    async def text(self, fragment: str) -> None:
+        self._chars += len(fragment)
+        now = asyncio.get_running_loop().time()
+        if self._sent_at is None or now - self._sent_at >= self._INTERVAL:
+            self._sent_at = now
+            await self._session.report_progress(self._chars, None, "answering")
+
+    async def done(self) -> None:
+        await self._session.report_progress(self._chars, self._chars, "done")
