@@ -41,6 +41,10 @@ __all__ = [
 _SCHEMAS = resources.files(__package__) / "schemas"
 # What MCP clients accept in a tool name (the path pattern also allows '~').
 _TOOL_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# Programs that run whatever command line they are given; never on a tool.bash allowlist.
+_SHELL = re.compile(r"/(?:(?:ba|da|z|k|c|tc|fi|mk|a|y|rb|le)?sh|busybox|toybox)$")
+# Routes the MCP endpoint offers as tools.
+_TOOL_DIALECTS = ("custom", "tool.file_read", "tool.bash")
 STANDARD_DIALECTS = (
     "openai.chat",
     "openai.responses",
@@ -342,9 +346,27 @@ def _check_references(config: Config) -> list[Problem]:
                     )
     for i, mount in enumerate(config.mounts):
         sink_exists(mount.sink, ("mounts", i, "sink"))
+    for i, route in enumerate(config.routes):
+        if route.tool and not route.dialect.startswith("tool."):
+            problems.append(
+                config.document.problem(
+                    ("routes", i, "tool"),
+                    "only the routes of dialect tool.file_read and tool.bash take tool options",
+                    at_key=True,
+                )
+            )
+        for j, path in enumerate(route.tool.get("executables", ())):
+            if _SHELL.search(path):
+                problems.append(
+                    config.problem(
+                        ("routes", i, "tool", "executables", j),
+                        f"'{path}' is a shell: it would run any command it is given; list "
+                        "the programs themselves",
+                    )
+                )
     tool_names: dict[str, int] = {}
     for i, route in enumerate(config.routes):
-        if route.dialect != "custom":
+        if route.dialect not in _TOOL_DIALECTS:
             continue
         if route.tool_name in tool_names:
             problems.append(

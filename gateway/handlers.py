@@ -42,7 +42,7 @@ from .routing import Route
 from .runtime import Runtime, Runtimes
 from .sinks.base import Sink
 from .streaming import stream_events
-from .tool_endpoints import TOOL_ENDPOINTS
+from .tools import TOOL_ENDPOINTS
 
 __all__ = ["dispatch", "error_response", "next_request_id"]
 
@@ -150,7 +150,7 @@ async def _handle(
     tool = TOOL_ENDPOINTS.get(route.endpoint)
     if tool is not None:
         assert route.config is not None
-        answer = await tool(route.config.tool, _body(request), runtime.config.base_dir)
+        answer = await tool.run(route.config.tool, _body(request), runtime.config.base_dir)
         return json_response(answer)
     return await _completion(request, runtime, route, exchange)
 

@@ -29,6 +29,7 @@ from ..errors import GatewayError, InvalidRequest
 from ..exchange import Exchange
 from ..route_call import call_custom_route
 from ..runtime import Runtime
+from ..tools import TOOL_ENDPOINTS
 from .asgi_bridge import AsgiApp, Message, serve_asgi
 from .tools import RouteTool, route_tools
 
@@ -112,15 +113,22 @@ class McpService:
         progress = _Progress(ctx) if progress_token_from_params(ctx.params) is not None else None
         if progress is not None:
             await progress.start()
+        arguments = dict(params.arguments or {})
+        endpoint = TOOL_ENDPOINTS.get(tool.route.endpoint)
         try:
-            answer = await call_custom_route(
-                call.runtime,
-                tool.route,
-                dict(params.arguments or {}),
-                call.headers,
-                call.exchange,
-                on_text=progress.text if progress else None,
-            )
+            if endpoint is not None:
+                assert tool.route.config is not None
+                options, base_dir = tool.route.config.tool, call.runtime.config.base_dir
+                answer = await endpoint.run(options, arguments, base_dir)
+            else:
+                answer = await call_custom_route(
+                    call.runtime,
+                    tool.route,
+                    arguments,
+                    call.headers,
+                    call.exchange,
+                    on_text=progress.text if progress else None,
+                )
         except GatewayError as error:
             # A failure of the tool, not of the protocol: the model reads it and can correct
             # its arguments (the spec asks for isError results here).

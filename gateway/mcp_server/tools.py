@@ -1,9 +1,10 @@
-"""The custom routes of a configuration as MCP tools: name, description and schemas.
+"""The custom routes and tool endpoints of a configuration as MCP tools: name, description and
+schemas.
 
 A custom route's input is what its first request transform accepts (its ``input_schema``), or
 the neutral request when it has none; its output is what its last response transform promises
 (its ``output_schema``), when that is an object. ``stream`` is left out of the input: a tool
-call is always answered whole.
+call is always answered whole. A tool endpoint's input is its body, its output undeclared.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from ..config import gateway_schema
 from ..routing import Route
 from ..runtime import Runtime
+from ..tools import TOOL_ENDPOINTS
 
 __all__ = ["RouteTool", "route_tools"]
 
@@ -31,12 +33,22 @@ class RouteTool:
 
 
 def route_tools(runtime: Runtime) -> dict[str, RouteTool]:
-    """Every custom route of ``runtime``, by tool name (the names are unique: config.py)."""
+    """Every custom route and tool endpoint of ``runtime``, by tool name (the names are unique:
+    config.py checks)."""
     tools = {}
     for route in runtime.router:
-        if route.endpoint != "custom" or route.config is None:
+        if route.config is None:
             continue
         config = route.config
+        endpoint = TOOL_ENDPOINTS.get(route.endpoint)
+        if endpoint is not None:
+            tools[config.tool_name] = RouteTool(
+                config.tool_name, route, config.description or endpoint.description,
+                copy.deepcopy(endpoint.input_schema), None,
+            )  # fmt: skip
+            continue
+        if route.endpoint != "custom":
+            continue
         transforms = runtime.pipeline.transforms
         first = transforms[config.request_transforms[0]] if config.request_transforms else None
         last = transforms[config.response_transforms[-1]] if config.response_transforms else None
