@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")
+#: What goes inside ``Bash(...)``: no ``)`` to close it early, no ``,`` to start another rule
+#: in the comma-separated ``--allowedTools`` (``git log:*),Bash`` would allow every command).
+BASH_RULE = re.compile(r"[^\s(),\x00-\x1f\x7f][^(),\x00-\x1f\x7f]{0,499}")
 PROJECT_NAME = "gateway"
 TOOL_SERVER = "gateway_client_tools"
 #: With client tools: their names reach the upstream as the client sent them (no ``mcp__``
@@ -85,16 +88,30 @@ class ClaudeSettings:
     warm: int = 0  # processes started ahead of requests (the CLI sink only)
     warm_max_idle: float = 300.0
     warm_memory_mib: int = 1024
+    #: agent: the shell commands it may run, as Claude Code permission rules without the
+    #: ``Bash(...)`` around them (``git log:*``); empty, no Bash at all.
+    bash: tuple[str, ...] = ()
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ClaudeSettings:
         values = {k: v for k, v in options.items() if k not in ("kind", "description", "sdk")}
-        for key in ("tools", "allowed_dirs", "disallowed_tools"):
+        for key in ("tools", "allowed_dirs", "disallowed_tools", "bash"):
             if key in values:
                 values[key] = tuple(values[key])
         profile = values.get("profile", "plain")
-        if profile == "plain" and values.get("tools"):
+        if profile == "plain" and (values.get("tools") or values.get("bash")):
             raise ValueError("tools: the plain profile runs no tools; use profile: agent")
+        if "Bash" in values.get("tools", ()):
+            raise ValueError(
+                "tools: Bash there would run any command; list the commands it may run under "
+                "bash: instead (e.g. 'git log:*')"
+            )
+        for rule in values.get("bash", ()):
+            if not BASH_RULE.fullmatch(rule):
+                raise ValueError(
+                    f"bash: '{rule}' is not a command rule (a command, optionally ending in "
+                    "':*'; no parentheses, commas or control characters)"
+                )
         if profile == "agent":
             values.setdefault("max_turns", 10)
         elif values.get("max_turns", 1) != 1:
@@ -104,6 +121,19 @@ class ClaudeSettings:
     @property
     def agent(self) -> bool:
         return self.profile == "agent"
+
+    @property
+    def offered_tools(self) -> tuple[str, ...]:
+        """The built-in tools the model is offered (``--tools``)."""
+        return self.tools + (("Bash",) if self.bash else ())
+
+    @property
+    def permitted_tools(self) -> tuple[str, ...]:
+        """The permission rules that run without asking (``--allowedTools``); with
+        ``--permission-prompts none`` every other call of an offered tool is denied."""
+        if not self.agent:
+            return ()
+        return self.tools + tuple(f"Bash({rule})" for rule in self.bash)
 
     def use_bare(self, environ: Mapping[str, str]) -> bool:
         """--bare skips CLAUDE.md, hooks and the environment turn, but reads only API keys."""
@@ -198,8 +228,8 @@ def plan_run(
     return RunPlan(
         model=request.model,
         max_turns=settings.max_turns,
-        tools=settings.tools,
-        allowed_tools=settings.tools if settings.agent else (),
+        tools=settings.offered_tools,
+        allowed_tools=settings.permitted_tools,
         system_prompt_file=system_file,
         append_system_prompt=settings.agent and settings.system_prompt == "append",
         resume=resume,

@@ -123,8 +123,8 @@ class ClaudeSpare:
         launch = RunPlan(
             model=primed.model if primed and primed.model else _PLACEHOLDER_MODEL,
             max_turns=settings.max_turns,
-            tools=settings.tools,
-            allowed_tools=settings.tools if settings.agent else (),
+            tools=settings.offered_tools,
+            allowed_tools=settings.permitted_tools,
             system_prompt_file=os.path.join(workdir, "system-prompt.txt"),
             append_system_prompt=settings.agent and settings.system_prompt == "append",
             resume=str(uuid.uuid4()) if resumes else None,
