@@ -146,11 +146,13 @@ def _routes(path: str) -> int:
     names = ", ".join(name for name, _ in router.models.listed())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
     for route in router:
-        method = "POST" if "." in route.endpoint or route.endpoint == "custom" else "GET"
-        sink = route.sink or (config.default_sink if method == "POST" else "")
+        method = "POST" if "." in route.endpoint or route.endpoint in ("custom", "mcp") else "GET"
+        # The MCP endpoint and the tool endpoints call no sink of their own.
+        sinkless = method == "GET" or route.endpoint == "mcp" or route.endpoint.startswith("tool.")
+        sink = route.sink or ("" if sinkless else config.default_sink)
         models = (
             ""
-            if method == "GET"
+            if sinkless
             else ("(any)" if route.sink and _forwards_any_model(config, kinds, sink) else names)
         )
         rows.append((method, route.path, route.endpoint, sink, models))

@@ -39,8 +39,9 @@ __all__ = [
 
 # The gateway's own schemas travel in the package (gateway/schemas/), so a wheel finds them too.
 _SCHEMAS = resources.files(__package__) / "schemas"
-# What MCP clients accept in a tool name (the path pattern also allows '~').
-_TOOL_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# What every MCP client accepts in a tool name: Claude Code passes it on to the Messages API,
+# whose tool names allow no '.' (and the path pattern also allows '~').
+_TOOL_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # Programs that run whatever command line they are given; never on a tool.bash allowlist.
 _SHELL = re.compile(r"/(?:(?:ba|da|z|k|c|tc|fi|mk|a|y|rb|le)?sh|busybox|toybox)$")
 # Routes the MCP endpoint offers as tools.
