@@ -313,3 +313,31 @@ def test_config_refuses_a_shell_and_missing_options(write_config):
         f"{path}:15:5 routes[2].tool: only the routes of dialect tool.file_read and tool.bash "
         "take tool options",
     ]
+
+
+def test_an_mcp_call_ends_its_command_when_the_client_leaves(tools):
+    call = {"name": "bash", "arguments": {"command": "sleep", "args": ["57.5"]}}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call})
+    client = socket.create_connection(("127.0.0.1", tools.served.port))
+    client.sendall(
+        b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"accept: application/json, text/event-stream\r\n"
+        + f"content-length: {len(body)}\r\n\r\n{body}".encode()
+    )
+    assert wait_until(lambda: sleeping("57.5")), "the command did not start"
+    client.close()
+    assert wait_until(lambda: not sleeping("57.5")), "the command outlived its MCP client"
+
+
+@pytest.mark.parametrize("header", [("origin", "http://evil.example"), ("host", "evil.example")])
+def test_mcp_without_a_token_serves_only_localhost(tools, header):
+    """No token: a web page reaching /mcp through DNS rebinding or a cross-site request is
+    refused (the MCP specification asks servers to check Origin)."""
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    answer = httpx.post(
+        tools.served.url + "/mcp", json=body, headers={**headers, header[0]: header[1]}
+    )
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == -32600 and "evil.example" in answer.text
+    assert httpx.post(tools.served.url + "/mcp", json=body, headers=headers).status_code == 200
