@@ -56,6 +56,8 @@ class McpService:
         )
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # It logs every request at INFO ("Terminating session: None"); the access log has them.
+        logging.getLogger("mcp").setLevel(max(logging.WARNING, logging.getLogger("mcp").level))
 
     async def start(self) -> None:
         """Runs the manager in a task of its own (its task group must be entered and left
@@ -80,8 +82,9 @@ class McpService:
         self._stop.set()
         try:
             await asyncio.wait_for(self._task, 10)
-        except (TimeoutError, Exception):
+        except Exception:
             log.exception("the MCP session manager did not stop cleanly")
+        await _stop_sse_shutdown_watcher()
 
     async def serve(self, request: Request, runtime: Runtime, exchange: Exchange) -> None:
         """Answers one POST of JSON-RPC. The gateway has checked the method: a stateless
@@ -177,6 +180,20 @@ def _holds_response(message: Message) -> bool:
             if isinstance(data, dict) and "id" in data and ("result" in data or "error" in data):
                 return True
     return False
+
+
+async def _stop_sse_shutdown_watcher() -> None:
+    """sse-starlette (the transport's SSE responses) starts a task per event loop that polls
+    for a uvicorn shutdown every 0.5 s and never ends by itself; left behind, the loop's
+    closing reports it as destroyed while pending. It starts again with the next stream."""
+    watchers = [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "") == "_shutdown_watcher"
+    ]
+    for task in watchers:
+        task.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
 
 
 class _Call:
