@@ -341,3 +341,42 @@ def test_mcp_without_a_token_serves_only_localhost(tools, header):
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == -32600 and "evil.example" in answer.text
     assert httpx.post(tools.served.url + "/mcp", json=body, headers=headers).status_code == 200
+
+
+def test_a_long_mcp_call_reports_progress_while_it_runs(tools, monkeypatch):
+    """A program that prints nothing for a while (cat waiting on a FIFO the test feeds only
+    after two heartbeats) still gets progress notifications, so a client can tell it is alive."""
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from gateway.mcp_server.progress import ProgressReporter
+
+    monkeypatch.setattr(ProgressReporter, "HEARTBEAT", 0.05)
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def run():
+        beats = asyncio.Event()
+
+        async def progress(value, total, message):
+            seen.append((value, total, message))
+            if [m for _, _, m in seen].count("working") >= 2:
+                beats.set()
+
+        async with (
+            streamable_http_client(tools.served.url + "/mcp") as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            arguments = {"command": "cat", "args": ["fifo"]}
+            call = asyncio.create_task(
+                session.call_tool("bash", arguments, progress_callback=progress)
+            )
+            await asyncio.wait_for(beats.wait(), 30)
+            await asyncio.to_thread((tools.work / "fifo").write_text, "fed\n")
+            return await call
+
+    result = asyncio.run(run())
+    assert result.structured_content["stdout"] == "fed\n"
+    assert seen[0][1:] == (None, "started") and seen[-1][1:] == (seen[-1][0], "done")
+    values = [value for value, _, _ in seen]
+    assert values == sorted(set(values))

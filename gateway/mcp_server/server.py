@@ -12,6 +12,7 @@ requests that passed them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from ..route_call import call_custom_route
 from ..runtime import Runtime
 from ..tools import TOOL_ENDPOINTS
 from .asgi_bridge import AsgiApp, Message, serve_asgi
+from .progress import ProgressReporter
 from .tools import RouteTool, route_tools
 
 __all__ = ["McpService"]
@@ -113,39 +115,43 @@ class McpService:
         tool = route_tools(call.runtime).get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
-        progress = _Progress(ctx) if progress_token_from_params(ctx.params) is not None else None
-        if progress is not None:
-            await progress.start()
-        arguments = dict(params.arguments or {})
-        endpoint = TOOL_ENDPOINTS.get(tool.route.endpoint)
-        try:
-            if endpoint is not None:
-                assert tool.route.config is not None
-                options, base_dir = tool.route.config.tool, call.runtime.config.base_dir
-                answer = await endpoint.run(options, arguments, base_dir)
-            else:
-                answer = await call_custom_route(
-                    call.runtime,
-                    tool.route,
-                    arguments,
-                    call.headers,
-                    call.exchange,
-                    on_text=progress.text if progress else None,
+        wants_progress = progress_token_from_params(ctx.params) is not None
+        reporter = ProgressReporter(ctx.session.report_progress) if wants_progress else None
+        async with reporter or contextlib.nullcontext():
+            try:
+                answer = await self._run(tool, dict(params.arguments or {}), call, reporter)
+            except GatewayError as error:
+                # A failure of the tool, not of the protocol: the model reads it and can
+                # correct its arguments (the spec asks for isError results here).
+                call.exchange.error_type = error.kind
+                message = f"{error.status} {error.kind}: {error.message}"
+                return types.CallToolResult(
+                    content=[types.TextContent(text=message)], is_error=True
                 )
-        except GatewayError as error:
-            # A failure of the tool, not of the protocol: the model reads it and can correct
-            # its arguments (the spec asks for isError results here).
-            call.exchange.error_type = error.kind
-            return types.CallToolResult(
-                content=[types.TextContent(text=f"{error.status} {error.kind}: {error.message}")],
-                is_error=True,
-            )
-        if progress is not None:
-            await progress.done()
+            if reporter is not None:
+                await reporter.done()
         text = json.dumps(answer, ensure_ascii=False)
         structured = answer if isinstance(answer, dict) else None
         return types.CallToolResult(
             content=[types.TextContent(text=text)], structured_content=structured
+        )
+
+    @staticmethod
+    async def _run(
+        tool: RouteTool, arguments: dict[str, Any], call: _Call, reporter: ProgressReporter | None
+    ) -> Any:
+        endpoint = TOOL_ENDPOINTS.get(tool.route.endpoint)
+        if endpoint is not None:
+            assert tool.route.config is not None
+            base_dir = call.runtime.config.base_dir
+            return await endpoint.run(tool.route.config.tool, arguments, base_dir)
+        return await call_custom_route(
+            call.runtime,
+            tool.route,
+            arguments,
+            call.headers,
+            call.exchange,
+            on_text=reporter.text if reporter else None,
         )
 
 
@@ -214,29 +220,3 @@ def _tool(tool: RouteTool) -> types.Tool:
         input_schema=tool.input_schema,
         output_schema=tool.output_schema,
     )
-
-
-class _Progress:
-    """Progress notifications for a client that sent a progressToken: one when the answer
-    starts and then one per text fragment, at most every 0.2 s, counting characters (the total
-    is unknown until the end)."""
-
-    _INTERVAL = 0.2
-
-    def __init__(self, ctx: Any) -> None:
-        self._session = ctx.session
-        self._chars = 0
-        self._sent_at: float | None = None
-
-    async def start(self) -> None:
-        await self._session.report_progress(0, None, "started")
-
-    async def text(self, fragment: str) -> None:
-        self._chars += len(fragment)
-        now = asyncio.get_running_loop().time()
-        if self._sent_at is None or now - self._sent_at >= self._INTERVAL:
-            self._sent_at = now
-            await self._session.report_progress(self._chars, None, "answering")
-
-    async def done(self) -> None:
-        await self._session.report_progress(self._chars, self._chars, "done")
