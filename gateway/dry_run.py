@@ -29,6 +29,11 @@ async def dry_run(
     try:
         if route is None:
             raise RouteNotFound(f"No route serves {path}")
+        if route.endpoint == "mcp" or route.endpoint.startswith("tool."):
+            raise InvalidRequest(
+                f"{path} is {route.endpoint}, which calls no sink: `gateway try` shows what a "
+                "completion or custom route would send (docs/mcp.md, docs/tools.md)."
+            )
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object.")
         return 0, await _plan(runtime, route, body, headers)

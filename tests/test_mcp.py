@@ -294,3 +294,13 @@ def test_tool_names_must_be_unique(write_config):
         f"{path}:7:11 routes[1].path: the MCP tool name 'chat' is already taken by routes[0]; "
         "give this route a name:"
     )
+
+
+def test_gateway_try_says_the_mcp_route_calls_no_sink(capsys):
+    from gateway.cli import main
+
+    assert main(["try", "/mcp", "--data", "{}", "--config", str(REPO / "routes.yaml")]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["status"] == 400 and error["body"]["error"]["message"].startswith(
+        "/mcp is mcp, which calls no sink"
+    )
