@@ -88,7 +88,7 @@ class RouteConfig:
     description: str | None = None
     #: What to do with hosted tools (OpenAI's web_search) the sink cannot run: refuse or drop.
     hosted_tools: str = "refuse"
-    #: A custom route's name as an MCP tool; by default the last segment of its path.
+    #: A custom or tool route's name as an MCP tool; by default the last segment of its path.
     name: str | None = None
     #: A tool endpoint's options (``tool:``; docs/tools.md).
     tool: Mapping[str, Any] = field(default_factory=dict)
