@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from gateway import ir  # noqa: E402
 from gateway.sinks.claude_binary import locate  # noqa: E402
 from gateway.sinks.claude_cli import cli_argv  # noqa: E402
-from gateway.sinks.claude_run import ClaudeSettings, plan_run  # noqa: E402
+from gateway.sinks.claude_run import plan_run  # noqa: E402
+from gateway.sinks.claude_settings import ClaudeSettings  # noqa: E402
 
 ROUTES = """
 version: 1

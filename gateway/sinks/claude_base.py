@@ -18,8 +18,10 @@ from ..errors import InvalidRequest, SinkUnavailable, UpstreamTimeout
 from .base import Sink
 from .claude_binary import TESTED_VERSION, ClaudeBinary, find_claude
 from .claude_login import RECHECK_AFTER, LoginState, check_login
-from .claude_run import ClaudeSettings, RunPlan, confine, plan_run
+from .claude_run import RunPlan, plan_run
+from .claude_settings import ClaudeSettings
 from .claude_spare import ClaudeSpare
+from .confinement import confine
 from .limiter import ConcurrencyLimiter
 from .run_dirs import RunArea, RunDirectory
 from .stream_json import StreamJsonTranslator, run_events

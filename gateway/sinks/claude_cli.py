@@ -18,8 +18,10 @@ from .. import ir
 from ..errors import SinkUnavailable, UpstreamError
 from .child_process import ChildProcess
 from .claude_base import ClaudeSink
+from .claude_client_tools import declare_client_tools
 from .claude_conversation import lay_out
-from .claude_run import ClaudeSettings, RunPlan, cli_argv, declare_client_tools, plan_run
+from .claude_run import RunPlan, cli_argv, plan_run
+from .claude_settings import ClaudeSettings
 from .claude_spare import LATE_ENV, ClaudeSpare, Primed
 from .ndjson import NDJSONError
 from .run_dirs import RunDirectory

@@ -20,126 +20,32 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from .. import ir
 from ..errors import InvalidRequest
 from ..wire.anthropic import parameters_from_ir, with_extra
-from .base import DEFAULT_MAX_TOKENS
+from .claude_client_tools import CLIENT_TOOLS_ENV, declare_client_tools
 from .claude_conversation import ReplayLine, lay_out, replay_lines, transcript_lines
+from .claude_settings import ClaudeSettings
 
 __all__ = [
-    "CLIENT_TOOLS_ENV",
     "MODEL_NAME",
-    "ClaudeSettings",
     "ReplayLine",
     "RunPlan",
     "cli_argv",
-    "confine",
     "fixed_flags",
     "plan_run",
     "run_environment",
 ]
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")
-#: What goes inside ``Bash(...)``: no ``)`` to close it early, no ``,`` to start another rule
-#: in the comma-separated ``--allowedTools`` (``git log:*),Bash`` would allow every command).
-BASH_RULE = re.compile(r"[^\s(),\x00-\x1f\x7f][^(),\x00-\x1f\x7f]{0,499}")
 PROJECT_NAME = "gateway"
-TOOL_SERVER = "gateway_client_tools"
-#: With client tools: their names reach the upstream as the client sent them (no ``mcp__``
-#: prefix), no tool-search placeholder, descriptions uncut.
-CLIENT_TOOLS_ENV = {
-    "CLAUDE_AGENT_SDK_MCP_NO_PREFIX": "1",
-    "ENABLE_TOOL_SEARCH": "false",
-    "CLAUDE_CODE_MAX_MCP_DESCRIPTION_LENGTH": "1000000",
-}
-
 # Options of the Anthropic Messages API the CLI can carry to its upstream unchanged.
 CARRIED_EXTRAS = frozenset(
     {"thinking", "output_config", "speed", "inference_geo", "cache_control", "context_management"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ClaudeSettings:
-    """A cli or sdk sink's options from routes.yaml, with their defaults."""
-
-    binary: str | None = None
-    profile: str = "plain"
-    tools: tuple[str, ...] = ()
-    working_dir: str | None = None
-    allowed_dirs: tuple[str, ...] = ()
-    max_turns: int = 1
-    system_prompt: str = "replace"
-    max_concurrency: int = 4
-    max_queue: int = 16
-    queue_timeout: float = 30.0
-    timeout: float = 600.0
-    max_retries: int = 0
-    default_max_tokens: int = DEFAULT_MAX_TOKENS
-    bare: str | bool = "auto"
-    prompt_caching: bool = True
-    env: Mapping[str, str] = field(default_factory=dict)
-    disallowed_tools: tuple[str, ...] = ()
-    permission_mode: str | None = None
-    warm: int = 0  # processes started ahead of requests (the CLI sink only)
-    warm_max_idle: float = 300.0
-    warm_memory_mib: int = 1024
-    #: agent: the shell commands it may run, as Claude Code permission rules without the
-    #: ``Bash(...)`` around them (``git log:*``); empty, no Bash at all.
-    bash: tuple[str, ...] = ()
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> ClaudeSettings:
-        values = {k: v for k, v in options.items() if k not in ("kind", "description", "sdk")}
-        for key in ("tools", "allowed_dirs", "disallowed_tools", "bash"):
-            if key in values:
-                values[key] = tuple(values[key])
-        profile = values.get("profile", "plain")
-        if profile == "plain" and (values.get("tools") or values.get("bash")):
-            raise ValueError("tools: the plain profile runs no tools; use profile: agent")
-        if "Bash" in values.get("tools", ()):
-            raise ValueError(
-                "tools: Bash there would run any command; list the commands it may run under "
-                "bash: instead (e.g. 'git log:*')"
-            )
-        for rule in values.get("bash", ()):
-            if not BASH_RULE.fullmatch(rule):
-                raise ValueError(
-                    f"bash: '{rule}' is not a command rule (a command, optionally ending in "
-                    "':*'; no parentheses, commas or control characters)"
-                )
-        if profile == "agent":
-            values.setdefault("max_turns", 10)
-        elif values.get("max_turns", 1) != 1:
-            raise ValueError("max_turns: the plain profile answers in exactly one turn")
-        return cls(**values)
-
-    @property
-    def agent(self) -> bool:
-        return self.profile == "agent"
-
-    @property
-    def offered_tools(self) -> tuple[str, ...]:
-        """The built-in tools the model is offered (``--tools``)."""
-        return self.tools + (("Bash",) if self.bash else ())
-
-    @property
-    def permitted_tools(self) -> tuple[str, ...]:
-        """The permission rules that run without asking (``--allowedTools``); with
-        ``--permission-prompts none`` every other call of an offered tool is denied."""
-        if not self.agent:
-            return ()
-        return self.tools + tuple(f"Bash({rule})" for rule in self.bash)
-
-    def use_bare(self, environ: Mapping[str, str]) -> bool:
-        """--bare skips CLAUDE.md, hooks and the environment turn, but reads only API keys."""
-        if self.bare == "auto":
-            return bool(environ.get("ANTHROPIC_API_KEY"))
-        return bool(self.bare)
 
 
 @dataclass(slots=True)
@@ -336,65 +242,6 @@ def _answer_settings(
         # (subscription) keeps it: the CLI ties its attribution to that block.
         env["CLAUDE_CODE_ATTRIBUTION_HEADER"] = "0"
     return env
-
-
-def declare_client_tools(tools: list[ir.Tool]) -> dict[str, Any]:
-    """An ``initialize`` control request offering the client's tools to the model.
-
-    They are declared as an in-process MCP server whose manifest is sent up front, so the CLI
-    lists them upstream without a round trip; with ``--tools ""`` and no ``--allowedTools``
-    for them, it never runs one: a tool call ends the turn and goes back to the client.
-    """
-    manifest = {
-        "initializeResult": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": TOOL_SERVER, "version": "1.0.0"},
-        },
-        "toolsListResult": {
-            "tools": [
-                {"name": t.name, "description": t.description or "", "inputSchema": t.input_schema}
-                for t in tools
-            ]
-        },
-    }
-    return {
-        "type": "control_request",
-        "request_id": "gateway_init",
-        "request": {
-            "subtype": "initialize",
-            "hooks": None,
-            "sdkMcpServers": [TOOL_SERVER],
-            "sdkMcpServerManifests": {TOOL_SERVER: manifest},
-        },
-    }
-
-
-def confine(requested: str, allowed: tuple[str, ...], base: str) -> str:
-    """``requested`` resolved (symlinks followed) if it lies inside one of ``allowed``."""
-    if "\0" in requested or len(requested) > 4096:
-        raise InvalidRequest(
-            "working_dir: not a usable path (a NUL character, or over 4096 characters)",
-            param="working_dir",
-        )
-    try:
-        target = Path(base, requested).resolve()
-        is_dir = target.is_dir()
-    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop (3.11)
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise InvalidRequest(f"working_dir: {reason}", param="working_dir") from None
-    for root in allowed:
-        root_path = Path(base, root).resolve()
-        if target == root_path or root_path in target.parents:
-            if not is_dir:
-                raise InvalidRequest(
-                    f"working_dir: '{requested}' is not a directory", param="working_dir"
-                )
-            return str(target)
-    raise InvalidRequest(
-        f"working_dir: '{requested}' is outside the directories this route allows",
-        param="working_dir",
-    )
 
 
 def cli_argv(binary: str, plan: RunPlan) -> list[str]:

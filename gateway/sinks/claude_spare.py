@@ -30,15 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .child_process import ChildProcess
+from .claude_client_tools import CLIENT_TOOLS_ENV
 from .claude_conversation import ReplayLine
-from .claude_run import (
-    CLIENT_TOOLS_ENV,
-    ClaudeSettings,
-    RunPlan,
-    cli_argv,
-    fixed_flags,
-    run_environment,
-)
+from .claude_run import RunPlan, cli_argv, fixed_flags, run_environment
+from .claude_settings import ClaudeSettings
 
 __all__ = ["LATE_ENV", "ClaudeSpare", "Primed"]
 
