@@ -81,6 +81,14 @@ def create_app(
         ).items():
             response.headers.setdefault(name, value)
 
+    @app.on_response
+    async def _rate_headers(request: Any, response: Any) -> None:
+        """A named key's rate-limit headers on every answer, streamed ones included; they
+        replace an upstream's own (the key's limits are what this client must keep to)."""
+        headers = getattr(request.ctx, "rate_headers", None)
+        if headers:
+            response.headers.update(headers)
+
     @app.before_server_start
     async def _start(app: Sanic) -> None:
         runtime: Runtime = app.ctx.runtimes.current

@@ -57,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     routes = commands.add_parser("routes", help="print the resolved route table")
     routes.add_argument("path", nargs="?", default=None, help=_CONFIG_HELP)
 
-    commands.add_parser("token", help="print a new random token for auth.token")
+    token = commands.add_parser(
+        "token", help="print a new random token for auth.token, or a named key for auth.keys"
+    )
+    token.add_argument(
+        "--name", default=None, help="print a named client key and the entry to add to auth.keys"
+    )
 
     claude = commands.add_parser(
         "claude", help="run the claude binary the gateway uses (e.g. `gateway claude auth login`)"
@@ -100,7 +105,29 @@ def main(argv: list[str] | None = None) -> int:
         return _routes(args.path)
     if args.command == "try":
         return _try(args)
+    if args.name is not None:
+        return _named_key(args.name)
     print(secrets.token_urlsafe(32))
+    return 0
+
+
+def _named_key(name: str) -> int:
+    from .teams.keys import NAME_PATTERN, hash_key, new_key
+
+    if not NAME_PATTERN.fullmatch(name):
+        print(
+            f"'{name}' cannot name a key: use letters, digits and _ . @ - (at most 64).",
+            file=sys.stderr,
+        )
+        return 2
+    key = new_key()
+    print(key)
+    print(
+        f"# Give the key above to {name}; it is not stored anywhere. Add this under auth.keys\n"
+        f"# in routes.yaml (or to the file auth.keys_file names):\n"
+        f'- {{name: {name}, hash: "{hash_key(key)}"}}',
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -246,7 +273,11 @@ def _serve(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         return _report(error)
-    if not config.auth_token and not _is_loopback(host) and not args.allow_unauthenticated_remote:
+    if (
+        not config.auth_required
+        and not _is_loopback(host)
+        and not args.allow_unauthenticated_remote
+    ):
         print(
             f"Refusing to serve {host} without a token: anyone who can reach it could use your "
             "Claude account. Set auth.token in routes.yaml (e.g. token: ${GATEWAY_TOKEN}, and "

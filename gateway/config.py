@@ -20,6 +20,8 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from .exposure import Exposure
+from .teams.keys import KeyRing, load_keys
+from .teams.options import StateOptions
 from .yamlsource import ConfigError, JsonPath, Located, Problem, load_yaml
 
 __all__ = [
@@ -134,6 +136,15 @@ class Config:
     access_log: str | None
     exposure: Exposure
     document: Located = field(repr=False, compare=False)
+    #: Named client keys (docs/teams.md), beside or instead of ``auth_token``.
+    keys: KeyRing = field(default_factory=KeyRing)
+    keys_file: Path | None = None
+    state: StateOptions = field(default_factory=StateOptions)
+
+    @property
+    def auth_required(self) -> bool:
+        """Clients must present auth.token or one of the keys."""
+        return bool(self.auth_token or self.keys)
 
     @property
     def base_dir(self) -> Path:
@@ -219,6 +230,8 @@ def _build(source: Path, document: Located) -> Config:
     }
     auth = data.get("auth", {})
     log = data.get("access_log", {})
+    keys, keys_file = load_keys(document, auth, source.parent)
+    auth_required = bool(auth.get("token") or keys)
     return Config(
         source=source,
         default_sink=data.get("default_sink") or next(iter(sinks)),
@@ -230,13 +243,16 @@ def _build(source: Path, document: Located) -> Config:
         transforms=data.get("transforms", {}),
         limits=Limits(**data.get("limits", {})),
         auth_token=auth.get("token") or None,
-        exposure=_exposure(document, data.get("server", {}), auth.get("token")),
+        exposure=_exposure(document, data.get("server", {}), auth_required),
         access_log=(log.get("path") or "-") if log.get("enabled", True) else None,
         document=document,
+        keys=keys,
+        keys_file=keys_file,
+        state=StateOptions.from_options(data.get("state", {})),
     )
 
 
-def _exposure(document: Located, raw: dict[str, Any], token: str | None) -> Exposure:
+def _exposure(document: Located, raw: dict[str, Any], token: bool) -> Exposure:
     try:
         exposure = Exposure.from_options(raw, token_required=bool(token))
     except ValueError as exc:
@@ -250,7 +266,7 @@ def _exposure(document: Located, raw: dict[str, Any], token: str | None) -> Expo
             [
                 document.problem(
                     ("server", "cors_origins"),
-                    "'*' needs auth.token: any web page could use the gateway",
+                    "'*' needs auth.token or auth.keys: any web page could use the gateway",
                 )
             ]
         )
@@ -259,7 +275,8 @@ def _exposure(document: Located, raw: dict[str, Any], token: str | None) -> Expo
             [
                 document.problem(
                     ("server", "public_url"),
-                    "a public URL needs auth.token: anyone who finds the URL could use it",
+                    "a public URL needs auth.token or auth.keys: anyone who finds the URL could "
+                    "use it",
                 )
             ]
         )

@@ -11,10 +11,11 @@
     ├── RequestTimeout                408  the client did not send its request in time
     ├── PayloadTooLarge               413  the headers or the body are over their limit
     ├── Unprocessable                 422  well-formed but refused (schema of a custom endpoint)
-    ├── RateLimited                   429  the upstream asked us to slow down
+    ├── RateLimited                   429  a key's limit, or the upstream asked us to slow down
     ├── Overloaded                    429 (OpenAI) / 529 (Anthropic), with Retry-After
     ├── UpstreamError                 502  the backend failed or answered nonsense
     ├── SinkUnavailable               503  the backend cannot run at all (binary missing, ...)
+    │   └── LimitsUnavailable              the limits' store (Redis) is unreachable, policy closed
     ├── UpstreamTimeout               504
     └── TransformFailed               500  a transform raised or produced invalid output
 
@@ -31,6 +32,7 @@ __all__ = [
     "AuthenticationFailed",
     "GatewayError",
     "InvalidRequest",
+    "LimitsUnavailable",
     "MethodNotAllowed",
     "ModelNotFound",
     "NotFound",
@@ -158,6 +160,11 @@ class UpstreamError(GatewayError):
 class SinkUnavailable(GatewayError):
     status = 503
     kind = "api_error"
+
+
+class LimitsUnavailable(SinkUnavailable):
+    """Redis, where the keys' limits are counted, cannot be reached and ``state.on_unavailable``
+    is ``closed``."""
 
 
 class UpstreamTimeout(GatewayError):

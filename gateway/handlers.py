@@ -21,7 +21,8 @@ import pluggy
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from .dialects import error_encoder
+from .builtin.key_limits import limiter_of
+from .dialects import DIALECTS, error_encoder
 from .errors import (
     GatewayError,
     InvalidRequest,
@@ -105,6 +106,9 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         )
     finally:
         exchange.finished = time.perf_counter()
+        admission = getattr(request.ctx, "admission", None)
+        if admission is not None:
+            await request.ctx.limiter.finish(admission, exchange)
         for sink in runtimes.leave(runtime):
             request.app.ctx.close_later(sink)
         await notify(pm.hook.gateway_request_finished, exchange=exchange)
@@ -135,12 +139,13 @@ async def _handle(
         raise MethodNotAllowed(
             f"{request.path} accepts {expected}, not {request.method}", headers={"allow": expected}
         )
-    if exposure.public_url or not (runtime.config.auth_token or request.app.ctx.open_to_remote):
+    if exposure.public_url or not (runtime.config.auth_required or request.app.ctx.open_to_remote):
         _refuse_foreign_names(request, exposure)
     if route.endpoint not in _UNAUTHENTICATED:
         exchange.identity = await authenticate(
             pm.hook.gateway_authenticate, exchange=exchange, config=runtime.config
         )
+        await _admit(request, runtime, exchange)
     await notify(pm.hook.gateway_request_started, exchange=exchange)
     info = INFO_ENDPOINTS.get(route.endpoint)
     if info is not None:
@@ -153,6 +158,19 @@ async def _handle(
         answer = await tool.run(route.config.tool, _body(request), runtime.config.base_dir)
         return json_response(answer)
     return await _completion(request, runtime, route, exchange)
+
+
+async def _admit(request: Request, runtime: Runtime, exchange: Exchange) -> None:
+    """Counts the request against its named key's limits (docs/teams.md); 429 when over."""
+    limiter = limiter_of(request.app.ctx.plugins)
+    if limiter is None or exchange.key_name is None:
+        return
+    anthropic_shape = DIALECTS["anthropic.messages"].encode_error
+    anthropic = error_encoder(exchange.endpoint, exchange.headers) is anthropic_shape
+    admission = await limiter.admit(runtime.config.keys, exchange, anthropic)
+    if admission is not None:
+        request.ctx.admission, request.ctx.limiter = admission, limiter
+        request.ctx.rate_headers = admission.headers
 
 
 def _refuse_foreign_names(request: Request, exposure: Exposure) -> None:
@@ -243,6 +261,13 @@ async def _completion(
     prepared = await prepare(runtime, route, body, request.headers, exchange.id)
     target, sink = prepared.target, prepared.sink
     exchange.model, exchange.target_model, exchange.sink = target.requested, target.model, sink.name
+    key = runtime.config.keys.get(exchange.key_name)
+    if key is not None and not key.allows_model(target.requested):
+        raise PermissionDenied(
+            f"The key '{key.name}' may not use the model '{target.requested}'.",
+            param="model",
+            code="model_not_allowed",
+        )
     if prepared.dropped_tools:
         exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(prepared.dropped_tools)
     if prepared.request is None:

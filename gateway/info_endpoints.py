@@ -10,6 +10,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from . import __version__
+from .builtin.key_limits import limiter_of
 from .exchange import Exchange
 from .responses import json_response
 from .routing import Route
@@ -84,15 +85,17 @@ async def status(
     for name in names:
         problem = runtime.sinks[name].readiness_problem()
         sinks[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
-    return json_response(
-        {
-            "status": "ok" if all(s["ready"] for s in sinks.values()) else "not ready",
-            "version": __version__,
-            "config": str(runtime.config.source),
-            "sinks": sinks,
-            "endpoints": paths,
-        }
-    )
+    body = {
+        "status": "ok" if all(s["ready"] for s in sinks.values()) else "not ready",
+        "version": __version__,
+        "config": str(runtime.config.source),
+        "sinks": sinks,
+        "endpoints": paths,
+    }
+    limiter = limiter_of(request.app.ctx.plugins)
+    if limiter is not None and (runtime.config.keys or runtime.config.state.url):
+        body["limits"] = dict(limiter.status()) | {"keys": [k.name for k in runtime.config.keys]}
+    return json_response(body)
 
 
 async def health(

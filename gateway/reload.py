@@ -24,8 +24,10 @@ log = logging.getLogger("gateway.reload")
 
 
 def watched_files(config: Config) -> list[Path]:
-    """routes.yaml and every transform, schema and hook file it names."""
+    """routes.yaml and every transform, schema, hook and keys file it names."""
     files = [config.source]
+    if config.keys_file is not None:
+        files.append(config.keys_file)
     for spec in config.transforms.values():
         if "template" in spec:
             files.append(config.base_dir / "transforms" / spec["template"])

@@ -37,6 +37,7 @@ class Reply:
     fail_midway: bool = False  # stream an in-band error after the first delta
     drop_midway: bool = False  # close the connection after the first delta
     message_id: str | None = None  # random unless given
+    gate: threading.Event | None = None  # the answer waits until the test sets it
 
 
 @dataclass
@@ -224,6 +225,8 @@ class MockUpstream:
             return _anthropic_invalid(problem)
         body = received.body
         reply = self._reply_for(body)
+        if reply.gate is not None:
+            await asyncio.get_running_loop().run_in_executor(None, reply.gate.wait)
         if reply.error is not None:
             status, kind, message = reply.error
             return web.json_response(
@@ -355,6 +358,8 @@ class MockUpstream:
             )  # fmt: skip
         body = received.body
         reply = self._reply_for(body)
+        if reply.gate is not None:
+            await asyncio.get_running_loop().run_in_executor(None, reply.gate.wait)
         if reply.error is not None:
             status, kind, message = reply.error
             return web.json_response(

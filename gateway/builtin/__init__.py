@@ -9,8 +9,9 @@ __all__ = ["default_plugins"]
 
 def default_plugins() -> list[Any]:
     from .access_log import AccessLog
+    from .key_limits import KeyLimits
     from .metrics import Metrics
     from .sinks import BuiltinSinks
     from .token_auth import TokenAuth
 
-    return [BuiltinSinks(), TokenAuth(), AccessLog(), Metrics()]
+    return [BuiltinSinks(), TokenAuth(), KeyLimits(), AccessLog(), Metrics()]

@@ -1,11 +1,12 @@
-"""Token auth: when routes.yaml sets ``auth.token``, every request must present it."""
+"""Token auth: when routes.yaml sets ``auth.token`` or ``auth.keys``, every request must present
+the token or one of the keys. An accepted key names the exchange (``exchange.key_name``)."""
 
 from __future__ import annotations
 
 import hmac
 
 from ..config import Config
-from ..errors import AuthenticationFailed
+from ..errors import AuthenticationFailed, PermissionDenied
 from ..exchange import Exchange
 from ..hookspecs import hookimpl
 
@@ -27,8 +28,7 @@ def presented_token(headers: object) -> str | None:
 class TokenAuth:
     @hookimpl
     def gateway_authenticate(self, exchange: Exchange, config: Config) -> object:
-        expected = config.auth_token
-        if not expected:
+        if not config.auth_required:
             return None
         token = presented_token(exchange.headers)
         if token is None:
@@ -39,6 +39,15 @@ class TokenAuth:
             )
         # Header bytes that are not UTF-8 arrive as surrogate escapes: compare them as such.
         presented = token.encode("utf-8", "surrogateescape")
-        if not hmac.compare_digest(presented, expected.encode()):
+        expected = config.auth_token
+        if expected and hmac.compare_digest(presented, expected.encode()):
+            return {"auth": "token"}
+        key = config.keys.find(token)
+        if key is None:
             raise AuthenticationFailed("The gateway token is not valid.", code="invalid_api_key")
-        return {"auth": "token"}
+        exchange.key_name = key.name
+        if exchange.route is not None and not key.allows_route(exchange.route):
+            raise PermissionDenied(
+                f"The key '{key.name}' may not call {exchange.route}.", code="route_not_allowed"
+            )
+        return {"auth": "key", "key": key.name}

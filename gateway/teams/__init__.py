@@ -1,0 +1,1 @@
+"""Teams: named client keys, their limits, and where the limits are counted (docs/teams.md)."""

@@ -1,0 +1,157 @@
+"""Named client keys: what routes.yaml (or the file it names) says about each, and finding the
+key a client presented.
+
+Only a SHA-256 digest of each key is stored. The keys are random (``gateway token`` draws 32
+bytes), so a plain digest cannot be reversed by guessing, and no slow password hash is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from ..yamlsource import ConfigError, JsonPath, Located, load_yaml
+
+__all__ = ["NAME_PATTERN", "ClientKey", "KeyRing", "hash_key", "load_keys", "new_key"]
+
+_PREFIX = "sha256:"
+#: As keys.schema.json says.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+def hash_key(key: str) -> str:
+    """How a key is written in routes.yaml: ``sha256:`` and the hex digest of its UTF-8 bytes."""
+    return _PREFIX + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def new_key() -> str:
+    return "gw-" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKey:
+    name: str
+    digest: bytes
+    models: tuple[str, ...] | None = None
+    routes: tuple[str, ...] | None = None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    concurrency: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.requests_per_minute or self.tokens_per_minute or self.concurrency)
+
+    def allows_model(self, model: str) -> bool:
+        return self.models is None or any(fnmatchcase(model, m) for m in self.models)
+
+    def allows_route(self, path: str) -> bool:
+        if self.routes is None:
+            return True
+        return any(path == r or (r.endswith("/*") and path.startswith(r[:-1])) for r in self.routes)
+
+
+class KeyRing:
+    """The configured keys, found by the digest of the presented key.
+
+    The lookup is a dict probe on the SHA-256 digest, so its timing can only tell an attacker
+    about the digest of what they sent, never about a stored key; the match is then confirmed
+    with ``hmac.compare_digest``. A linear scan with compare_digest over every key would cost
+    ~0.1 us per key on every request for no gain.
+    """
+
+    def __init__(self, keys: tuple[ClientKey, ...] = ()) -> None:
+        self.keys = keys
+        self._by_digest = {key.digest: key for key in keys}
+        self._by_name = {key.name: key for key in keys}
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def __iter__(self) -> Iterator[ClientKey]:
+        return iter(self.keys)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyRing) and self.keys == other.keys
+
+    def __hash__(self) -> int:
+        return hash(self.keys)
+
+    def get(self, name: str | None) -> ClientKey | None:
+        return self._by_name.get(name) if name else None
+
+    def find(self, presented: str) -> ClientKey | None:
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        found = self._by_digest.get(digest)
+        if found is None or not hmac.compare_digest(found.digest, digest):
+            return None
+        return found
+
+
+def load_keys(
+    document: Located, auth: Mapping[str, Any], base_dir: Path
+) -> tuple[KeyRing, Path | None]:
+    """The keys of ``auth.keys`` and of the file ``auth.keys_file`` names (and that file)."""
+    from ..config import validate_with_schema
+
+    problems = []
+    entries: list[tuple[Located, JsonPath, dict[str, Any]]] = []
+    if "keys" in auth:
+        found = validate_with_schema(
+            document, {"keys": auth["keys"]}, "keys.schema.json", ("auth",)
+        )
+        problems += found
+        if not found:
+            entries += [(document, ("auth", "keys", i), k) for i, k in enumerate(auth["keys"])]
+    keys_file = None
+    if auth.get("keys_file"):
+        keys_file = (base_dir / auth["keys_file"]).resolve()
+        if not keys_file.is_file():
+            raise ConfigError(
+                [document.problem(("auth", "keys_file"), f"no keys file at {keys_file}")]
+            )
+        other = load_yaml(keys_file)
+        other.file = str(keys_file)
+        found = validate_with_schema(other, other.data, "keys.schema.json")
+        problems += found
+        if not found:
+            entries += [(other, ("keys", i), k) for i, k in enumerate(other.data["keys"])]
+    keys: list[ClientKey] = []
+    names: dict[str, str] = {}
+    digests: dict[bytes, str] = {}
+    for source, path, raw in entries:
+        key = _key(raw)
+        if key.name in names:
+            message = f"'{key.name}' is already the name of a key in {names[key.name]}"
+            problems.append(source.problem((*path, "name"), message))
+        elif key.digest in digests:
+            message = f"the same key as '{digests[key.digest]}' (every key needs its own)"
+            problems.append(source.problem((*path, "hash"), message))
+        else:
+            names[key.name], digests[key.digest] = source.file, key.name
+            keys.append(key)
+    if problems:
+        raise ConfigError(problems)
+    return KeyRing(tuple(keys)), keys_file
+
+
+def _key(raw: Mapping[str, Any]) -> ClientKey:
+    models, routes = raw.get("models"), raw.get("routes")
+    return ClientKey(
+        name=raw["name"],
+        digest=bytes.fromhex(raw["hash"][len(_PREFIX) :]),
+        models=tuple(models) if models is not None else None,
+        routes=tuple(r.rstrip("/") or "/" if not r.endswith("/*") else r for r in routes)
+        if routes is not None
+        else None,
+        requests_per_minute=raw.get("requests_per_minute"),
+        tokens_per_minute=raw.get("tokens_per_minute"),
+        concurrency=raw.get("concurrency"),
+    )

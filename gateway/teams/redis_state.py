@@ -1,0 +1,166 @@
+"""Limit counters in Redis, shared by every worker and host: each decision is one Lua script,
+so two gateways can never both take the last request of a window (no read-then-write).
+
+Time is Redis's own (``TIME``), so hosts with skewed clocks share one window. A request in
+flight holds a lease in a sorted set that ends by itself after the request timeout, so a
+crashed worker cannot hold a concurrency slot for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from .keys import ClientKey
+from .verdict import Verdict
+
+__all__ = ["RedisState", "StateUnavailable"]
+
+log = logging.getLogger("gateway.state")
+
+# KEYS: requests count, tokens count, leases of requests in flight.
+# ARGV: requests/window, tokens/window, concurrency (0: none), window ms, lease ms, ticket.
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, lease = tonumber(ARGV[4]), tonumber(ARGV[5])
+local function left(key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then return window end
+  return ttl
+end
+local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
+local in_flight = 0
+if conc > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  in_flight = redis.call('ZCARD', KEYS[3])
+end
+local refused = ''
+if rpm > 0 and requests >= rpm then refused = 'requests'
+elseif tpm > 0 and tokens >= tpm then refused = 'tokens'
+elseif conc > 0 and in_flight >= conc then refused = 'concurrency' end
+if refused == '' then
+  requests = redis.call('INCR', KEYS[1])
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], window) end
+  if conc > 0 then
+    redis.call('ZADD', KEYS[3], now + lease, ARGV[6])
+    redis.call('PEXPIRE', KEYS[3], lease)
+    in_flight = in_flight + 1
+  end
+end
+return {refused, requests, left(KEYS[1]), tokens, left(KEYS[2]), in_flight}
+"""
+
+# KEYS: tokens count, leases, usage totals. ARGV: tokens, window ms, ticket, held (0/1).
+_FINISH = """
+if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], ARGV[3]) end
+local n = tonumber(ARGV[1])
+if n > 0 then
+  redis.call('INCRBY', KEYS[1], n)
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+  redis.call('HINCRBY', KEYS[3], 'tokens', n)
+end
+redis.call('HINCRBY', KEYS[3], 'requests', 1)
+return 1
+"""
+
+
+class StateUnavailable(Exception):
+    """Redis could not be asked; the limiter applies ``state.on_unavailable``."""
+
+
+class RedisState:
+    kind = "redis"
+    #: After a failure, Redis is not asked again for this long: a dead Redis costs each
+    #: request nothing instead of a connect attempt.
+    RETRY_AFTER = 0.5
+
+    def __init__(self, url: str, window: float, lease: float, prefix: str = "gateway:") -> None:
+        self.url = url
+        self.window_ms = max(1, round(window * 1000))
+        self.lease_ms = max(1, round(lease * 1000))
+        self.prefix = prefix
+        self._client = aioredis.Redis.from_url(
+            url,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        self._admit = self._client.register_script(_ADMIT)
+        self._finish = self._client.register_script(_FINISH)
+        self.reachable = True
+        self.since = time.time()
+        self.problem: str | None = None
+        self._quiet_until = 0.0
+
+    def _keys(self, name: str, *kinds: str) -> list[str]:
+        # One hash tag per client key: its counters share a slot on a Redis Cluster.
+        return [f"{self.prefix}{{{name}}}:{kind}" for kind in kinds]
+
+    async def admit(self, key: ClientKey, ticket: str) -> Verdict:
+        args = [
+            key.requests_per_minute or 0,
+            key.tokens_per_minute or 0,
+            key.concurrency or 0,
+            self.window_ms,
+            self.lease_ms,
+            ticket,
+        ]
+        result = await self._call(
+            self._admit, self._keys(key.name, "requests", "tokens", "in_flight"), args
+        )
+        refused, requests, requests_ms, tokens, tokens_ms, in_flight = result
+        refused = refused.decode() if isinstance(refused, bytes) else refused
+        return Verdict(
+            refused or None,
+            int(requests),
+            int(requests_ms) / 1000,
+            int(tokens),
+            int(tokens_ms) / 1000,
+            int(in_flight),
+            holds_slot=not refused and bool(key.concurrency),
+        )
+
+    async def finish(self, key: ClientKey, ticket: str, held: bool, tokens: int) -> None:
+        keys = self._keys(key.name, "tokens", "in_flight", "usage")
+        await self._call(self._finish, keys, [tokens, self.window_ms, ticket, int(held)])
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        if not self.reachable and time.monotonic() < self._quiet_until:
+            raise StateUnavailable(self.problem)
+        try:
+            result = await script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+            raise StateUnavailable(self.problem) from None
+        if not self.reachable:
+            self.reachable, self.since, self.problem = True, time.time(), None
+            log.warning("Redis at %s is reachable again: limits are shared again", self.url)
+        return result
+
+    def _down(self, exc: BaseException) -> None:
+        self._quiet_until = time.monotonic() + self.RETRY_AFTER
+        if self.reachable:
+            self.reachable, self.since = False, time.time()
+            self.problem = f"{type(exc).__name__}: {exc}"
+            log.error("Redis at %s is unreachable (%s)", self.url, self.problem)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "backend": self.kind,
+            "reachable": self.reachable,
+            "since": round(self.since, 3),
+            "problem": self.problem,
+        }
+
+    async def close(self) -> None:
+        await self._client.aclose()
