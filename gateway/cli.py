@@ -11,7 +11,9 @@ import os
 import secrets
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import Config, load_config
@@ -39,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", default=None, help=_CONFIG_HELP)
     serve.add_argument("--host", default=None, help="address to bind ($HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port ($PORT, else 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (default 1; see docs/teams.md for what each "
+        "worker holds on its own)",
+    )
     serve.add_argument(
         "--no-reload",
         action="store_true",
@@ -86,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["claude"]:  # everything after it belongs to claude, options included
         return _claude(argv[1:])
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging()
     if args.command == "init":
         return _init(Path(args.dir))
     if args.command in ("check", "routes"):
@@ -129,6 +134,14 @@ def _named_key(name: str) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def load_checked(path: str) -> Config:
@@ -259,18 +272,15 @@ def _is_loopback(host: str) -> bool:
 def _serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("HOST") or "127.0.0.1"
     port = args.port if args.port is not None else int(os.environ.get("PORT") or 8000)
+    if args.workers < 1:
+        print("--workers must be 1 or more.", file=sys.stderr)
+        return 2
+    reload_interval = None if args.no_reload else 1.0
     try:
-        config = load_config(args.config)
-        plugins = build_plugin_manager(config)
-        from .app import create_app
-
-        app = create_app(
-            config,
-            plugins=plugins,
-            name="gateway",
-            reload_interval=None if args.no_reload else 1.0,
-            open_to_remote=args.allow_unauthenticated_remote,
-        )
+        # With workers, each builds its own app (Sanic names must be unique in a process).
+        config = load_config(args.config) if args.workers == 1 else load_checked(args.config)
+        if args.workers == 1:
+            app = served_app(args.config, reload_interval, args.allow_unauthenticated_remote)
     except ConfigError as error:
         return _report(error)
     if (
@@ -285,8 +295,28 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
-    return 0
+    if args.workers == 1:
+        app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
+        return 0
+    from .workers import serve_workers
+
+    factory = partial(served_app, args.config, reload_interval, args.allow_unauthenticated_remote)
+    return serve_workers(factory, host, port, args.workers)
+
+
+def served_app(config_path: str, reload_interval: float | None, open_to_remote: bool) -> Any:
+    """The app ``gateway serve`` runs; each worker process builds its own from the file."""
+    from .app import create_app
+
+    _configure_logging()  # a worker starts as a new interpreter, without main()
+    config = load_config(config_path)
+    return create_app(
+        config,
+        plugins=build_plugin_manager(config),
+        name="gateway",
+        reload_interval=reload_interval,
+        open_to_remote=open_to_remote,
+    )
 
 
 if __name__ == "__main__":

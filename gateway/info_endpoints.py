@@ -94,7 +94,8 @@ async def status(
     }
     limiter = limiter_of(request.app.ctx.plugins)
     if limiter is not None and (runtime.config.keys or runtime.config.state.url):
-        body["limits"] = dict(limiter.status()) | {"keys": [k.name for k in runtime.config.keys]}
+        keys = [key.name for key in runtime.config.keys]
+        body["limits"] = dict(await limiter.status()) | {"keys": keys}
     return json_response(body)
 
 

@@ -85,9 +85,9 @@ class Limiter:
             # The slot's lease ends by itself; these tokens go uncounted.
             log.debug("request %s: its end could not be counted", exchange.id)
 
-    def status(self) -> Mapping[str, Any]:
+    async def status(self) -> Mapping[str, Any]:
         return {
-            **self.state.status(),
+            **(await self.state.status()),
             "on_unavailable": self.options.on_unavailable,
             "window_seconds": self.options.window_seconds,
         }

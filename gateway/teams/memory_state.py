@@ -82,7 +82,7 @@ class MemoryState:
         if tokens:
             self._tokens.setdefault(key.name, _Window()).add(tokens, self._clock(), self.window)
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         return {"backend": self.kind, "reachable": True}
 
     async def close(self) -> None:

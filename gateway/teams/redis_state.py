@@ -143,9 +143,12 @@ class RedisState:
             self._down(exc)
             raise StateUnavailable(self.problem) from None
         if not self.reachable:
-            self.reachable, self.since, self.problem = True, time.time(), None
-            log.warning("Redis at %s is reachable again: limits are shared again", self.url)
+            self._up()
         return result
+
+    def _up(self) -> None:
+        self.reachable, self.since, self.problem = True, time.time(), None
+        log.warning("Redis at %s is reachable again: limits are shared again", self.url)
 
     def _down(self, exc: BaseException) -> None:
         self._quiet_until = time.monotonic() + self.RETRY_AFTER
@@ -154,7 +157,17 @@ class RedisState:
             self.problem = f"{type(exc).__name__}: {exc}"
             log.error("Redis at %s is unreachable (%s)", self.url, self.problem)
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
+        """Whether Redis answers a PING now: a worker that had no request since Redis went
+        away (or came back) must not report what it saw last."""
+        if self.reachable or time.monotonic() >= self._quiet_until:
+            try:
+                await self._client.ping()
+            except (RedisError, OSError) as exc:
+                self._down(exc)
+            else:
+                if not self.reachable:
+                    self._up()
         return {
             "backend": self.kind,
             "reachable": self.reachable,
