@@ -7,6 +7,7 @@ Pure: reads a request's peer address and headers, returns decisions. No Sanic.
   own servers) that host is served too, and a token is required.
 - CORS: browsers and editors (the preflight of Cursor's "Verify" button) from ``cors_origins``
   get the ``Access-Control-*`` headers; others get none, so their browser refuses the answer.
+  A preflight allows ``cors_methods`` and ``cors_headers`` when routes.yaml sets them.
 - ``X-Forwarded-For`` is believed only from ``trusted_proxies`` (for the client's address in
   logs). ``X-Forwarded-Host`` never is: any local process or rebound page connects from a
   trusted loopback address too, so the Host check reads the Host header alone (a proxy in
@@ -31,7 +32,15 @@ _ALLOWED_HEADERS = (
     "openai-organization, openai-project"
 )
 _HEADER_LIST = re.compile(r"[A-Za-z0-9-]+(\s*,\s*[A-Za-z0-9-]+)*")
-_EXPOSED_HEADERS = "x-gateway-dropped-tools, retry-after, request-id"
+_EXPOSED_HEADERS = (
+    "x-gateway-dropped-tools, retry-after, request-id, "
+    "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+    "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, "
+    "anthropic-ratelimit-requests-limit, anthropic-ratelimit-requests-remaining, "
+    "anthropic-ratelimit-requests-reset, anthropic-ratelimit-tokens-limit, "
+    "anthropic-ratelimit-tokens-remaining, anthropic-ratelimit-tokens-reset"
+)
+_METHODS = "GET, POST, OPTIONS"
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -53,6 +62,10 @@ class Exposure:
     trusted_proxies: tuple[IpNetwork, ...] = field(default_factory=tuple)
     #: Clients must present auth.token: only then may browsers other than those listed read.
     token_required: bool = False
+    #: What a preflight allows: ``cors_methods`` (else GET, POST, OPTIONS) and ``cors_headers``
+    #: (else the headers the preflight asks for, when they are a plain list of names).
+    allow_methods: str = _METHODS
+    allow_headers: str | None = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, object], *, token_required: bool) -> Exposure:
@@ -66,7 +79,16 @@ class Exposure:
             for o in options.get("cors_origins") or ()  # type: ignore[attr-defined]
         )
         public_url = str(options.get("public_url") or "") or None
-        return cls(public_url, origins, proxies, token_required)
+        methods = options.get("cors_methods")
+        headers = options.get("cors_headers")
+        return cls(
+            public_url,
+            origins,
+            proxies,
+            token_required,
+            ", ".join(methods) if methods else _METHODS,  # type: ignore[arg-type]
+            ", ".join(h.lower() for h in headers) if headers else None,  # type: ignore[attr-defined]
+        )
 
     @property
     def public_host(self) -> str | None:
@@ -116,11 +138,14 @@ class Exposure:
             return {}
         headers = {"access-control-allow-origin": origin, "vary": "origin"}
         if preflight:
-            headers["access-control-allow-methods"] = "GET, POST, OPTIONS"
+            headers["access-control-allow-methods"] = self.allow_methods
             asked = (requested_headers or "").strip()
-            headers["access-control-allow-headers"] = (
-                asked if asked and _HEADER_LIST.fullmatch(asked) else _ALLOWED_HEADERS
-            )
+            if self.allow_headers is not None:
+                headers["access-control-allow-headers"] = self.allow_headers
+            else:
+                headers["access-control-allow-headers"] = (
+                    asked if asked and _HEADER_LIST.fullmatch(asked) else _ALLOWED_HEADERS
+                )
             headers["access-control-max-age"] = "600"
         else:
             headers["access-control-expose-headers"] = _EXPOSED_HEADERS
