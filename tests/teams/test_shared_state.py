@@ -5,6 +5,7 @@ from when it returns."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from metrics_text import value
 from mock_upstream import MockUpstream, Reply
 from real_servers import GatewayProcess, RedisServer, wait_until
 
-from gateway.teams.keys import hash_key, new_key
+from gateway.teams.keys import ClientKey, hash_key, new_key
+from gateway.teams.redis_state import RedisState
 
 KEYS = {name: new_key() for name in ("shared", "pair", "free")}
 TOKEN = "ops-token"
@@ -207,3 +209,31 @@ def test_redis_down_follows_each_policy_and_recovery_follows_its_return(gateways
         "B to count in Redis again",
     )
     assert counted == str(LIMIT - 1)
+
+
+def test_redis_state_counts_tokens_frees_slots_and_ends_stale_leases(redis_server):
+    key = ClientKey("direct", b"", tokens_per_minute=20, concurrency=1)
+
+    async def scenario() -> list[str | None]:
+        state = RedisState(redis_server.url, window=3600, lease=3600, prefix="unit:")
+        stale = RedisState(redis_server.url, window=3600, lease=0.001, prefix="unit:")
+        try:
+            first = await state.admit(key, "t1")
+            seen = [first.refused, (await state.admit(key, "t2")).refused]
+            await state.finish(key, "t1", first.holds_slot, 18)
+            second = await state.admit(key, "t3")
+            seen += [second.refused, str(second.tokens)]
+            await state.finish(key, "t3", second.holds_slot, 5)
+            seen.append((await state.admit(key, "t4")).refused)
+            # A slot whose holder never finished (a crashed worker) frees itself.
+            other = ClientKey("stale", b"", concurrency=1)
+            assert (await stale.admit(other, "lost")).holds_slot
+            async with asyncio.timeout(10):
+                while (await state.admit(other, "next")).refused == "concurrency":
+                    await asyncio.sleep(0.001)
+            return seen
+        finally:
+            await state.close()
+            await stale.close()
+
+    assert asyncio.run(scenario()) == [None, "concurrency", None, "18", "tokens"]
