@@ -70,6 +70,9 @@ async def models(
     if entries is None:
         created = int(runtime.config.source.stat().st_mtime)
         listed = runtime.router.models.listed()
+        key = runtime.config.keys.get(exchange.key_name)
+        if key is not None:  # a named key sees the models it may use
+            listed = [(name, rule) for name, rule in listed if key.allows_model(name)]
         entries = [ModelEntry(name, created, rule.description) for name, rule in listed]
     if wants_anthropic:
         return json_response(anthropic_model_list(entries))

@@ -26,7 +26,9 @@ from gateway.teams.memory_state import MemoryState
 from gateway.teams.rate_headers import duration
 from gateway.yamlsource import ConfigError
 
-KEYS = {name: new_key() for name in ("alice", "amy", "bob", "carol", "dave", "erin", "frank")}
+KEYS = {
+    name: new_key() for name in ("alice", "amy", "bob", "carol", "dave", "erin", "frank", "gina")
+}
 TOKEN = "team-token"
 
 
@@ -61,6 +63,7 @@ INLINE = (
     + _entry("bob", models=["opus", "claude-*"], routes=["/v1/messages"])
     + _entry("carol", concurrency=1)
     + _entry("dave", tokens_per_minute=20)
+    + _entry("gina", models=["opus", "claude-*"])
 )
 
 
@@ -148,6 +151,9 @@ def test_a_key_keeps_to_its_models_and_routes(gateway):
     with pytest.raises(openai.PermissionDeniedError) as denied:
         _chat(_openai(gateway, KEYS["bob"]))
     assert denied.value.body["code"] == "route_not_allowed"
+    # A key lists only the models it may use (gpt-4o is a name of its own, not matched).
+    assert [m.id for m in _openai(gateway, KEYS["gina"]).models.list()] == ["opus"]
+    assert [m.id for m in _openai(gateway, TOKEN).models.list()] == ["opus", "gpt-4o", "haiku"]
 
 
 def test_requests_per_window_openai_headers_and_a_429_the_sdk_does_not_retry(gateway):
