@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).parent))
 
 from loadgen import run_wrk, wrk_available
-from procs import ROOT, Servers, free_port, gateway_command
+from procs import ROOT, Servers, cpu_seconds, free_port, gateway_command
 from setups import gateway_config, gateway_env, passthrough_target, start_mock
 
 sys.path.insert(0, str(ROOT))
@@ -124,6 +125,30 @@ def key_costs(requests: int) -> dict[str, object]:
     return results
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of a process and all its descendants (a gateway and its workers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, grown = {root}, True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grown = True
+    total = 0.0
+    for pid in tree:
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            total += cpu_seconds(pid)
+    return total
+
+
 def throughput(rounds: int, duration: float) -> dict[str, object]:
     logdir = Path(tempfile.mkdtemp(prefix="bench-teams-"))
     rates: dict[int, list[float]] = {1: [], 2: []}
@@ -140,17 +165,25 @@ def throughput(rounds: int, duration: float) -> dict[str, object]:
             ports[workers] = port
         for workers in (1, 2):  # warm-up
             run_wrk(passthrough_target(ports[workers], False), 32, 1.0)
+        cores: dict[str, list[float]] = {"gateway1": [], "gateway2": [], "mock": [], "wrk": []}
         for _ in range(rounds):
             for workers in (1, 2):
+                name = f"gateway{workers}"
+                before = {n: _tree_cpu(servers.pid(n)) for n in (name, "mock")}
                 result = run_wrk(passthrough_target(ports[workers], False), 32, duration)
                 assert not result.errors, result.errors
                 rates[workers].append(round(result.rps))
+                for n in (name, "mock"):
+                    used = _tree_cpu(servers.pid(n)) - before[n]
+                    cores[n if n == "mock" else name].append(round(used / result.window_s, 2))
+                cores["wrk"].append(round(result.cpu_s / result.window_s, 2))
     one, two = median(rates[1]), median(rates[2])
     return {
         "c": 32,
         "req_per_s_1_worker": rates[1],
         "req_per_s_2_workers": rates[2],
         "ratio_of_medians": round(two / one, 2),
+        "cores_used": cores,
     }
 
 
