@@ -33,6 +33,8 @@ class Admission:
     holds_slot: bool
     #: The rate-limit headers of the client's dialect, for every answer to this request.
     headers: dict[str, str] = field(default_factory=dict)
+    #: Where it was counted: its end is counted there too, even if a reload changed ``state``.
+    state: Any = None
 
 
 class Limiter:
@@ -69,18 +71,19 @@ class Limiter:
                     f"refuse requests meanwhile (state.on_unavailable: closed): {exc}",
                     headers={"retry-after": "1"},
                 ) from None
-            return Admission(key, exchange.id, holds_slot=False)
+            return Admission(key, exchange.id, holds_slot=False, state=self.state)
         headers = rate_headers(key, verdict, anthropic=anthropic)
         if verdict.refused is not None:
             raise _refusal(key, verdict.refused, verdict, headers)
-        return Admission(key, exchange.id, verdict.holds_slot, headers)
+        return Admission(key, exchange.id, verdict.holds_slot, headers, self.state)
 
     async def finish(self, admission: Admission, exchange: Exchange) -> None:
         """Gives back the concurrency slot and counts the answer's tokens."""
         usage = exchange.usage
         tokens = usage.prompt_tokens + usage.output_tokens if usage is not None else 0
+        state = admission.state or self.state
         try:
-            await self.state.finish(admission.key, admission.ticket, admission.holds_slot, tokens)
+            await state.finish(admission.key, admission.ticket, admission.holds_slot, tokens)
         except StateUnavailable:
             # The slot's lease ends by itself; these tokens go uncounted.
             log.debug("request %s: its end could not be counted", exchange.id)

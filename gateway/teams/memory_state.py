@@ -78,7 +78,7 @@ class MemoryState:
 
     async def finish(self, key: ClientKey, ticket: str, held: bool, tokens: int) -> None:
         if held:
-            self._in_flight[key.name] -= 1
+            self._in_flight[key.name] = max(0, self._in_flight.get(key.name, 0) - 1)
         if tokens:
             self._tokens.setdefault(key.name, _Window()).add(tokens, self._clock(), self.window)
 
