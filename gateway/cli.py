@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, usage_report
 from .config import Config, load_config
 from .plugins import build_plugin_manager, sink_kinds
 from .routing import Router
@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     dry.add_argument("--header", action="append", default=[], help="NAME: VALUE (repeatable)")
     dry.add_argument("--config", default=None, help=_CONFIG_HELP)
 
+    usage = commands.add_parser(
+        "usage", help="requests and tokens by day, model, key and route, from the usage ledger"
+    )
+    usage_report.add_arguments(usage, _CONFIG_HELP)
+
     init = commands.add_parser(
         "init", help="write a starter routes.yaml, transforms/, schemas/ and hooks/ to edit"
     )
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return _init(Path(args.dir))
     if args.command in ("check", "routes"):
         args.path = str(find_config(args.path))
-    if args.command in ("serve", "try"):
+    if args.command in ("serve", "try", "usage"):
         args.config = str(find_config(args.config))
     if args.command == "serve":
         return _serve(args)
@@ -100,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return _routes(args.path)
     if args.command == "try":
         return _try(args)
+    if args.command == "usage":
+        return _usage(args)
     print(secrets.token_urlsafe(32))
     return 0
 
@@ -185,6 +192,13 @@ def _try(args: argparse.Namespace) -> int:
     status, report = asyncio.run(dry_run(runtime, args.route, body, headers))
     print(format_report(report))
     return status
+
+
+def _usage(args: argparse.Namespace) -> int:
+    try:
+        return usage_report.run(args, args.config)
+    except ConfigError as error:
+        return _report(error, args.config)
 
 
 def _init(directory: Path) -> int:
