@@ -21,6 +21,7 @@ import pluggy
 from sanic import Request
 from sanic.response import HTTPResponse
 
+from .dashboard import serve_dashboard
 from .dialects import error_encoder
 from .errors import (
     GatewayError,
@@ -122,8 +123,11 @@ async def _handle(
             f"No route serves {request.method} {request.path}. See GET /status for the endpoints "
             "of this gateway, or add a route to routes.yaml."
         )
-    expected = "GET" if route.endpoint in _GET_ENDPOINTS else "POST"
     exposure = runtime.config.exposure
+    if route.endpoint == "dashboard":  # a page for browsers: a login form, not an API error
+        _refuse_foreign_names_unless_open(request, runtime)
+        return await serve_dashboard(request, runtime, route, exchange)
+    expected = "GET" if route.endpoint in _GET_ENDPOINTS else "POST"
     if request.method != expected:
         if request.method == "OPTIONS":  # a CORS preflight: browsers send no credentials
             cors = exposure.cors_headers(
@@ -135,8 +139,7 @@ async def _handle(
         raise MethodNotAllowed(
             f"{request.path} accepts {expected}, not {request.method}", headers={"allow": expected}
         )
-    if exposure.public_url or not (runtime.config.auth_token or request.app.ctx.open_to_remote):
-        _refuse_foreign_names(request, exposure)
+    _refuse_foreign_names_unless_open(request, runtime)
     if route.endpoint not in _UNAUTHENTICATED:
         exchange.identity = await authenticate(
             pm.hook.gateway_authenticate, exchange=exchange, config=runtime.config
@@ -153,6 +156,12 @@ async def _handle(
         answer = await tool.run(route.config.tool, _body(request), runtime.config.base_dir)
         return json_response(answer)
     return await _completion(request, runtime, route, exchange)
+
+
+def _refuse_foreign_names_unless_open(request: Request, runtime: Runtime) -> None:
+    exposure = runtime.config.exposure
+    if exposure.public_url or not (runtime.config.auth_token or request.app.ctx.open_to_remote):
+        _refuse_foreign_names(request, exposure)
 
 
 def _refuse_foreign_names(request: Request, exposure: Exposure) -> None:

@@ -16,7 +16,7 @@ from .routing import Route
 from .runtime import Runtime
 from .sinks.base import ModelEntry
 
-__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list"]
+__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list", "sink_states"]
 
 Endpoint = Callable[[Request, Runtime, Route, Exchange], Awaitable[HTTPResponse]]
 
@@ -80,10 +80,7 @@ async def status(
 ) -> HTTPResponse:
     names = [route.sink] if route.sink else list(runtime.sinks)
     paths = sorted(r.path for r in runtime.router if route.mount is None or r.mount == route.mount)
-    sinks = {}
-    for name in names:
-        problem = runtime.sinks[name].readiness_problem()
-        sinks[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
+    sinks = sink_states(runtime, names)
     return json_response(
         {
             "status": "ok" if all(s["ready"] for s in sinks.values()) else "not ready",
@@ -93,6 +90,15 @@ async def status(
             "endpoints": paths,
         }
     )
+
+
+def sink_states(runtime: Runtime, names: list[str]) -> dict[str, dict[str, Any]]:
+    """What /status and /dashboard show of each sink: its own status, and whether it is ready."""
+    states = {}
+    for name in names:
+        problem = runtime.sinks[name].readiness_problem()
+        states[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
+    return states
 
 
 async def health(
