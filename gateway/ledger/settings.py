@@ -63,8 +63,8 @@ def _sqlite_path(config: Config, named: str) -> Path:
     from_env = os.environ.get(PATH_VARIABLE)
     if from_env:
         return Path(from_env).expanduser().resolve()
-    if config.source == packaged_config().resolve():
-        # The starter config lies inside the installed package, which is no place for data.
+    if config.base_dir == packaged_config().parent.resolve():
+        # The starter config of an installed wheel lies inside the package: no place for data.
         state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
         return Path(state) / "claude-gateway" / DEFAULT_FILE
     return config.base_dir / DEFAULT_FILE
