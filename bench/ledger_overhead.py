@@ -5,7 +5,9 @@
 2. End to end: two `gateway serve` processes on the same routes, one with the ledger (SQLite)
    and one with ``usage: {enabled: false}``, both in front of the mock upstream; requests
    alternate between them one by one (A, B, A, B...), so both see the same machine; then the
-   same with 8 clients at once. Reports the p50 of each and their difference.
+   same with 8 clients at once. Reports the p50 of each, their difference, and the CPU time
+   each gateway process used per request (all threads, from /proc: steadier than latency on a
+   shared machine). ``--control`` runs two gateways without the ledger: the set-up's own bias.
 
     .venv/bin/python bench/ledger_overhead.py [--requests 3000] [--calls 200000]
 """
@@ -91,6 +93,14 @@ def _serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def _cpu_ns(pid: int) -> int:
+    """CPU time a process has run, all its threads (the ledger's writer too), in ns."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
 def _free_port() -> int:
     import socket
 
@@ -110,9 +120,14 @@ def _wait(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def end_to_end(folder: Path, requests: int, threads: int) -> dict[str, list[float]]:
+def end_to_end(
+    folder: Path, requests: int, threads: int, flush_interval: float, control: bool = False
+) -> dict[str, list[float]]:
     upstream = MockUpstream().start()
-    names = {"ledger": "{path: %s}" % (folder / "usage.db"), "no ledger": "{enabled: false}"}
+    ledger = f"{{path: {folder / 'usage.db'}, flush_interval: {flush_interval}}}"
+    if control:  # an A/A run: what the set-up itself makes of two identical gateways
+        ledger = "{enabled: false}"
+    names = {"ledger": ledger, "no ledger": "{enabled: false}"}
     servers, urls = [], {}
     try:
         for name, usage in names.items():
@@ -138,8 +153,14 @@ def end_to_end(folder: Path, requests: int, threads: int) -> dict[str, list[floa
                         with lock:
                             timings[name].append(elapsed)
 
+        cpu_before = [_cpu_ns(server.pid) for server in servers]
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(client, [requests // threads] * threads))
+        cpu = [
+            _cpu_ns(server.pid) - before for server, before in zip(servers, cpu_before, strict=True)
+        ]
+        for name, used in zip(urls, cpu, strict=True):
+            timings[f"cpu {name}"] = [used / 1000 / len(timings[name])]
         return timings
     finally:
         for server in servers:
@@ -156,20 +177,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="per gateway")
     parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--flush-interval", type=float, default=0.5)
+    parser.add_argument("--clients", default="1,8", help="client counts to run, e.g. 1,8")
+    parser.add_argument("--control", action="store_true", help="both gateways without ledger")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         hook = hook_cost(Path(folder), args.calls)
         print(f"hook: {args.calls} calls, p50 {_p(hook, 50) / 1000:.2f} µs, "
               f"p99 {_p(hook, 99) / 1000:.2f} µs per request")  # fmt: skip
-        for threads in (1, 8):
+        for threads in map(int, args.clients.split(",")):
             with tempfile.TemporaryDirectory() as run_folder:
-                timings = end_to_end(Path(run_folder), args.requests, threads)
+                timings = end_to_end(
+                    Path(run_folder), args.requests, threads, args.flush_interval, args.control
+                )
                 with_ledger, without = timings["ledger"], timings["no ledger"]
                 print(
                     f"{threads} client(s), {len(with_ledger)} requests each: p50 "
                     f"{_p(with_ledger, 50):.3f} ms with the ledger, {_p(without, 50):.3f} ms "
                     f"without: +{_p(with_ledger, 50) - _p(without, 50):.3f} ms; p90 "
-                    f"{_p(with_ledger, 90):.3f} / {_p(without, 90):.3f} ms"
+                    f"{_p(with_ledger, 90):.3f} / {_p(without, 90):.3f} ms; gateway CPU per "
+                    f"request {timings['cpu ledger'][0]:.0f} µs / "
+                    f"{timings['cpu no ledger'][0]:.0f} µs"
                 )
 
 

@@ -33,19 +33,21 @@ class UsageLedger:
         settings = LedgerSettings.from_config(config)
         if settings == self._settings:
             return
-        await self._close()
-        self._settings = settings
-        if not settings.enabled:
-            return
-        try:
-            store = await open_store(settings)
-        except Exception as exc:
-            log.error("usage ledger %s cannot be opened, nothing is recorded: %s",
-                      settings.location, exc)  # fmt: skip
-            return
-        self.writer = LedgerWriter(store, settings)
-        self.writer.start()
-        log.info("usage ledger: %s", settings.location)
+        # A reload that moves the ledger: the new one takes rows before the old one closes
+        # (writing what it still holds), so none is lost in between.
+        previous, self.writer, self._settings = self.writer, None, settings
+        if settings.enabled:
+            try:
+                store = await open_store(settings)
+            except Exception as exc:
+                log.error("usage ledger %s cannot be opened, nothing is recorded: %s",
+                          settings.location, exc)  # fmt: skip
+            else:
+                self.writer = LedgerWriter(store, settings)
+                self.writer.start()
+                log.info("usage ledger: %s", settings.location)
+        if previous is not None:
+            await previous.close()
 
     @hookimpl
     def gateway_request_finished(self, exchange: Exchange) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from .record import TABLE
 from .store import Store
 
-__all__ = ["DIMENSIONS", "Totals", "percentile", "summary", "window"]
+__all__ = ["DIMENSIONS", "FAILED", "Totals", "percentile", "summary", "window"]
 
 #: What ``gateway usage`` groups by. A model is the one that served (the name the sink got).
 DIMENSIONS = {
@@ -20,6 +20,8 @@ DIMENSIONS = {
     "key": "COALESCE(key_name, '')",
     "route": "COALESCE(route, path, '')",
 }
+#: A refused request, or a stream that failed after it began (its status was already 200).
+FAILED = "(status >= 400 OR error_kind IS NOT NULL)"
 _TOKENS = "COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), " \
     "COALESCE(cache_read_tokens, 0), COALESCE(cache_creation_tokens, 0)"  # fmt: skip
 
@@ -55,7 +57,7 @@ async def summary(store: Store, by: str, since: float, until: float) -> list[Tot
         f"SELECT {DIMENSIONS[by]}, COUNT(*), SUM(COALESCE(input_tokens, 0)), "
         "SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cache_read_tokens, 0)), "
         "SUM(COALESCE(cache_creation_tokens, 0)), "
-        "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(cost_usd) "
+        f"SUM(CASE WHEN {FAILED} THEN 1 ELSE 0 END), SUM(cost_usd) "
         f"FROM {TABLE} WHERE ts >= ? AND ts < ? GROUP BY {DIMENSIONS[by]}"
     )
     rows = [
@@ -107,7 +109,7 @@ async def window(store: Store, since: float, until: float, buckets: int) -> dict
         totals.output_tokens += int(tout)
         totals.cache_read_tokens += int(tread)
         totals.cache_creation_tokens += int(tcreate)
-        if status is not None and status >= 400:
+        if (status is not None and status >= 400) or error is not None:
             totals.errors += 1
             errors[error or f"http_{status}"] += 1
         elif lat is not None:  # failures are fast and would hide how slow answers are

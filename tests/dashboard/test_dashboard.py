@@ -26,6 +26,7 @@ from gateway.dashboard.access import authorise
 from gateway.errors import PermissionDenied
 from gateway.exchange import Exchange
 from gateway.hookspecs import hookimpl
+from gateway.ledger.report import FAILED
 from gateway.plugins import build_plugin_manager
 
 TOKEN = "dashboard-test-token"
@@ -197,9 +198,7 @@ def test_the_page_shows_the_ledger_live(gateway, browser, tmp_path):
         gateway.rows(f"SELECT {model}, SUM({tokens}) FROM gateway_requests GROUP BY 1")
     )
     errors = dict(
-        gateway.rows(
-            "SELECT error_kind, COUNT(*) FROM gateway_requests WHERE status >= 400 GROUP BY 1"
-        )
+        gateway.rows(f"SELECT error_kind, COUNT(*) FROM gateway_requests WHERE {FAILED} GROUP BY 1")
     )
     assert sum(by_model.values()) == 48 and set(by_key) == {"alice", "bob"}
     assert set(by_model) == {"claude-opus-5-5", "claude-haiku-5-5"}
@@ -215,12 +214,12 @@ def test_the_page_shows_the_ledger_live(gateway, browser, tmp_path):
     assert _shown(browser, "errors") == 6
 
     answered = sorted(
-        v for (v,) in gateway.rows("SELECT latency_ms FROM gateway_requests WHERE status < 400")
+        v for (v,) in gateway.rows(f"SELECT latency_ms FROM gateway_requests WHERE NOT {FAILED}")
     )
     first = sorted(
         v
         for (v,) in gateway.rows(
-            "SELECT ttfb_ms FROM gateway_requests WHERE status < 400 AND ttfb_ms IS NOT NULL"
+            f"SELECT ttfb_ms FROM gateway_requests WHERE NOT {FAILED} AND ttfb_ms IS NOT NULL"
         )
     )
     for name, values in (("latency", answered), ("ttfb", first)):
