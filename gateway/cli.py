@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__, usage_report
 from .config import Config, load_config
 from .plugins import build_plugin_manager, sink_kinds
-from .routing import Router
+from .routing import DASHBOARD_FORMS, Router
 from .runtime import build_runtime
 from .starter_config import ExistingFiles, find_config, write_starter
 from .yamlsource import ConfigError
@@ -153,9 +153,10 @@ def _routes(path: str) -> int:
     names = ", ".join(name for name, _ in router.models.listed())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
     for route in router:
-        method = "POST" if "." in route.endpoint or route.endpoint in ("custom", "mcp") else "GET"
-        # The MCP endpoint and the tool endpoints call no sink of their own.
-        sinkless = method == "GET" or route.endpoint == "mcp" or route.endpoint.startswith("tool.")
+        posted = "." in route.endpoint or route.endpoint in ("custom", "mcp")
+        method = "POST" if posted or route.path in DASHBOARD_FORMS else "GET"
+        # The MCP endpoint, the tool endpoints and the dashboard call no sink of their own.
+        sinkless = not posted or route.endpoint == "mcp" or route.endpoint.startswith("tool.")
         sink = route.sink or ("" if sinkless else config.default_sink)
         models = (
             ""

@@ -9,7 +9,15 @@ from fnmatch import fnmatchcase
 from .config import STANDARD_DIALECTS, Config, ModelRule, RouteConfig
 from .errors import ModelNotFound
 
-__all__ = ["BUILTIN_PATHS", "DASHBOARD_PATHS", "ModelTable", "Route", "Router", "Target"]
+__all__ = [
+    "BUILTIN_PATHS",
+    "DASHBOARD_FORMS",
+    "DASHBOARD_PATHS",
+    "ModelTable",
+    "Route",
+    "Router",
+    "Target",
+]
 
 # Endpoints every gateway serves, and every mount serves under its prefix.
 MODELS_PATHS = ("/v1/models", "/models")
@@ -23,6 +31,8 @@ DASHBOARD_PATHS = (
     "/dashboard/app.js",
     "/dashboard/app.css",
 )
+#: The dashboard's paths that take a form (POST); the others are GET.
+DASHBOARD_FORMS = ("/dashboard/login", "/dashboard/logout")
 
 
 @dataclass(frozen=True, slots=True)

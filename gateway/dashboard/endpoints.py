@@ -14,9 +14,9 @@ from .. import __version__
 from ..errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed
 from ..exchange import Exchange
 from ..info_endpoints import sink_states
-from ..responses import json_response
 from ..ledger.report import window
-from ..routing import Route
+from ..responses import json_response
+from ..routing import DASHBOARD_FORMS, Route
 from ..runtime import Runtime
 from .access import authorise, forget_token, keep_token, same_origin
 
@@ -42,7 +42,7 @@ async def serve_dashboard(
     request: Request, runtime: Runtime, route: Route, exchange: Exchange
 ) -> HTTPResponse:
     page = route.path.removeprefix("/dashboard").lstrip("/")
-    method = "POST" if page in ("login", "logout") else "GET"
+    method = "POST" if route.path in DASHBOARD_FORMS else "GET"
     if request.method != method:
         raise MethodNotAllowed(
             f"{request.path} accepts {method}, not {request.method}", headers={"allow": method}
