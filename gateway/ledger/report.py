@@ -3,6 +3,7 @@ and percentiles of a recent window (``/dashboard``). The same SQL runs on both s
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
@@ -82,13 +83,20 @@ _PERCENTILES = (50, 90, 99)
 async def window(store: Store, since: float, until: float, buckets: int) -> dict[str, Any]:
     """What the dashboard draws for [since, until) cut into ``buckets`` equal slices.
 
-    The rows of the window are read and added up here, the same way on both stores; a window
-    of 24 h of a busy gateway is some 10^5 small rows, read in ~0.1-0.2 s.
+    The rows of the window are read and added up here, the same way on both stores: 10^5 rows
+    (a busy day) take ~0.9 s on this project's 2-core machine, 1 h of them ~0.05 s.
     """
     sql = (
         f"SELECT ts, COALESCE(target_model, model, ''), COALESCE(key_name, ''), {_TOKENS}, "
         f"status, error_kind, latency_ms, ttfb_ms FROM {TABLE} WHERE ts >= ? AND ts < ?"
     )
+    rows = await store.fetch(sql, (since, until))
+    # Added up on a thread: the event loop then only waits its turn for the GIL (slices of
+    # 5 ms) instead of the whole sum (~0.5 s for 10^5 rows on a busy machine).
+    return await asyncio.to_thread(_draw, rows, since, until, buckets)
+
+
+def _draw(rows: list[tuple[Any, ...]], since: float, until: float, buckets: int) -> dict[str, Any]:
     width = (until - since) / buckets
     requests: dict[str, dict[str, list[int]]] = {"model": {}, "key": {}}
     tokens: dict[str, dict[str, list[int]]] = {"model": {}, "key": {}}
@@ -96,9 +104,7 @@ async def window(store: Store, since: float, until: float, buckets: int) -> dict
     ttfb: dict[int, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
     totals = Totals("all")
-    for ts, model, key, tin, tout, tread, tcreate, status, error, lat, first in await store.fetch(
-        sql, (since, until)
-    ):
+    for ts, model, key, tin, tout, tread, tcreate, status, error, lat, first in rows:
         slot = min(buckets - 1, int((ts - since) // width))
         spent = int(tin) + int(tout) + int(tread) + int(tcreate)
         for by, name in (("model", model), ("key", key)):

@@ -8,7 +8,6 @@ import math
 import os
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -181,7 +180,6 @@ def test_the_page_shows_the_ledger_live(gateway, browser, tmp_path):
     flowing.join(60)
     browser.wait_for("document.querySelector('[data-metric=requests]').dataset.value === '48'")
     assert browser.evaluate("Number(document.getElementById('updated').dataset.updates)") > updates
-    time.sleep(0.3)  # let the bar chart's last repaint land before the picture (cosmetic only)
     picture = browser.screenshot(tmp_path / "dashboard.png", full_page=True)
     assert picture.startswith(b"\x89PNG") and len(picture) > 20_000
     if DOCS_SCREENSHOT:

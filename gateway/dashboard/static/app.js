@@ -2,7 +2,8 @@
 // Names come from clients (model names, key names): they are only ever set as text, never as HTML.
 "use strict";
 
-const POLL_MS = 2000;
+// A day's window reads every row of the day: it is polled less often than the last hour.
+const POLL_MS = { 15: 2000, 60: 2000, 360: 5000, 1440: 15000 };
 const SVG = "http://www.w3.org/2000/svg";
 const PALETTE = ["#c15f3c", "#4e79a7", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7",
   "#9c755f", "#e15759", "#bab0ac"];
@@ -228,7 +229,7 @@ async function refresh() {
     document.getElementById("updated").textContent = `not updated: ${error.message}`;
   } finally {
     clearTimeout(timer);
-    timer = setTimeout(refresh, POLL_MS);
+    timer = setTimeout(refresh, POLL_MS[minutes]);
   }
 }
 
