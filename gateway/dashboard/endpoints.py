@@ -18,7 +18,7 @@ from ..ledger.report import window
 from ..responses import json_response
 from ..routing import DASHBOARD_FORMS, Route
 from ..runtime import Runtime
-from .access import authorise, forget_token, keep_token, same_origin
+from .access import COOKIE, authorise, forget_token, keep_token, same_origin
 
 __all__ = ["serve_dashboard"]
 
@@ -49,9 +49,8 @@ async def serve_dashboard(
         )
     if page in _ASSETS:  # the same for everyone: nothing in them is private
         return _static(page, _ASSETS[page], status=200, cache="max-age=300")
-    secure = request.scheme == "https" or (runtime.config.exposure.public_url or "").startswith(
-        "https:"
-    )
+    public_url = runtime.config.exposure.public_url or ""
+    secure = request.scheme == "https" or public_url.startswith("https:")
     if page == "logout":
         response = _see_other()
         forget_token(response, secure=secure)
@@ -65,7 +64,7 @@ async def serve_dashboard(
         if page == "data":
             raise
         exchange.status = 401
-        return _login_page(refused.message if request.cookies.get("gateway_dashboard") else "")
+        return _login_page(refused.message if request.cookies.get(COOKIE) else "")
     if page == "data":
         return json_response(await _data(request, runtime), headers=_HEADERS)
     return _static("index.html", "text/html; charset=utf-8", status=200)

@@ -144,7 +144,7 @@ def _percentiles(by_slot: dict[int, list[float]], buckets: int) -> dict[str, Any
         **{f"p{p}": _round(percentile(every, p)) for p in _PERCENTILES},
         "series": {
             f"p{p}": [_round(percentile(ordered.get(i, []), p)) for i in range(buckets)]
-            for p in (50, 95)
+            for p in (50, 90)
         },
     }
 

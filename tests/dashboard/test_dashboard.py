@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -53,8 +52,6 @@ access_log:
 usage:
   path: LEDGER
 """
-# GATEWAY_DOCS_SCREENSHOT=docs/usage-dashboard.png writes the screenshot of docs/usage.md.
-DOCS_SCREENSHOT = os.environ.get("GATEWAY_DOCS_SCREENSHOT")
 
 
 class NamedKeys:
@@ -182,8 +179,6 @@ def test_the_page_shows_the_ledger_live(gateway, browser, tmp_path):
     assert browser.evaluate("Number(document.getElementById('updated').dataset.updates)") > updates
     picture = browser.screenshot(tmp_path / "dashboard.png", full_page=True)
     assert picture.startswith(b"\x89PNG") and len(picture) > 20_000
-    if DOCS_SCREENSHOT:
-        Path(DOCS_SCREENSHOT).write_bytes(picture)
 
     model = "COALESCE(target_model, model, '')"
     tokens = "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) + " \

@@ -89,16 +89,16 @@ function stacked(id, seriesByName, usage, by) {
   replaceBody(figure, svg, legend(names.map((n) => [n, label(n), sum(seriesByName[n]), colour(n)])));
 }
 
-// p50 and p95 as lines over time; the legend gives p50, p90 and p99 of the whole period.
+// p50 and p90 as lines over time; the legend gives p50, p90 and p99 of the whole period.
 function percentiles(id, stats, usage) {
   const figure = document.getElementById(id);
   if (!stats.count) return replaceBody(figure, el("div", { class: "empty" }, "no answers in this period"));
   const [width, height, left, bottom] = [600, 180, 44, 18];
-  const top = Math.max(1, ...stats.series.p95.filter((v) => v !== null));
+  const top = Math.max(1, ...stats.series.p90.filter((v) => v !== null));
   const step = (width - left) / usage.buckets;
   const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "data-chart": id });
   axes(svg, width, height, left, bottom, short(top), usage);
-  for (const [name, paint] of [["p95", "#b07aa1"], ["p50", "#c15f3c"]]) {
+  for (const [name, paint] of [["p90", "#b07aa1"], ["p50", "#c15f3c"]]) {
     const points = stats.series[name].map((v, i) => (v === null ? null :
       [left + (i + 0.5) * step, height - bottom - (v / top) * (height - bottom - 8)]));
     const group = el("svg:g", { "data-series": name });
@@ -216,6 +216,7 @@ function render(data) {
   updated.textContent = `updated ${new Date(data.now * 1000).toLocaleTimeString()}`;
   updated.setAttribute("data-updates", updates);
   updated.setAttribute("data-now", data.now);
+  updated.setAttribute("data-minutes", data.minutes);
 }
 
 async function refresh() {
