@@ -93,11 +93,17 @@ def _serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def _cpu_ns(pid: int) -> int:
-    """CPU time a process has run, all its threads (the ledger's writer too), in ns."""
+def _cpu_ns(pid: int, main_only: bool = False) -> int:
+    """CPU time a process has run in ns: all its threads (the ledger's writer too), or only
+    its main thread (the event loop's)."""
     total = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
-        total += int((task / "schedstat").read_text().split()[0])
+        if main_only and task.name != str(pid):
+            continue
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
     return total
 
 
@@ -154,6 +160,7 @@ def end_to_end(
                             timings[name].append(elapsed)
 
         cpu_before = [_cpu_ns(server.pid) for server in servers]
+        loops_before = [_cpu_ns(server.pid, main_only=True) for server in servers]
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(client, [requests // threads] * threads))
         cpu = [
@@ -161,6 +168,9 @@ def end_to_end(
         ]
         for name, used in zip(urls, cpu, strict=True):
             timings[f"cpu {name}"] = [used / 1000 / len(timings[name])]
+        for name, server, before in zip(urls, servers, loops_before, strict=True):
+            used = _cpu_ns(server.pid, main_only=True) - before
+            timings[f"loop {name}"] = [used / 1000 / len(timings[name])]
         return timings
     finally:
         for server in servers:
@@ -197,7 +207,8 @@ def main() -> None:
                     f"without: +{_p(with_ledger, 50) - _p(without, 50):.3f} ms; p90 "
                     f"{_p(with_ledger, 90):.3f} / {_p(without, 90):.3f} ms; gateway CPU per "
                     f"request {timings['cpu ledger'][0]:.0f} µs / "
-                    f"{timings['cpu no ledger'][0]:.0f} µs"
+                    f"{timings['cpu no ledger'][0]:.0f} µs, of which the event loop's thread "
+                    f"{timings['loop ledger'][0]:.0f} / {timings['loop no ledger'][0]:.0f} µs"
                 )
 
 
