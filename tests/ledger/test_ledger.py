@@ -206,11 +206,11 @@ def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
 
     async def fill():
         store = await open_store(settings)
-        await store.insert([_row(1_700_000_000.0 + i, "2023-11-14", "opus", "bob", 200, 5.0)
+        await store.insert([_row(1_699_963_200.0 + i, "2023-11-14", "opus", "bob", 200, 5.0)
                             for i in range(4)])  # fmt: skip
         await store.close()
 
-    asyncio.run(fill())
+    asyncio.run(fill())  # 2023-11-14 at noon UTC: that day in nearly every time zone
     status = main(["usage", "--config", str(config_path), "--since", "2023-11-01",
                    "--until", "2023-11-30", "--json"])  # fmt: skip
     assert status == 0
@@ -221,3 +221,31 @@ def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
          "total_tokens": 64}
     ]  # fmt: skip
     assert report["total"]["requests"] == 4
+    assert main(["usage", "--config", str(config_path), "--since", "2023-11-14",
+                 "--until", "2023-11-14", "--by", "model"]) == 0  # fmt: skip
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].split() == ["MODEL", "REQUESTS", "INPUT", "OUTPUT", "CACHE", "READ", "CACHE",
+                                "WRITE", "TOTAL", "TOKENS", "ERRORS"]  # fmt: skip
+    assert table[4].split() == ["opus", "4", "40", "16", "4", "4", "64", "0"]
+    assert table[-1].split() == ["TOTAL", "4", "40", "16", "4", "4", "64", "0"]
+
+
+def test_a_reload_that_moves_the_ledger_loses_no_row(
+    mock, serve, write_config, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    path = write_config(ROUTES.replace("LEDGER", f"path: {first}"))
+    served = serve(path)
+    client = anthropic.Anthropic(base_url=served.url, api_key="k", max_retries=0)
+    hello = [{"role": "user", "content": "hello"}]
+    for _ in range(3):
+        client.messages.create(model="opus", max_tokens=5, messages=hello)
+    path.write_text(path.read_text().replace(str(first), str(second)))
+    assert served.call(served.app.ctx.reloader.reload("test")) is True
+    for _ in range(2):
+        client.messages.create(model="opus", max_tokens=5, messages=hello)
+    served.stop()
+    count = "SELECT COUNT(*) FROM gateway_requests"
+    assert sqlite3.connect(first).execute(count).fetchone() == (3,)
+    assert sqlite3.connect(second).execute(count).fetchone() == (2,)
