@@ -243,6 +243,8 @@ def test_the_page_refuses_a_client_without_the_token(gateway, browser):
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/dashboard" in cookie
     allowed = httpx.get(gateway.url + "/dashboard/data", cookies=login.cookies)
     assert allowed.status_code == 200 and allowed.json()["usage"]["totals"]["requests"] >= 0
+    status = httpx.get(gateway.url + "/status", headers={"authorization": f"Bearer {TOKEN}"})
+    assert allowed.json()["sinks"] == status.json()["sinks"]  # the sinks as /status has them
     # The cookie is no API key: it opens the dashboard only.
     api = httpx.get(gateway.url + "/v1/models", cookies=login.cookies)
     assert api.status_code == 401
