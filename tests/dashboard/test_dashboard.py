@@ -4,6 +4,7 @@ a screenshot, and the numbers in the page's DOM equal to what the ledger holds."
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import sqlite3
 import threading
@@ -255,15 +256,24 @@ def test_the_page_refuses_a_client_without_the_token(gateway, browser):
     assert browser.evaluate("document.querySelector('[data-metric]') === null")
 
 
-def test_without_a_token_only_this_machine_sees_it(write_config, serve, mock, monkeypatch):
+def test_without_a_token_only_this_machine_sees_it(
+    write_config, serve, mock, monkeypatch, tmp_path
+):
     monkeypatch.setenv("MOCK_URL", mock.base_url)
-    config_path = write_config(ROUTES.replace("AUTH_TOKEN", "''").replace("MOCK_URL", "${MOCK_URL}")
-                               .replace("LEDGER", "usage.db"))  # fmt: skip
-    served = serve(config_path)
+    text = ROUTES.replace("AUTH_TOKEN", "''").replace("MOCK_URL", "${MOCK_URL}")
+    text = text.replace("LEDGER", "usage.db").replace(
+        "enabled: false", f"path: {tmp_path / 'access.log'}"
+    )
+    served = serve(write_config(text))
     assert httpx.get(served.url + "/dashboard").status_code == 200
     assert httpx.get(served.url + "/dashboard/data").status_code == 200
+    assert httpx.get(served.url + "/dashboard/login").status_code == 405
+    served.stop()
+    # The access log leaves out the page's polling, not what was refused.
+    logged = (tmp_path / "access.log").read_text().splitlines()
+    assert [json.loads(line)["path"] for line in logged] == ["/dashboard/login"]
 
-    config = load_config(config_path)
+    config = load_config(tmp_path / "routes.yaml")
     remote = SimpleNamespace(ip="192.0.2.7", headers={}, cookies={})
     exchange = Exchange("1", "GET", "/dashboard", {}, "192.0.2.7")
     with pytest.raises(PermissionDenied):
