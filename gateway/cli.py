@@ -15,10 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, usage_report
 from .config import Config, load_config
 from .plugins import build_plugin_manager, sink_kinds
-from .routing import Router
+from .routing import DASHBOARD_FORMS, Router
 from .runtime import build_runtime
 from .starter_config import ExistingFiles, find_config, write_starter
 from .yamlsource import ConfigError
@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     dry.add_argument("--header", action="append", default=[], help="NAME: VALUE (repeatable)")
     dry.add_argument("--config", default=None, help=_CONFIG_HELP)
 
+    usage = commands.add_parser(
+        "usage", help="requests and tokens by day, model, key and route, from the usage ledger"
+    )
+    usage_report.add_arguments(usage, _CONFIG_HELP)
+
     init = commands.add_parser(
         "init", help="write a starter routes.yaml, transforms/, schemas/ and hooks/ to edit"
     )
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return _init(Path(args.dir))
     if args.command in ("check", "routes"):
         args.path = str(find_config(args.path))
-    if args.command in ("serve", "try"):
+    if args.command in ("serve", "try", "usage"):
         args.config = str(find_config(args.config))
     if args.command == "serve":
         return _serve(args)
@@ -110,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return _routes(args.path)
     if args.command == "try":
         return _try(args)
+    if args.command == "usage":
+        return _usage(args)
     if args.name is not None:
         return _named_key(args.name)
     print(secrets.token_urlsafe(32))
@@ -186,9 +193,10 @@ def _routes(path: str) -> int:
     names = ", ".join(name for name, _ in router.models.listed())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
     for route in router:
-        method = "POST" if "." in route.endpoint or route.endpoint in ("custom", "mcp") else "GET"
-        # The MCP endpoint and the tool endpoints call no sink of their own.
-        sinkless = method == "GET" or route.endpoint == "mcp" or route.endpoint.startswith("tool.")
+        posted = "." in route.endpoint or route.endpoint in ("custom", "mcp")
+        method = "POST" if posted or route.path in DASHBOARD_FORMS else "GET"
+        # The MCP endpoint, the tool endpoints and the dashboard call no sink of their own.
+        sinkless = not posted or route.endpoint == "mcp" or route.endpoint.startswith("tool.")
         sink = route.sink or ("" if sinkless else config.default_sink)
         models = (
             ""
@@ -225,6 +233,13 @@ def _try(args: argparse.Namespace) -> int:
     status, report = asyncio.run(dry_run(runtime, args.route, body, headers))
     print(format_report(report))
     return status
+
+
+def _usage(args: argparse.Namespace) -> int:
+    try:
+        return usage_report.run(args, args.config)
+    except ConfigError as error:
+        return _report(error, args.config)
 
 
 def _init(directory: Path) -> int:

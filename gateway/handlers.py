@@ -22,6 +22,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from .builtin.key_limits import limiter_of
+from .dashboard import serve_dashboard
 from .dialects import DIALECTS, error_encoder
 from .errors import (
     GatewayError,
@@ -126,8 +127,11 @@ async def _handle(
             f"No route serves {request.method} {request.path}. See GET /status for the endpoints "
             "of this gateway, or add a route to routes.yaml."
         )
-    expected = "GET" if route.endpoint in _GET_ENDPOINTS else "POST"
     exposure = runtime.config.exposure
+    if route.endpoint == "dashboard":  # a page for browsers: a login form, not an API error
+        _refuse_foreign_names_unless_open(request, runtime)
+        return await serve_dashboard(request, runtime, route, exchange)
+    expected = "GET" if route.endpoint in _GET_ENDPOINTS else "POST"
     if request.method != expected:
         if request.method == "OPTIONS":  # a CORS preflight: browsers send no credentials
             cors = exposure.cors_headers(
@@ -139,8 +143,7 @@ async def _handle(
         raise MethodNotAllowed(
             f"{request.path} accepts {expected}, not {request.method}", headers={"allow": expected}
         )
-    if exposure.public_url or not (runtime.config.auth_required or request.app.ctx.open_to_remote):
-        _refuse_foreign_names(request, exposure)
+    _refuse_foreign_names_unless_open(request, runtime)
     if route.endpoint not in _UNAUTHENTICATED:
         exchange.identity = await authenticate(
             pm.hook.gateway_authenticate, exchange=exchange, config=runtime.config
@@ -171,6 +174,12 @@ async def _admit(request: Request, runtime: Runtime, exchange: Exchange) -> None
     if admission is not None:
         request.ctx.admission, request.ctx.limiter = admission, limiter
         request.ctx.rate_headers = admission.headers
+
+
+def _refuse_foreign_names_unless_open(request: Request, runtime: Runtime) -> None:
+    exposure = runtime.config.exposure
+    if exposure.public_url or not (runtime.config.auth_required or request.app.ctx.open_to_remote):
+        _refuse_foreign_names(request, exposure)
 
 
 def _refuse_foreign_names(request: Request, exposure: Exposure) -> None:

@@ -17,7 +17,7 @@ from .routing import Route
 from .runtime import Runtime
 from .sinks.base import ModelEntry
 
-__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list"]
+__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list", "sink_states"]
 
 Endpoint = Callable[[Request, Runtime, Route, Exchange], Awaitable[HTTPResponse]]
 
@@ -84,10 +84,7 @@ async def status(
 ) -> HTTPResponse:
     names = [route.sink] if route.sink else list(runtime.sinks)
     paths = sorted(r.path for r in runtime.router if route.mount is None or r.mount == route.mount)
-    sinks = {}
-    for name in names:
-        problem = runtime.sinks[name].readiness_problem()
-        sinks[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
+    sinks = sink_states(runtime, names)
     body = {
         "status": "ok" if all(s["ready"] for s in sinks.values()) else "not ready",
         "version": __version__,
@@ -100,6 +97,15 @@ async def status(
         keys = [key.name for key in runtime.config.keys]
         body["limits"] = dict(await limiter.status()) | {"keys": keys}
     return json_response(body)
+
+
+def sink_states(runtime: Runtime, names: list[str]) -> dict[str, dict[str, Any]]:
+    """What /status and /dashboard show of each sink: its own status, and whether it is ready."""
+    states = {}
+    for name in names:
+        problem = runtime.sinks[name].readiness_problem()
+        states[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
+    return states
 
 
 async def health(

@@ -49,6 +49,8 @@ async def relay(
     try:
         if not answer.streaming:
             exchange.usage = _usage_of(answer.body)
+            if answer.status >= 400:
+                exchange.error_type = _error_kind(answer.body)
             return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
         response = await request.respond(status=answer.status, headers=answer.headers)
         exchange.status, exchange.first_byte = answer.status, time.perf_counter()
@@ -71,6 +73,16 @@ async def relay(
         return None
     finally:
         answer.close()
+
+
+def _error_kind(body: bytes) -> str:
+    """The ``error.type`` of a relayed error answer (both APIs put one there), for the logs."""
+    try:
+        error = json.loads(body).get("error")
+        kind = error.get("type") or error.get("code")
+    except (ValueError, AttributeError):
+        return "upstream_error"
+    return kind if isinstance(kind, str) and kind else "upstream_error"
 
 
 def _usage_of(body: bytes) -> ir.Usage | None:

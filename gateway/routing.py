@@ -9,17 +9,36 @@ from fnmatch import fnmatchcase
 from .config import STANDARD_DIALECTS, Config, ModelRule, RouteConfig
 from .errors import ModelNotFound
 
-__all__ = ["BUILTIN_PATHS", "ModelTable", "Route", "Router", "Target"]
+__all__ = [
+    "BUILTIN_PATHS",
+    "DASHBOARD_FORMS",
+    "DASHBOARD_PATHS",
+    "ModelTable",
+    "Route",
+    "Router",
+    "Target",
+]
 
 # Endpoints every gateway serves, and every mount serves under its prefix.
 MODELS_PATHS = ("/v1/models", "/models")
 BUILTIN_PATHS = {"/health": "health", "/metrics": "metrics", "/status": "status"}
+#: The dashboard's page, script, style, data, login and logout (gateway/dashboard/).
+DASHBOARD_PATHS = (
+    "/dashboard",
+    "/dashboard/data",
+    "/dashboard/login",
+    "/dashboard/logout",
+    "/dashboard/app.js",
+    "/dashboard/app.css",
+)
+#: The dashboard's paths that take a form (POST); the others are GET.
+DASHBOARD_FORMS = ("/dashboard/login", "/dashboard/logout")
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     path: str
-    endpoint: str  # a dialect name, or one of: models, status, health, metrics
+    endpoint: str  # a dialect name, or one of: models, status, health, metrics, dashboard
     sink: str | None = None  # forced by the route or its mount
     config: RouteConfig | None = None
     mount: str | None = None
@@ -83,6 +102,8 @@ class Router:
         routes: dict[str, Route] = {}
         for path, endpoint in BUILTIN_PATHS.items():
             routes[path] = Route(path, endpoint)
+        for path in DASHBOARD_PATHS:
+            routes[path] = Route(path, "dashboard")
         for path in MODELS_PATHS:
             routes[path] = Route(path, "models")
         for mount in config.mounts:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -20,6 +21,25 @@ from gateway.app import create_app
 from gateway.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Gateways served by the tests keep their usage ledger in a temp dir, not beside the
+    routes.yaml of the repository or of the examples (a test naming usage.path still wins)."""
+    if "GATEWAY_USAGE_DB" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="gateway-usage-")
+        config.stash[_USAGE_DIR] = folder
+        os.environ["GATEWAY_USAGE_DB"] = str(Path(folder) / "usage.db")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_USAGE_DIR, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        del os.environ["GATEWAY_USAGE_DB"]
+
+
+_USAGE_DIR = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")

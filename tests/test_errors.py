@@ -294,3 +294,17 @@ def test_a_system_prompt_beside_messages_that_are_no_list_is_a_400(gateway):
     body = {"model": "gpt-4o", "input": "hi", "system": "Be brief.", "instructions": [1]}
     response = httpx.post(gateway.url + "/v1/chat/completions", json=body)
     assert openai_error(response, 400)["message"] == "instructions: expected a string, got an array"
+
+
+def test_a_reasoning_summary_that_is_no_text_is_a_400(gateway):
+    """Found by the fuzz target: a 500 (TypeError) before."""
+    from gateway.dialects.openai_responses import SIGNATURE_PREFIX
+
+    reasoning = {
+        "type": "reasoning",
+        "encrypted_content": SIGNATURE_PREFIX + "sig",
+        "summary": [{"type": "summary_text", "text": ["not", "text"]}],
+    }
+    body = {"model": "gpt-4o", "input": [reasoning, {"role": "user", "content": "hi"}]}
+    error = openai_error(httpx.post(gateway.url + "/v1/chat/completions", json=body), 400)
+    assert error["message"] == "input[0].summary[0].text: expected a string, got an array"

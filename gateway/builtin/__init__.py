@@ -13,5 +13,6 @@ def default_plugins() -> list[Any]:
     from .metrics import Metrics
     from .sinks import BuiltinSinks
     from .token_auth import TokenAuth
+    from .usage_ledger import UsageLedger
 
-    return [BuiltinSinks(), TokenAuth(), KeyLimits(), AccessLog(), Metrics()]
+    return [BuiltinSinks(), TokenAuth(), KeyLimits(), AccessLog(), Metrics(), UsageLedger()]

@@ -48,6 +48,10 @@ def record(exchange: Exchange) -> dict[str, Any]:
     return line
 
 
+def _ok(exchange: Exchange) -> bool:
+    return exchange.status is not None and exchange.status < 400
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -76,6 +80,8 @@ class AccessLog:
 
     @hookimpl
     def gateway_request_finished(self, exchange: Exchange) -> None:
+        if exchange.endpoint == "dashboard" and exchange.method == "GET" and _ok(exchange):
+            return  # an open dashboard polls every 2 s: its answers are no news
         if self._out is not None:
             self._out.write(json.dumps(record(exchange), separators=(",", ":")) + "\n")
 

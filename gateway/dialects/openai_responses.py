@@ -172,7 +172,11 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
             signature = sealed.removeprefix(SIGNATURE_PREFIX)
             if sealed.startswith(SIGNATURE_PREFIX) and signature:
                 summary = f.get(item, "summary", list, path, default=[])
-                text = "".join(s.get("text", "") for s in summary if isinstance(s, dict))
+                text = "".join(
+                    f.get(part, "text", str, f"{path}.summary[{i}]", default="")
+                    for i, part in enumerate(summary)
+                    if isinstance(part, dict)
+                )
                 append_turn(turns, "assistant", [ir.Thinking(text, signature)])
         else:
             raise InvalidRequest(

@@ -1,0 +1,244 @@
+// The gateway dashboard: polls /dashboard/data and draws it as plain SVG (no library, no CDN).
+// Names come from clients (model names, key names): they are only ever set as text, never as HTML.
+"use strict";
+
+// A day's window reads every row of the day: it is polled less often than the last hour.
+const POLL_MS = { 15: 2000, 60: 2000, 360: 5000, 1440: 15000 };
+const SVG = "http://www.w3.org/2000/svg";
+const PALETTE = ["#c15f3c", "#4e79a7", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7",
+  "#9c755f", "#e15759", "#bab0ac"];
+const colours = new Map();
+let minutes = 60;
+let updates = 0;
+let timer = null;
+
+function colour(name) {
+  if (!colours.has(name)) colours.set(name, PALETTE[colours.size % PALETTE.length]);
+  return colours.get(name);
+}
+
+function el(tag, attributes = {}, text = null) {
+  const node = tag.startsWith("svg:")
+    ? document.createElementNS(SVG, tag.slice(4))
+    : document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+const number = (n) => (n === null || n === undefined ? "–" : Math.round(n).toLocaleString("en-US"));
+const short = (n) => (n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e4 ? (n / 1e3).toFixed(0) + "k" : number(n));
+const NONE = { model: "(no model)", key: "(no key)" };
+const clock = (ts) => new Date(ts * 1000).toTimeString().slice(0, 5);
+
+function replaceBody(figure, ...nodes) {
+  while (figure.children.length > 1) figure.lastChild.remove();
+  figure.append(...nodes);
+}
+
+function cards(usage, data) {
+  const totals = usage ? usage.totals : {};
+  const items = [
+    ["requests", "requests", totals.requests],
+    ["total_tokens", "tokens", totals.total_tokens],
+    ["input_tokens", "input tokens", totals.input_tokens],
+    ["output_tokens", "output tokens", totals.output_tokens],
+    ["cache_read_tokens", "cache read", totals.cache_read_tokens],
+    ["errors", "errors", totals.errors],
+    ["latency_p50", "latency p50 (ms)", usage ? usage.latency_ms.p50 : null],
+    ["ttfb_p50", "first token p50 (ms)", usage ? usage.ttfb_ms.p50 : null],
+  ];
+  const section = document.getElementById("cards");
+  section.replaceChildren(...items.map(([key, text, value]) => {
+    const card = el("div", { class: "card" + (key === "errors" && value ? " bad" : "") });
+    card.append(el("span", { class: "value", "data-metric": key, "data-value": value ?? "" }, number(value)),
+      el("span", { class: "label" }, text));
+    return card;
+  }));
+}
+
+// Stacked columns, one per time slice, a colour per series; the legend carries each total.
+function stacked(id, seriesByName, usage, by) {
+  const label = (name) => name || NONE[by];
+  const figure = document.getElementById(id);
+  const names = Object.keys(seriesByName).sort((a, b) => sum(seriesByName[b]) - sum(seriesByName[a]));
+  if (!names.length) return replaceBody(figure, el("div", { class: "empty" }, "no requests in this period"));
+  const [width, height, left, bottom] = [600, 180, 44, 18];
+  const count = usage.buckets;
+  const columns = Array.from({ length: count }, (_, i) => names.reduce((t, n) => t + seriesByName[n][i], 0));
+  const top = Math.max(1, ...columns);
+  const step = (width - left) / count;
+  const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "data-chart": id });
+  axes(svg, width, height, left, bottom, short(top), usage);
+  const base = new Array(count).fill(0);
+  for (const name of names) {
+    const group = el("svg:g", { "data-series": name, fill: colour(name) });
+    seriesByName[name].forEach((value, i) => {
+      if (!value) return;
+      const h = (value / top) * (height - bottom - 8);
+      const y = height - bottom - base[i] - h;
+      base[i] += h;
+      const rect = el("svg:rect", { x: (left + i * step + 0.5).toFixed(1), y: y.toFixed(1),
+        width: Math.max(1, step - 1).toFixed(1), height: h.toFixed(1),
+        "data-bucket": i, "data-value": value });
+      rect.append(el("svg:title", {}, `${label(name)} ${clock(usage.since + i * usage.bucket_seconds)}: ${number(value)}`));
+      group.append(rect);
+    });
+    svg.append(group);
+  }
+  replaceBody(figure, svg, legend(names.map((n) => [n, label(n), sum(seriesByName[n]), colour(n)])));
+}
+
+// p50 and p90 as lines over time; the legend gives p50, p90 and p99 of the whole period.
+function percentiles(id, stats, usage) {
+  const figure = document.getElementById(id);
+  if (!stats.count) return replaceBody(figure, el("div", { class: "empty" }, "no answers in this period"));
+  const [width, height, left, bottom] = [600, 180, 44, 18];
+  const top = Math.max(1, ...stats.series.p90.filter((v) => v !== null));
+  const step = (width - left) / usage.buckets;
+  const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "data-chart": id });
+  axes(svg, width, height, left, bottom, short(top), usage);
+  for (const [name, paint] of [["p90", "#b07aa1"], ["p50", "#c15f3c"]]) {
+    const points = stats.series[name].map((v, i) => (v === null ? null :
+      [left + (i + 0.5) * step, height - bottom - (v / top) * (height - bottom - 8)]));
+    const group = el("svg:g", { "data-series": name });
+    for (const [x, y] of points.filter(Boolean)) {
+      group.append(el("svg:circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 2, fill: paint }));
+    }
+    let run = [];
+    for (const point of [...points, null]) {
+      if (point) { run.push(point); continue; }
+      if (run.length > 1) {
+        group.append(el("svg:polyline", { points: run.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "),
+          fill: "none", stroke: paint, "stroke-width": 1.5 }));
+      }
+      run = [];
+    }
+    svg.append(group);
+  }
+  const items = ["p50", "p90", "p99"].map((p) => [p, `${p} ${number(stats[p])} ms`, null, p === "p50" ? "#c15f3c" : p === "p99" ? "#667085" : "#b07aa1"]);
+  const list = legend(items);
+  list.querySelectorAll("li").forEach((li, i) => li.setAttribute("data-metric", `${id}-${items[i][0]}`));
+  list.querySelectorAll("li").forEach((li, i) => li.setAttribute("data-value", stats[items[i][0]] ?? ""));
+  replaceBody(figure, svg, list, el("div", { class: "empty" }, `${number(stats.count)} answers`));
+}
+
+function axes(svg, width, height, left, bottom, topLabel, usage) {
+  svg.append(el("svg:line", { class: "axis", x1: left, y1: height - bottom, x2: width, y2: height - bottom }),
+    el("svg:line", { class: "axis", x1: left, y1: 8, x2: width, y2: 8 }),
+    el("svg:text", { x: left - 4, y: 12, "text-anchor": "end" }, topLabel),
+    el("svg:text", { x: left - 4, y: height - bottom, "text-anchor": "end" }, "0"));
+  for (const fraction of [0, 0.5, 1]) {
+    const x = left + fraction * (width - left);
+    const anchor = fraction === 0 ? "start" : fraction === 1 ? "end" : "middle";
+    svg.append(el("svg:text", { x, y: height - 4, "text-anchor": anchor },
+      clock(usage.since + fraction * usage.bucket_seconds * usage.buckets)));
+  }
+}
+
+function legend(items) {
+  const list = el("ul", { class: "legend" });
+  for (const [key, text, total, paint] of items) {
+    const item = el("li", total === null ? {} : { "data-series": key, "data-total": total });
+    item.append(el("span", { class: "swatch", "data-colour": paint }), el("span", {}, text));
+    item.firstChild.style.background = paint;
+    if (total !== null) item.append(el("span", { class: "total" }, number(total)));
+    list.append(item);
+  }
+  return list;
+}
+
+function errors(usage) {
+  const figure = document.getElementById("errors");
+  const kinds = Object.entries(usage.errors);
+  if (!kinds.length) return replaceBody(figure, el("div", { class: "empty" }, "no errors in this period"));
+  const table = el("table");
+  table.append(row("th", ["kind", "requests"]));
+  for (const [kind, count] of kinds) {
+    const tr = row("td", [kind, number(count)]);
+    tr.setAttribute("data-error", kind);
+    tr.setAttribute("data-value", count);
+    tr.lastChild.className = "number";
+    table.append(tr);
+  }
+  replaceBody(figure, table);
+}
+
+function sinks(states) {
+  const table = el("table");
+  table.append(row("th", ["sink", "kind", "ready", "login", "running", "waiting", "warm spares"]));
+  for (const [name, s] of Object.entries(states)) {
+    const load = s.processes || s.requests || null;
+    const login = s.login ? (s.login.logged_in ? `yes (${s.login.method || "?"})` : "no") : "–";
+    const warm = s.warm ? `${s.warm.ready} of ${s.warm.size}` : "–";
+    const tr = row("td", [name, s.kind, s.ready ? "yes" : "no", login,
+      load ? `${load.running} of ${load.max_running}` : "–",
+      load ? `${load.waiting} of ${load.max_waiting}` : "–", warm]);
+    tr.setAttribute("data-sink", name);
+    tr.children[2].className = s.ready ? "ok" : "no";
+    if (s.problem) tr.children[2].title = s.problem;
+    table.append(tr);
+  }
+  replaceBody(document.getElementById("sinks"), table);
+}
+
+function row(cell, values) {
+  const tr = el("tr");
+  for (const value of values) tr.append(el(cell, {}, String(value)));
+  return tr;
+}
+
+function ledger(state) {
+  const footer = document.getElementById("ledger");
+  if (!state) return (footer.textContent = "The usage ledger is off (usage.enabled: false).");
+  footer.textContent = `Ledger: ${state.backend} ${state.location} · ${number(state.written)} rows written` +
+    ` by this gateway, ${number(state.pending)} pending` + (state.error ? ` · error: ${state.error}` : "");
+}
+
+const sum = (values) => values.reduce((a, b) => a + b, 0);
+
+function render(data) {
+  const usage = data.usage;
+  cards(usage, data);
+  if (usage) {
+    stacked("requests-model", usage.requests.model, usage, "model");
+    stacked("requests-key", usage.requests.key, usage, "key");
+    stacked("tokens-model", usage.tokens.model, usage, "model");
+    stacked("tokens-key", usage.tokens.key, usage, "key");
+    percentiles("latency", usage.latency_ms, usage);
+    percentiles("ttfb", usage.ttfb_ms, usage);
+    errors(usage);
+  }
+  sinks(data.sinks);
+  ledger(data.ledger);
+  updates += 1;
+  const updated = document.getElementById("updated");
+  updated.textContent = `updated ${new Date(data.now * 1000).toLocaleTimeString()}`;
+  updated.setAttribute("data-updates", updates);
+  updated.setAttribute("data-now", data.now);
+  updated.setAttribute("data-minutes", data.minutes);
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    const response = await fetch(`/dashboard/data?minutes=${minutes}`, { cache: "no-store" });
+    if (response.status === 401) return location.reload(); // logged out: the login form
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    render(await response.json());
+  } catch (error) {
+    document.getElementById("updated").textContent = `not updated: ${error.message}`;
+  } finally {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, POLL_MS[minutes]);
+  }
+}
+
+document.getElementById("windows").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-minutes]");
+  if (!button) return;
+  minutes = Number(button.dataset.minutes);
+  document.querySelectorAll("#windows button").forEach((b) => b.classList.toggle("active", b === button));
+  refresh();
+});
+refresh();
