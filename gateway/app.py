@@ -15,6 +15,7 @@ from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
+from .app_context import GatewayContext
 from .config import Config
 from .errors import (
     GatewayError,
@@ -55,7 +56,11 @@ def create_app(
     addressed to localhost are served unless ``open_to_remote`` (the operator's explicit
     ``--allow-unauthenticated-remote``).
     """
-    app = _GatewaySanic(name or f"gateway_{next(_app_numbers)}", configure_logging=False)
+    pm = plugins or build_plugin_manager(config)
+    context = GatewayContext(pm, Runtimes(build_runtime(config, pm)), open_to_remote=open_to_remote)
+    app = _GatewaySanic(
+        name or f"gateway_{next(_app_numbers)}", ctx=context, configure_logging=False
+    )
     app.config.REQUEST_MAX_SIZE = config.limits.max_body_bytes
     app.config.RESPONSE_TIMEOUT = config.limits.request_timeout + 30
     app.config.NOISY_EXCEPTIONS = False
@@ -63,10 +68,6 @@ def create_app(
     app.config.ACCESS_LOG = False
     app.config.MOTD = False
     app.error_handler = _DialectErrorHandler()
-    pm = plugins or build_plugin_manager(config)
-    app.ctx.plugins = pm
-    app.ctx.open_to_remote = open_to_remote
-    app.ctx.runtimes = Runtimes(build_runtime(config, pm))
     app.add_route(dispatch, "/", methods=_METHODS, name="root")
     app.add_route(dispatch, "/<path:path>", methods=_METHODS, name="dispatch")
 
@@ -96,19 +97,11 @@ def create_app(
         if has_mcp_route(runtime.config):
             await start_mcp(app)
         await notify(app.ctx.plugins.hook.gateway_startup, config=runtime.config)
-        reloader = app.ctx.reloader = Reloader(app, reload_interval or 1.0)
-        loop = asyncio.get_running_loop()
-        app.ctx.background = set()
-
-        def spawn(coro: Any) -> None:
-            task = loop.create_task(coro)
-            app.ctx.background.add(task)
-            task.add_done_callback(app.ctx.background.discard)
-
-        app.ctx.close_later = lambda sink: spawn(sink.close())
+        context: GatewayContext = app.ctx
+        reloader = context.reloader = Reloader(app, reload_interval or 1.0)
         if reload_interval:
-            spawn(reloader.watch())
-        _on_sighup(lambda: spawn(reloader.reload("SIGHUP")))
+            context.spawn(reloader.watch())
+        _on_sighup(lambda: context.spawn(reloader.reload("SIGHUP")))
 
     @app.after_server_start
     async def _announce(app: Sanic) -> None:

@@ -8,7 +8,6 @@ modules import each other can see it half initialized.)
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from typing import Any
 
@@ -27,10 +26,8 @@ def has_mcp_route(config: Config) -> bool:
 
 async def start_mcp(app: Any) -> Any:
     """The app's MCP service, started once (at start-up, or when a reload adds the route)."""
-    if getattr(app.ctx, "mcp_lock", None) is None:
-        app.ctx.mcp_lock = asyncio.Lock()
     async with app.ctx.mcp_lock:
-        service = getattr(app.ctx, "mcp", None)
+        service = app.ctx.mcp
         if service is None:
             module = importlib.import_module("gateway.mcp_server.server")
             limits = app.ctx.runtimes.current.config.limits
@@ -41,7 +38,7 @@ async def start_mcp(app: Any) -> Any:
 
 
 async def stop_mcp(app: Any) -> None:
-    service = getattr(app.ctx, "mcp", None)
+    service = app.ctx.mcp
     if service is not None:
         app.ctx.mcp = None
         await service.close()
