@@ -11,7 +11,9 @@ from sanic.response import HTTPResponse
 
 from . import __version__
 from .builtin.key_limits import limiter_of
+from .builtin.metrics import Metrics
 from .exchange import Exchange
+from .plugins import builtin_plugin
 from .responses import json_response
 from .routing import Route
 from .runtime import Runtime
@@ -117,7 +119,7 @@ async def health(
 async def metrics(
     request: Request, runtime: Runtime, route: Route, exchange: Exchange
 ) -> HTTPResponse:
-    plugin = request.app.ctx.plugins.get_plugin("gateway.builtin.Metrics")
+    plugin = builtin_plugin(request.app.ctx.plugins, Metrics)
     text = plugin.render() if plugin is not None else ""
     return HTTPResponse(text, content_type="text/plain; version=0.0.4")
 

@@ -8,7 +8,7 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -17,7 +17,11 @@ from .config import Config
 from .errors import AuthenticationFailed
 from .yamlsource import ConfigError, Problem
 
-__all__ = ["authenticate", "build_plugin_manager", "notify", "sink_kinds"]
+__all__ = [
+    "authenticate", "build_plugin_manager", "builtin_plugin", "notify", "sink_kinds",
+]  # fmt: skip
+
+T = TypeVar("T")
 
 
 def build_plugin_manager(
@@ -147,3 +151,9 @@ def sink_kinds(pm: pluggy.PluginManager) -> dict[str, type]:
                 raise ValueError(f"two plugins register the sink kind '{kind}'")
             kinds[kind] = cls
     return kinds
+
+
+def builtin_plugin(pm: pluggy.PluginManager, cls: type[T]) -> T | None:
+    """The registered plugin of class ``cls`` (a built-in one: the metrics, the key limits,
+    the usage ledger), or None when it is not registered."""
+    return next((p for p in pm.get_plugins() if isinstance(p, cls)), None)

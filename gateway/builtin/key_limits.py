@@ -7,6 +7,7 @@ from typing import Any
 
 from ..config import Config
 from ..hookspecs import hookimpl
+from ..plugins import builtin_plugin
 from ..teams.limiter import Limiter
 
 __all__ = ["KeyLimits", "limiter_of"]
@@ -26,5 +27,5 @@ class KeyLimits:
 
 
 def limiter_of(plugins: Any) -> Limiter | None:
-    plugin = plugins.get_plugin("gateway.builtin.KeyLimits")
+    plugin = builtin_plugin(plugins, KeyLimits)
     return plugin.limiter if plugin is not None else None

@@ -11,10 +11,12 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from .. import __version__
+from ..builtin.usage_ledger import UsageLedger
 from ..errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed
 from ..exchange import Exchange
 from ..info_endpoints import sink_states
 from ..ledger.report import window
+from ..plugins import builtin_plugin
 from ..responses import json_response
 from ..routing import DASHBOARD_FORMS, Route
 from ..runtime import Runtime
@@ -95,7 +97,7 @@ async def _data(request: Request, runtime: Runtime) -> dict[str, Any]:
         raise InvalidRequest("minutes must be a whole number") from None
     if minutes not in _MINUTES:
         raise InvalidRequest(f"minutes must be one of {', '.join(map(str, _MINUTES))}")
-    ledger = request.app.ctx.plugins.get_plugin("gateway.builtin.UsageLedger")
+    ledger = builtin_plugin(request.app.ctx.plugins, UsageLedger)
     writer = getattr(ledger, "writer", None)
     data: dict[str, Any] = {
         "version": __version__,
