@@ -1,18 +1,15 @@
 """``kind: http``: an upstream HTTP API (Anthropic Messages or OpenAI Chat), with header injection.
 
 Two paths. When the client already speaks the upstream's dialect and the route has no
-transforms, :meth:`HttpSink.forward` relays bytes both ways untouched (only headers change).
-Otherwise :meth:`HttpSink.stream` and :meth:`HttpSink.complete` translate through the IR.
-
-The client is aiohttp: measured by bench/compare_clients.py, httpx's default pool served a
-small fraction of aiohttp's requests/s at 32 concurrent clients (see README, "Performance").
+transforms, :meth:`HttpSink.forward` relays bytes both ways untouched (only headers change;
+sinks/http_relay.py). Otherwise :meth:`HttpSink.stream` and :meth:`HttpSink.complete` translate
+through the IR. Both share one :class:`UpstreamConnection` (sinks/http_connection.py).
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
@@ -20,34 +17,15 @@ from typing import Any
 import aiohttp
 
 from .. import ir
-from ..errors import (
-    GatewayError,
-    InvalidRequest,
-    SinkUnavailable,
-    UpstreamError,
-    UpstreamTimeout,
-    error_from_upstream_body,
-)
+from ..errors import GatewayError, InvalidRequest, UpstreamError, error_from_upstream_body
 from ..wire.sse import SSEDecoder
 from . import upstream_anthropic, upstream_openai
 from .base import DEFAULT_MAX_TOKENS, ModelEntry, Sink
+from .http_connection import UpstreamConnection
+from .http_relay import RawResponse, forward
 from .limiter import ConcurrencyLimiter
 
 __all__ = ["HttpSink", "RawResponse"]
-
-# Never forwarded in either direction: they describe one hop, not the message.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
-        "accept-encoding", "content-encoding",
-    }
-)  # fmt: skip
-# The client's credentials are for the gateway; the upstream gets the configured ones.
-_CLIENT_CREDENTIALS = frozenset({"authorization", "x-api-key", "api-key", "cookie"})
-_DROP_REQUEST = _HOP_BY_HOP | _CLIENT_CREDENTIALS
-_SECRET_HEADERS = _CLIENT_CREDENTIALS | {"x-goog-api-key", "proxy-authorization"}
-_DROP_RESPONSE = _HOP_BY_HOP | {"set-cookie"}
 
 # Per upstream dialect, the client endpoints relayed untouched, and where each goes.
 _UPSTREAM_PATHS = {
@@ -60,63 +38,6 @@ _UPSTREAM_PATHS = {
 }
 _MODELS_ENDPOINT = {"anthropic.messages": "anthropic.models", "openai.chat": "openai.models"}
 _CODECS = {"anthropic.messages": upstream_anthropic, "openai.chat": upstream_openai}
-# What no header may carry on the way out: control characters, and the bytes that were not
-# UTF-8, which Sanic keeps as lone surrogates (aiohttp refuses both, as it should).
-_UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f\udc80-\udcff]")
-
-
-def _relayed_request_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The client's headers that go on to the upstream; a 400 for one that cannot be sent."""
-    outgoing = {}
-    for name, value in headers.items():
-        if name.lower() in _DROP_REQUEST:
-            continue
-        if _UNSENDABLE.search(name) or _UNSENDABLE.search(value):
-            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            raise InvalidRequest(
-                f"The header {shown} holds a control character or bytes that are not UTF-8, "
-                "so it cannot be relayed to the upstream",
-                param=shown,
-            )
-        outgoing[name] = value
-    return outgoing
-
-
-class RawResponse:
-    """An upstream answer relayed as bytes (a :class:`~gateway.sinks.base.RawAnswer`)."""
-
-    def __init__(
-        self,
-        status: int,
-        headers: dict[str, str],
-        *,
-        body: bytes = b"",
-        stream: aiohttp.ClientResponse | None = None,
-        on_close: Callable[[], None] = lambda: None,
-        on_error: Callable[[BaseException], GatewayError] | None = None,
-    ) -> None:
-        self.status, self.headers, self.body = status, headers, body
-        self._stream, self._on_close, self._on_error = stream, on_close, on_error
-        self._closed = False
-
-    @property
-    def streaming(self) -> bool:
-        return self._stream is not None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        assert self._stream is not None and self._on_error is not None
-        try:
-            async for chunk in self._stream.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._on_error(exc) from exc
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            if self._stream is not None:
-                self._stream.release()
-            self._on_close()
 
 
 class HttpSink(Sink):
@@ -130,9 +51,9 @@ class HttpSink(Sink):
         self.dialect: str = options["dialect"]
         self.base_url: str = options["base_url"].rstrip("/")
         self._codec = _CODECS[self.dialect]
-        self._headers = {k.lower(): v for k, v in options.get("headers", {}).items() if v}
+        headers = {k.lower(): v for k, v in options.get("headers", {}).items() if v}
         if self.dialect == "anthropic.messages":
-            self._headers.setdefault("anthropic-version", "2023-06-01")
+            headers.setdefault("anthropic-version", "2023-06-01")
         self._missing_env = sorted(
             {
                 name
@@ -141,37 +62,25 @@ class HttpSink(Sink):
                 for name in names
             }
         )
+        self._upstream = UpstreamConnection(
+            self.name, self.base_url, headers, self._missing_env, options
+        )
         self._model_map: Mapping[str, str] = options.get("model_map", {})
         # Claude's API requires max_tokens; an OpenAI-compatible one has its own default.
         self._default_max_tokens: int | None = options.get(
             "default_max_tokens",
             DEFAULT_MAX_TOKENS if self.dialect == "anthropic.messages" else None,
         )
-        timeout = options.get("timeout", {})
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeout.get("connect", 10), sock_read=timeout.get("read", 600)
-        )
-        self._max_connections: int = options.get("max_connections", 1024)
-        self.limiter: ConcurrencyLimiter | None = None
-        if "max_concurrency" in options:
-            self.limiter = ConcurrencyLimiter(
-                options["max_concurrency"], options.get("max_queue", 64),
-                options.get("queue_timeout", 30.0),
-            )  # fmt: skip
-        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def limiter(self) -> ConcurrencyLimiter | None:
+        return self._upstream.limiter
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections, limit_per_host=0, keepalive_timeout=30
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False
-        )
+        await self._upstream.start()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._upstream.close()
 
     def status(self) -> dict[str, Any]:
         status = super().status() | {"base_url": self.base_url, "dialect": self.dialect}
@@ -200,7 +109,7 @@ class HttpSink(Sink):
         return super().describe(request) | {
             "method": "POST",
             "url": self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect],
-            "headers": self._shown_headers(),
+            "headers": self._upstream.shown_headers(),
             "missing_env": self._missing_env,
             "body": self._codec.encode_request(
                 upstream, default_max_tokens=self._default_max_tokens
@@ -212,15 +121,12 @@ class HttpSink(Sink):
         return super().describe_forward(endpoint, body, model) | {
             "method": "POST",
             "url": self.base_url + _UPSTREAM_PATHS[self.dialect][endpoint],
-            "headers": self._shown_headers(),
+            "headers": self._upstream.shown_headers(),
             "missing_env": self._missing_env,
             "body": body
             if upstream_model == body.get("model")
             else {**body, "model": upstream_model},
         }
-
-    def _shown_headers(self) -> dict[str, str]:
-        return {k: "<redacted>" if k in _SECRET_HEADERS else v for k, v in self._headers.items()}
 
     # --- untouched relay ---------------------------------------------------------------------
 
@@ -236,28 +142,7 @@ class HttpSink(Sink):
         url = self.base_url + _UPSTREAM_PATHS[self.dialect][endpoint]
         if query:
             url += "?" + query
-        outgoing = _relayed_request_headers(headers)
-        outgoing.update(self._auth_headers())
-        outgoing["accept-encoding"] = "identity"
-        await self._acquire()
-        try:
-            response = await self._send(method, url, outgoing, body)
-        except BaseException:
-            self._release()
-            raise
-        relayed = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE}
-        if response.content_type == "text/event-stream":
-            return RawResponse(
-                response.status, relayed, stream=response, on_close=self._release,
-                on_error=self._transport_error,
-            )  # fmt: skip
-        try:
-            return RawResponse(response.status, relayed, body=await response.read())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._transport_error(exc) from exc
-        finally:
-            response.release()
-            self._release()
+        return await forward(self._upstream, method, url, headers, body)
 
     async def list_models(self) -> list[ModelEntry]:
         answer = await self.forward(_MODELS_ENDPOINT[self.dialect], "GET", "", {}, b"")
@@ -295,17 +180,17 @@ class HttpSink(Sink):
     # --- translation through the IR ----------------------------------------------------------
 
     async def complete(self, request: ir.Request) -> ir.Response:
-        await self._acquire()
+        await self._upstream.acquire()
         try:
             response = await self._post(request, stream=False)
             try:
                 raw = await response.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise self._transport_error(exc) from exc
+                raise self._upstream.transport_error(exc) from exc
             finally:
                 response.release()
         finally:
-            self._release()
+            self._upstream.release()
         try:
             body = json.loads(raw)
         except ValueError:
@@ -313,35 +198,36 @@ class HttpSink(Sink):
         return self._codec.decode_response(body)
 
     async def stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
-        await self._acquire()
-        try:
-            async with aclosing(self._stream(request)) as events:
-                async for event in events:
+        async with aclosing(self.stream_batches(request)) as batches:
+            async for batch in batches:
+                for event in batch:
                     yield event
-        finally:
-            self._release()
 
-    async def _stream(self, request: ir.Request) -> AsyncIterator[ir.Event]:
+    async def stream_batches(self, request: ir.Request) -> AsyncIterator[list[ir.Event]]:
+        """The events of each read from the upstream, as they arrive (never an empty list)."""
+        await self._upstream.acquire()
+        try:
+            async with aclosing(self._stream(request)) as batches:
+                async for batch in batches:
+                    yield batch
+        finally:
+            self._upstream.release()
+
+    async def _stream(self, request: ir.Request) -> AsyncIterator[list[ir.Event]]:
         response = await self._post(request, stream=True)
-        decoder = self._codec.StreamDecoder()
-        sse = SSEDecoder()
+        reader = _EventReader(self._codec.StreamDecoder(), self.name)
         try:
             async for chunk in response.content.iter_any():
-                for event in sse.decode(chunk):
-                    for ir_event in decoder.decode(event):
-                        yield ir_event
-            for event in sse.flush():
-                for ir_event in decoder.decode(event):
-                    yield ir_event
-            if hasattr(decoder, "finish"):
-                for ir_event in decoder.finish():
-                    yield ir_event
+                batch = reader.read(chunk)
+                if batch:
+                    yield batch
+                reader.raise_failure()
+            batch = reader.finish()
+            if batch:
+                yield batch
+            reader.raise_failure()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._transport_error(exc) from exc
-        except (ValueError, KeyError) as exc:
-            raise UpstreamError(
-                f"The upstream '{self.name}' sent a stream the gateway cannot read: {exc!r}"
-            ) from exc
+            raise self._upstream.transport_error(exc) from exc
         finally:
             response.release()
 
@@ -353,9 +239,9 @@ class HttpSink(Sink):
             )
         request = replace(request, stream=stream, model=self.upstream_model(request.model))
         body = self._codec.encode_request(request, default_max_tokens=self._default_max_tokens)
-        headers = {**self._auth_headers(), "content-type": "application/json"}
+        headers = {**self._upstream.auth_headers(), "content-type": "application/json"}
         url = self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect]
-        response = await self._send("POST", url, headers, json.dumps(body).encode())
+        response = await self._upstream.send("POST", url, headers, json.dumps(body).encode())
         if response.status >= 400:
             try:
                 raw = await response.read()
@@ -364,39 +250,51 @@ class HttpSink(Sink):
             raise error_from_upstream_body(response.status, raw)
         return response
 
-    def _auth_headers(self) -> dict[str, str]:
-        if self._missing_env:
-            # Not a 401: the client's credentials are fine, the gateway's own are missing.
-            raise SinkUnavailable(
-                f"The upstream '{self.name}' needs credentials the gateway does not have: set "
-                f"{' and '.join(self._missing_env)} in the gateway's environment and restart it."
-            )
-        return self._headers
 
-    async def _send(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes
-    ) -> aiohttp.ClientResponse:
-        if self._session is None:
-            raise UpstreamError(f"The sink '{self.name}' is not started")
+class _EventReader:
+    """Bytes of an upstream stream in, the IR events they complete out, one list per read.
+
+    A read that fails halfway (an ``error`` event after some deltas, a line that is not JSON)
+    still hands out the events before the failure; :meth:`raise_failure` raises it next, so the
+    client gets them, in order, before the in-band error.
+    """
+
+    def __init__(self, decoder: Any, name: str) -> None:
+        self._decoder = decoder
+        self._sse = SSEDecoder()
+        self._name = name
+        self._failure: BaseException | None = None
+
+    def read(self, chunk: bytes) -> list[ir.Event]:
+        events: list[ir.Event] = []
         try:
-            return await self._session.request(
-                method, url, headers=headers, data=body or None, allow_redirects=False
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._transport_error(exc) from exc
+            for sse in self._sse.decode(chunk):
+                events += self._decoder.decode(sse)
+        except (ValueError, KeyError, GatewayError) as exc:
+            self._failed(exc)
+        return events
 
-    def _transport_error(self, exc: BaseException) -> GatewayError:
-        if isinstance(exc, TimeoutError):
-            return UpstreamTimeout(f"The upstream '{self.name}' ({self.base_url}) timed out")
-        return UpstreamError(
-            f"Cannot reach the upstream '{self.name}' at {self.base_url}: "
-            f"{exc.__class__.__name__}: {exc}"
+    def finish(self) -> list[ir.Event]:
+        """The events of a last line without its blank line, and what the decoder held back."""
+        events: list[ir.Event] = []
+        try:
+            for sse in self._sse.flush():
+                events += self._decoder.decode(sse)
+            if hasattr(self._decoder, "finish"):
+                events += self._decoder.finish()
+        except (ValueError, KeyError, GatewayError) as exc:
+            self._failed(exc)
+        return events
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, GatewayError):  # the upstream's own in-band error
+            self._failure = exc
+            return
+        self._failure = UpstreamError(
+            f"The upstream '{self._name}' sent a stream the gateway cannot read: {exc!r}"
         )
-
-    async def _acquire(self) -> None:
-        if self.limiter is not None:
-            await self.limiter.acquire(self.name)
-
-    def _release(self) -> None:
-        if self.limiter is not None:
-            self.limiter.release()
+        self._failure.__cause__ = exc
