@@ -143,6 +143,17 @@ class Sink(abc.ABC):
         proper HTTP error instead of an in-band one.
         """
 
+    async def stream_batches(self, request: ir.Request) -> AsyncIterator[list[ir.Event]]:
+        """The answer as lists of events, each list what one read from the backend completed.
+
+        A relay writes each list to the client at once (one write, not one per event). By
+        default every event is a list of its own; a sink that reads its backend in chunks
+        overrides this. Lists are never empty; :meth:`stream` says what must fail early.
+        """
+        async with aclosing(self.stream(request)) as events:
+            async for event in events:
+                yield [event]
+
     async def complete(self, request: ir.Request) -> ir.Response:
         """The whole answer; by default, the stream folded into one response."""
         builder = ir.ResponseBuilder()
