@@ -365,10 +365,12 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def run_cli(args: list[str], timeout: float) -> Result:
-    """Runs this file as a separate process (so it never shares a server's loop or core)."""
+def run_cli(args: list[str], timeout: float, cpus: str | None = None) -> Result:
+    """Runs this file as a separate process (so it never shares a server's loop or core), on
+    the CPUs ``cpus`` if given (wrk, its child, inherits them)."""
+    command = [sys.executable, __file__, *args]
     done = subprocess.run(
-        [sys.executable, __file__, *args],
+        ["taskset", "-c", cpus, *command] if cpus else command,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -157,7 +157,9 @@ class Meter:
         servers_before = self.servers.cpu()
         children_before, busy_before = _children_cpu(), machine_busy_seconds()
         started = time.monotonic()
-        result = run_cli(args, timeout=duration + warmup + 60)
+        result = run_cli(
+            args, timeout=duration + warmup + 60, cpus=self.servers.pins.get("upstream")
+        )
         wall = time.monotonic() - started
         busy = machine_busy_seconds() - busy_before
         loadgen = _children_cpu() - children_before

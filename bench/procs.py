@@ -49,9 +49,12 @@ def cpu_seconds(pid: int) -> float:
 class Servers:
     """The processes of one benchmark run; ``with Servers(logdir) as s: s.start(...)``."""
 
-    def __init__(self, logdir: Path) -> None:
+    def __init__(self, logdir: Path, pins: dict[str, str] | None = None) -> None:
         self.logdir = logdir
         self.running: dict[str, subprocess.Popen[bytes]] = {}
+        #: Role ("subject": the gateway or floor app; "upstream": the mock and the load
+        #: generator) -> the CPUs it runs on; empty: no pinning.
+        self.pins = pins or {}
 
     def __enter__(self) -> Servers:
         return self
@@ -71,11 +74,12 @@ class Servers:
         port: int,
         env: dict[str, str] | None = None,
         probe: str | None = None,
+        role: str = "subject",
     ) -> subprocess.Popen[bytes]:
         """Starts ``command`` and waits until ``port`` accepts (and ``probe`` answers, if set)."""
         log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 (owned by the process)
         process = subprocess.Popen(
-            command,
+            pinned(command, self.pins.get(role)),
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=log,
@@ -145,8 +149,11 @@ def python() -> str:
 
 
 def gateway_command() -> list[str]:
-    """The installed ``gateway`` console script next to this interpreter, else ``-m``."""
-    script = Path(sys.executable).with_name("gateway")
-    if script.exists():
-        return [str(script)]
+    """The gateway of this checkout: servers run in ROOT, and ``-c`` puts it first on sys.path
+    (the ``gateway`` console script would import whichever checkout was installed)."""
     return [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
+
+
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    """``command`` run on the CPUs ``cpus`` (taskset's list, "0" or "0,1"), or anywhere."""
+    return ["taskset", "-c", cpus, *command] if cpus else command

@@ -6,8 +6,11 @@ measures at concurrency 1 and 32, JSON and SSE:
     (a) the mock directly     (b) the floor app     (c) the gateway's passthrough path
     (d) the gateway's translating path (OpenAI Chat client, Anthropic upstream)
 
-and the slow-stream scenario (an event every 5 ms, ~260 ms per stream, 256 streams at once,
-through the gateway's passthrough path, through the floor app and directly; TTFB with 32).
+SSE answers are 50-event bursts (the mock writes them without pauses). Then the slow-stream
+scenario (an event every 5 ms, ~260 ms per stream, 256 streams at once, through the gateway's
+passthrough and translating paths, through the floor app and directly; TTFB with 32).
+``--pin`` runs the subjects (floor app, gateway) on CPU 0 and the mock and the load generator
+on CPU 1, so that the subjects compare on the same core.
 Requests/s and latency come from wrk, TTFB from a Python client (see bench/loadgen.py); every
 row also shows the cores each process used, and "other" for programs outside the benchmark.
 Prints tables and writes the same numbers to bench/results/run-<time>.json. Every process it
@@ -35,6 +38,8 @@ from measure import Measured, Meter
 from procs import BENCH, ROOT, Servers, stop_on_sigterm
 from report import Report, Row, evaluate, print_report
 from setups import (
+    BURST_CHUNKS,
+    BURST_TEXT,
     SLOW_CHUNKS,
     SLOW_DELAY,
     SLOW_TEXT,
@@ -70,12 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=45.0, help="seconds that waits and retries may add"
     )
+    parser.add_argument(
+        "--pin", action="store_true", help="subjects on CPU 0; the mock and load on CPU 1"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     stop_on_sigterm()
     started = time.time()
+    pins = {"subject": "0", "upstream": "1"} if args.pin else {}
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
-        servers = Servers(Path(tmp))
+        servers = Servers(Path(tmp), pins)
         try:
             with servers:
                 report = _run(servers, args)
@@ -102,14 +111,15 @@ def _run(servers: Servers, args: argparse.Namespace) -> Report:
 
 
 def _fast_phase(servers: Servers, meter: Meter, args: argparse.Namespace, report: Report) -> None:
-    mock = start_mock(servers, "mock")
+    mock = start_mock(servers, "mock", chunks=BURST_CHUNKS)
     floor = start_floor(servers, "floor", mock)
     gateway = start_gateway(servers, "gateway", mock)
+    text = BURST_TEXT
     subjects: list[tuple[str, Callable[[bool], Target]]] = [
-        ("mock", lambda stream: direct_target(mock, stream)),
-        ("floor", lambda stream: direct_target(floor, stream)),
-        ("passthrough", lambda stream: passthrough_target(gateway, stream)),
-        ("translating", lambda stream: translating_target(gateway, stream)),
+        ("mock", lambda stream: direct_target(mock, stream, text)),
+        ("floor", lambda stream: direct_target(floor, stream, text)),
+        ("passthrough", lambda stream: passthrough_target(gateway, stream, text)),
+        ("translating", lambda stream: translating_target(gateway, stream, text)),
     ]
     for subject, target_of in subjects:
         for mode in MODES:
@@ -148,13 +158,16 @@ def _slow_phase(servers: Servers, meter: Meter, args: argparse.Namespace, report
     direct = direct_target(mock, True, SLOW_TEXT)
     floored = direct_target(floor, True, SLOW_TEXT)
     relayed = passthrough_target(gateway, True, SLOW_TEXT)
+    translated = translating_target(gateway, True, SLOW_TEXT)
     _progress("slow streams")
     report.slow["calibration"] = _calibrate(direct)
     results: dict[str, Measured] = {}
-    for name, target in (("direct", direct), ("floor", floored), ("gateway", relayed)):
+    for name, target in (
+        ("direct", direct), ("floor", floored), ("gateway", relayed), ("translating", translated)
+    ):  # fmt: skip
         meter.warm(target, SLOW_STREAMS, args.warmup)
         results[name] = meter.run(target, SLOW_STREAMS, args.slow_duration)
-        if name == "floor":
+        if name in ("floor", "translating"):
             continue
         # Not saturated: 8 Python streams among wrk's 24 give enough TTFB samples.
         engine = "wrk+probe" if meter.engine == "wrk" else "python"

@@ -30,6 +30,12 @@ SLOW_DELAY = 0.005
 SLOW_CHUNKS = 41
 SLOW_TEXT = "hello, slow!"
 
+# The fast streams: 50-event bursts, as the issue measured. A 15-character text makes the
+# answer 29 + 15 = 44 characters, split into 44 one-character deltas, + 6 other events = 50,
+# written by the mock without pauses (many events arrive in one read).
+BURST_CHUNKS = 44
+BURST_TEXT = "hello, burst!!!"
+
 
 def messages_body(model: str, stream: bool, text: str = "hello") -> bytes:
     body: dict[str, object] = {
@@ -42,8 +48,8 @@ def messages_body(model: str, stream: bool, text: str = "hello") -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def chat_body(model: str, stream: bool) -> bytes:
-    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": "hello"}]}
+def chat_body(model: str, stream: bool, text: str = "hello") -> bytes:
+    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": text}]}
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":")).encode()
@@ -65,10 +71,11 @@ def passthrough_target(port: int, stream: bool, text: str = "hello") -> Target:
     return Target(f"{base_url(port)}/v1/messages", messages_body("opus", stream, text), headers)
 
 
-def translating_target(port: int, stream: bool) -> Target:
+def translating_target(port: int, stream: bool, text: str = "hello") -> Target:
     """The gateway's translating path: an OpenAI Chat client to an Anthropic upstream."""
     headers = {**JSON_HEADERS, "authorization": f"Bearer {TOKEN}"}
-    return Target(f"{base_url(port)}/v1/chat/completions", chat_body("opus", stream), headers)
+    body = chat_body("opus", stream, text)
+    return Target(f"{base_url(port)}/v1/chat/completions", body, headers)
 
 
 def gateway_config(mock_port: int, access_log: Path) -> str:
@@ -104,7 +111,7 @@ def start_mock(servers: Servers, name: str, delay: float = 0.0, chunks: int | No
         command += ["--delay", str(delay)]
     if chunks is not None:
         command += ["--chunks", str(chunks)]
-    servers.start(name, command, port)
+    servers.start(name, command, port, role="upstream")
     return port
 
 
