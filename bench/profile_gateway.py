@@ -28,6 +28,8 @@ from pathlib import Path
 from loadgen import Target, cli_args, run_cli
 from procs import BENCH, Servers, cpu_seconds, stop_on_sigterm
 from setups import (
+    BURST_CHUNKS,
+    BURST_TEXT,
     SLOW_CHUNKS,
     SLOW_DELAY,
     SLOW_TEXT,
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         mock = (
             start_mock(s, "mock", delay=SLOW_DELAY, chunks=SLOW_CHUNKS)
             if slow
-            else start_mock(s, "mock")
+            else start_mock(s, "mock", chunks=BURST_CHUNKS)
         )
         if args.floor:
             port = start_floor(s, subject, mock)
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _text(scenario: str) -> str:
-    return SLOW_TEXT if scenario == "slow-passthrough" else "hello"
+    return SLOW_TEXT if scenario == "slow-passthrough" else BURST_TEXT
 
 
 def _target(scenario: str, port: int) -> Target:
@@ -132,9 +134,9 @@ def _target(scenario: str, port: int) -> Target:
     path, mode = scenario.split("-")
     stream = mode == "sse"
     return (
-        passthrough_target(port, stream)
+        passthrough_target(port, stream, BURST_TEXT)
         if path == "passthrough"
-        else translating_target(port, stream)
+        else translating_target(port, stream, BURST_TEXT)
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from .. import ir
 from ..errors import GatewayError, InvalidRequest
 from ..wire import fields as f
+from ..wire.json_codec import dumps
 from ..wire.openai import (
     content_to_ir,
     effort_to_ir,
@@ -306,30 +307,38 @@ class StreamEncoder:
         self._freeform: dict[int, FreeformInput] = {}  # block index -> custom tool call input
         self._finish: str | None = None
         self._usage = ir.Usage()
+        # Every chunk is the same object but for its delta and finish_reason: its bytes
+        # before and after them are made once per stream (a whole chunk through json.dumps
+        # was most of the cost of a translated stream; see wire/json_codec.py).
+        self._tail = b"}]" + (b',"usage":null' if self._include_usage else b"") + b"}\n\n"
+        self._open_tail = b',"logprobs":null,"finish_reason":null' + self._tail
+        self._head = self._make_head()
+
+    def _make_head(self) -> bytes:
+        return (
+            b'data: {"id":' + dumps(self._id) + b',"object":"chat.completion.chunk","created":'
+            + str(self._created).encode() + b',"model":' + dumps(self._model)
+            + b',"system_fingerprint":null,"choices":[{"index":0,"delta":'
+        )  # fmt: skip
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        chunk: dict[str, Any] = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "system_fingerprint": None,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ],
-        }
-        if self._include_usage:
-            chunk["usage"] = None
-        return sse_json(chunk)
+        """``data: {chat.completion.chunk}``, the same bytes as ``sse_json`` of the object."""
+        if finish_reason is None:
+            return self._head + dumps(delta) + self._open_tail
+        finish = b',"logprobs":null,"finish_reason":' + dumps(finish_reason)
+        return self._head + dumps(delta) + finish + self._tail
 
     def encode(self, event: ir.Event) -> bytes:
         match event:
             case ir.MessageStart(id=id_, model=model):
                 self._id = _completion_id(id_)
                 self._model = model or self._model
+                self._head = self._make_head()
                 return self._chunk({"role": "assistant", "content": "", "refusal": None})
             case ir.TextDelta(text=text):
-                return self._chunk({"content": text}) if text else b""
+                if not text:
+                    return b""
+                return self._head + b'{"content":' + dumps(text) + b"}" + self._open_tail
             case ir.ThinkingDelta(thinking=thinking):
                 # Where DeepSeek, vLLM and Open WebUI look for reasoning in a chat stream.
                 return self._chunk({"reasoning_content": thinking}) if thinking else b""

@@ -8,7 +8,6 @@ through the IR. Both share one :class:`UpstreamConnection` (sinks/http_connectio
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
@@ -18,6 +17,7 @@ import aiohttp
 
 from .. import ir
 from ..errors import GatewayError, InvalidRequest, UpstreamError, error_from_upstream_body
+from ..wire.json_codec import dumps, loads
 from ..wire.sse import SSEDecoder
 from . import upstream_anthropic, upstream_openai
 from .base import DEFAULT_MAX_TOKENS, ModelEntry, Sink
@@ -150,7 +150,7 @@ class HttpSink(Sink):
         if answer.status >= 400:
             raise error_from_upstream_body(answer.status, answer.body)
         try:
-            return self._codec.model_entries(json.loads(answer.body))
+            return self._codec.model_entries(loads(answer.body))
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamError(
                 f"The upstream '{self.name}' sent a model list the gateway cannot read: {exc!r}"
@@ -165,13 +165,13 @@ class HttpSink(Sink):
         body.pop("max_tokens", None)
         body.pop("stream", None)
         headers = {"content-type": "application/json"}
-        raw = json.dumps(body).encode()
+        raw = dumps(body)
         answer = await self.forward("anthropic.count_tokens", "POST", "", headers, raw)
         answer.close()
         if answer.status >= 400:
             raise error_from_upstream_body(answer.status, answer.body)
         try:
-            return int(json.loads(answer.body)["input_tokens"])
+            return int(loads(answer.body)["input_tokens"])
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamError(
                 f"The upstream '{self.name}' sent a token count the gateway cannot read: {exc!r}"
@@ -192,7 +192,7 @@ class HttpSink(Sink):
         finally:
             self._upstream.release()
         try:
-            body = json.loads(raw)
+            body = loads(raw)
         except ValueError:
             raise UpstreamError(f"The upstream '{self.name}' answered with invalid JSON") from None
         return self._codec.decode_response(body)
@@ -241,7 +241,7 @@ class HttpSink(Sink):
         body = self._codec.encode_request(request, default_max_tokens=self._default_max_tokens)
         headers = {**self._upstream.auth_headers(), "content-type": "application/json"}
         url = self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect]
-        response = await self._upstream.send("POST", url, headers, json.dumps(body).encode())
+        response = await self._upstream.send("POST", url, headers, dumps(body))
         if response.status >= 400:
             try:
                 raw = await response.read()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from .json_codec import dumps, loads
 
 __all__ = ["SSEDecoder", "SSETooLarge", "ServerSentEvent", "sse", "sse_json"]
 
@@ -20,7 +21,7 @@ class ServerSentEvent:
     data: str
 
     def json(self) -> Any:
-        return json.loads(self.data)
+        return loads(self.data)
 
 
 class SSEDecoder:
@@ -42,17 +43,37 @@ class SSEDecoder:
         self._size += len(chunk)
         if self._size > self._max_event:
             raise SSETooLarge(self._max_event)
-        if b"\n" not in chunk:
+        end = chunk.rfind(b"\n")
+        if end < 0:
             self._pending.append(chunk)
             return []
-        *lines, rest = b"".join((*self._pending, chunk)).split(b"\n")
+        complete = chunk[:end]
+        if self._pending:
+            complete = b"".join((*self._pending, complete))
+        rest = chunk[end + 1 :]
         self._pending = [rest] if rest else []
+        # Whole lines only, so no character is split: one decode for all of them.
         events: list[ServerSentEvent] = []
-        for raw in lines:
-            event = self._line(raw.rstrip(b"\r").decode("utf-8"))
-            if event is not None:
-                events.append(event)
-        self._size = len(rest) + sum(map(len, self._data))
+        data = self._data
+        for line in complete.decode("utf-8").split("\n"):
+            if line.endswith("\r"):
+                line = line[:-1]
+            if not line:
+                if data or self._event is not None:
+                    events.append(ServerSentEvent(self._event, "\n".join(data)))
+                    self._event, data = None, []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                self._event = value
+        self._data = data
+        self._size = len(rest) + sum(map(len, data))
         return events
 
     def flush(self) -> list[ServerSentEvent]:
@@ -60,24 +81,6 @@ class SSEDecoder:
         events = self.decode(b"\n\n") if self._pending or self._data else []
         self._pending = []
         return events
-
-    def _line(self, line: str) -> ServerSentEvent | None:
-        if not line:
-            if not self._data and self._event is None:
-                return None
-            event = ServerSentEvent(self._event, "\n".join(self._data))
-            self._event, self._data = None, []
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        return None
 
 
 def sse(data: str, event: str | None = None) -> bytes:
@@ -87,4 +90,6 @@ def sse(data: str, event: str | None = None) -> bytes:
 
 
 def sse_json(payload: Any, event: str | None = None) -> bytes:
-    return sse(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), event)
+    if event is None:
+        return b"data: " + dumps(payload) + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
