@@ -8,6 +8,7 @@ through the IR. Both share one :class:`UpstreamConnection` (sinks/http_connectio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
@@ -38,6 +39,8 @@ _UPSTREAM_PATHS = {
 }
 _MODELS_ENDPOINT = {"anthropic.messages": "anthropic.models", "openai.chat": "openai.models"}
 _CODECS = {"anthropic.messages": upstream_anthropic, "openai.chat": upstream_openai}
+# How long the end of a stream's body may take after its message ended (see _read_to_end).
+_DRAIN_TIMEOUT = 1.0
 
 
 class HttpSink(Sink):
@@ -229,7 +232,11 @@ class HttpSink(Sink):
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._upstream.transport_error(exc) from exc
         finally:
-            response.release()
+            try:
+                if reader.complete:
+                    await _read_to_end(response)
+            finally:
+                response.release()
 
     async def _post(self, request: ir.Request, *, stream: bool) -> aiohttp.ClientResponse:
         if request.extra and request.extra_dialect != self.dialect:
@@ -251,6 +258,18 @@ class HttpSink(Sink):
         return response
 
 
+async def _read_to_end(response: aiohttp.ClientResponse) -> None:
+    """Reads what follows the end of the message (the chunked body's last chunk), so that the
+    connection goes back to the pool: aiohttp closes one released before its body ended, and
+    a new connection per stream cost more than the rest of the relay (bench/run.py, c=32)."""
+    try:
+        async with asyncio.timeout(_DRAIN_TIMEOUT):
+            while await response.content.readany():
+                pass
+    except (aiohttp.ClientError, TimeoutError):
+        pass  # the connection is closed on release, as it would have been
+
+
 class _EventReader:
     """Bytes of an upstream stream in, the IR events they complete out, one list per read.
 
@@ -264,6 +283,8 @@ class _EventReader:
         self._sse = SSEDecoder()
         self._name = name
         self._failure: BaseException | None = None
+        #: Whether the message ended (its MessageStop was read).
+        self.complete = False
 
     def read(self, chunk: bytes) -> list[ir.Event]:
         events: list[ir.Event] = []
@@ -272,6 +293,8 @@ class _EventReader:
                 events += self._decoder.decode(sse)
         except (ValueError, KeyError, GatewayError) as exc:
             self._failed(exc)
+        if events and isinstance(events[-1], ir.MessageStop):
+            self.complete = True
         return events
 
     def finish(self) -> list[ir.Event]:
