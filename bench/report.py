@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -338,6 +339,36 @@ def _print_targets(report: Report) -> None:
         mark = "met   " if t["met"] else ("INVALID" if not t["valid"] else "MISSED")
         noisy = "  (* busy machine)" if t["noisy"] else ""
         print(f"[{mark:7}] {t['target']}: {t['shown']}{noisy}")
+
+
+def print_medians(reports: list[Report]) -> None:
+    """Each target's median over the rounds, with every round's value (how noisy it was)."""
+    print(f"\n== Targets: medians of {len(reports)} rounds (each round's value in brackets) ==")
+    for i, target in enumerate(reports[0].targets):
+        values = [r.targets[i]["value"] for r in reports if i < len(r.targets)]
+        values = [v for v in values if v is not None]
+        if not values:
+            continue
+        median = statistics.median(values)
+        met = _met(target["target"], median)
+        shown = ", ".join(_shown(target["target"], v) for v in values)
+        noisy = sum(r.targets[i]["noisy"] for r in reports if i < len(r.targets))
+        print(
+            f"[{'met' if met else 'MISSED':7}] {target['target']}: "
+            f"{_shown(target['target'], median)} [{shown}]"
+            f"{f'  ({noisy} busy)' if noisy else ''}"
+        )
+
+
+def _met(name: str, value: float) -> bool:
+    """Read from the target's own words: ">= N%" of a reference, or "< N ms"."""
+    if "%" in name:
+        return value >= float(name.split(">= ")[1].split("%")[0]) / 100
+    return value < float(name.split("< ")[1].split(" ms")[0])
+
+
+def _shown(name: str, value: float) -> str:
+    return _pct(value) if "%" in name else f"{value:+.2f} ms"
 
 
 def _headers(measured: Measured) -> float | None:

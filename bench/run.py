@@ -36,7 +36,7 @@ from typing import Any
 from loadgen import Target
 from measure import Measured, Meter
 from procs import BENCH, ROOT, Servers, stop_on_sigterm
-from report import Report, Row, evaluate, print_report
+from report import Report, Row, evaluate, print_medians, print_report
 from setups import (
     BURST_CHUNKS,
     BURST_TEXT,
@@ -78,26 +78,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pin", action="store_true", help="subjects on CPU 0; the mock and load on CPU 1"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="whole runs; the targets' medians are printed"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     stop_on_sigterm()
     started = time.time()
     pins = {"subject": "0", "upstream": "1"} if args.pin else {}
-    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
-        servers = Servers(Path(tmp), pins)
-        try:
-            with servers:
-                report = _run(servers, args)
-        except KeyboardInterrupt:
-            print("\ninterrupted: every server was stopped", file=sys.stderr)
-            return 130
-        except Exception:
-            _print_logs(Path(tmp))
-            raise
-    report.meta["elapsed_s"] = round(time.time() - started, 1)
-    print_report(report)
-    path = _save(report, args.out)
-    print(f"\nresults: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    reports = []
+    for _ in range(max(1, args.rounds)):
+        with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+            servers = Servers(Path(tmp), pins)
+            try:
+                with servers:
+                    report = _run(servers, args)
+            except KeyboardInterrupt:
+                print("\ninterrupted: every server was stopped", file=sys.stderr)
+                return 130
+            except Exception:
+                _print_logs(Path(tmp))
+                raise
+        report.meta["elapsed_s"] = round(time.time() - started, 1)
+        print_report(report)
+        path = _save(report, args.out)
+        print(f"\nresults: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        reports.append(report)
+    if len(reports) > 1:
+        print_medians(reports)
     return 0
 
 
