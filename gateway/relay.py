@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from .sinks.base import Sink
 from .streaming import send_stream_error
 from .wire import anthropic as anthropic_wire
 from .wire import openai as openai_wire
+from .wire.json_codec import dumps, loads
 
 __all__ = ["relay"]
 
@@ -37,7 +37,7 @@ async def relay(
     upstream_model = sink.upstream_model(model)
     raw = request.body
     if upstream_model != body["model"]:
-        raw = json.dumps({**body, "model": upstream_model}, ensure_ascii=False).encode()
+        raw = dumps({**body, "model": upstream_model})
     deadline = asyncio.get_running_loop().time() + timeout
     try:
         async with asyncio.timeout_at(deadline):
@@ -88,7 +88,7 @@ def _error_kind(body: bytes) -> str:
 def _usage_of(body: bytes) -> ir.Usage | None:
     """Token usage from a relayed JSON answer, for the access log."""
     try:
-        usage = json.loads(body).get("usage")
+        usage = loads(body).get("usage")
     except (ValueError, AttributeError):
         return None
     return _usage(usage)
@@ -129,7 +129,7 @@ class UsageSniffer:
 
     def _read(self, raw: bytes) -> None:
         try:
-            data = json.loads(raw)
+            data = loads(raw)
         except ValueError:
             return
         if isinstance(data, dict):
