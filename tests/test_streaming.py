@@ -301,7 +301,7 @@ class _Recorder:
 
 def test_one_batch_is_one_write_and_the_ending_goes_with_the_last():
     request = ir.Request("m", [])
-    encoder = DIALECTS["openai.chat"].stream_encoder(request, {})
+    encoder = DIALECTS["openai.chat"].stream_encoder(request)
     events: list[ir.Event] = [ir.MessageStart("msg_1", "m"), ir.BlockStart(0, ir.Text(""))]
     events += [ir.TextDelta(0, word) for word in WORDS]
     recorder, exchange = _Recorder(), _Exchange()
