@@ -53,27 +53,29 @@ class SSEDecoder:
         rest = chunk[end + 1 :]
         self._pending = [rest] if rest else []
         # Whole lines only, so no character is split: one decode for all of them.
+        text = complete.decode("utf-8")
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [line.rstrip("\r") for line in lines]
         events: list[ServerSentEvent] = []
         data = self._data
-        for line in complete.decode("utf-8").split("\n"):
-            if line.endswith("\r"):
-                line = line[:-1]
+        for line in lines:
             if not line:
                 if data or self._event is not None:
                     events.append(ServerSentEvent(self._event, "\n".join(data)))
                     self._event, data = None, []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                self._event = value
+            elif line.startswith("data:"):  # the common case first
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+            elif line[0] != ":":
+                name, _, value = line.partition(":")
+                if value.startswith(" "):
+                    value = value[1:]
+                if name == "data":
+                    data.append(value)
+                elif name == "event":
+                    self._event = value
         self._data = data
-        self._size = len(rest) + sum(map(len, data))
+        self._size = len(rest) + sum(map(len, data)) if data else len(rest)
         return events
 
     def flush(self) -> list[ServerSentEvent]:
