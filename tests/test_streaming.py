@@ -73,7 +73,10 @@ class ScriptedUpstream:
         self.peers.append(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        if "GATED" in json.dumps(body["messages"]):
+        if "FAILING" in json.dumps(body["messages"]):  # two words, then an error, in one write
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+            events = [*events[:5], _sse(error, "error")]
+        elif "GATED" in json.dumps(body["messages"]):
             first_text = 4 if request.path.startswith("/a/") else 2  # events up to the first word
             await response.write(b"".join(events[:first_text]))
             if not await asyncio.to_thread(self.gate.wait, GATE_TIMEOUT):
@@ -258,6 +261,17 @@ def test_an_event_is_delivered_before_the_upstream_sends_the_next(gateway, scrip
         for chunk in chunks:
             received += chunk
     assert _text_of(pair, _events(received)) == "".join(WORDS)
+
+
+def test_events_read_with_an_upstream_error_go_out_before_it(gateway):
+    """The words of the read that also brought the upstream's error reach the client, then
+    the error in the client's own shape."""
+    path, body = _request("openai.chat<-anthropic", "FAILING please")
+    with httpx.Client(timeout=30) as client:
+        response = client.post(gateway + path, json=body)
+    events = _events(response.content)
+    assert _text_of("openai.chat<-anthropic", events[:-1]) == WORDS[0] + WORDS[1]
+    assert events[-1][1]["error"]["message"] == "busy"
 
 
 def test_the_upstream_connection_is_reused_after_a_stream(gateway, scripted):
