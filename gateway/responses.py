@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sanic.response import HTTPResponse
+
+from .wire.json_codec import dumps
 
 __all__ = ["json_response"]
 
@@ -13,5 +14,7 @@ __all__ = ["json_response"]
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> HTTPResponse:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return HTTPResponse(data, status=status, headers=headers, content_type="application/json")
+    # orjson: the same bytes as compact json.dumps without ASCII escapes (wire/json_codec.py)
+    return HTTPResponse(
+        dumps(body), status=status, headers=headers, content_type="application/json"
+    )
