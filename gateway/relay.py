@@ -78,7 +78,7 @@ async def relay(
 def _error_kind(body: bytes) -> str:
     """The ``error.type`` of a relayed error answer (both APIs put one there), for the logs."""
     try:
-        error = json.loads(body).get("error")
+        error = loads(body).get("error")
         kind = error.get("type") or error.get("code")
     except (ValueError, AttributeError):
         return "upstream_error"
