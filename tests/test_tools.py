@@ -384,3 +384,24 @@ def test_a_long_mcp_call_reports_progress_while_it_runs(tools, monkeypatch):
     assert seen[0][1:] == (None, "started") and seen[-1][1:] == (seen[-1][0], "done")
     values = [value for value, _, _ in seen]
     assert values == sorted(set(values))
+
+
+def test_output_past_the_cap_is_read_to_its_end_so_the_process_can_be_waited_for():
+    # asyncio's Process.wait() also waits for the pipes to close; a reader that stopped with
+    # its buffer full (reading paused) would never see the end, and the call would hang until
+    # the endpoint's timeout (seen under load as a 504 instead of a truncated answer).
+    from gateway.tools.bash import _Capped
+
+    class Leader:
+        pid = 2**22 + 1  # no such process: the kill finds nothing, as after a quick exit
+
+    async def read_past_cap() -> asyncio.StreamReader:
+        stream = asyncio.StreamReader(limit=1024)
+        stream.feed_data(b"y\n" * 100_000)
+        stream.feed_eof()
+        capped = _Capped(5000)
+        await capped.read(stream, Leader())
+        assert capped.truncated and len(capped.data()) == 5000
+        return stream
+
+    assert asyncio.run(read_past_cap()).at_eof()

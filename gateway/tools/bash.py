@@ -163,6 +163,10 @@ class _Capped:
             if len(chunk) > room:
                 self.truncated = True
                 _kill_group(process)
+                # Read on to the end: a pipe whose reader has paused (its buffer full) never
+                # sees its end, and the process's wait() waits for its pipes to close too.
+                while await stream.read(64 * 1024):
+                    pass
                 return
 
     def data(self) -> bytes:
