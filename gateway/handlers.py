@@ -23,6 +23,7 @@ from sanic.response import HTTPResponse
 
 from .builtin.key_limits import limiter_of
 from .dashboard import serve_dashboard
+from .deadline import Deadline
 from .dialects import DIALECTS, error_encoder
 from .errors import (
     GatewayError,
@@ -266,7 +267,7 @@ async def _completion(
     request: Request, runtime: Runtime, route: Route, exchange: Exchange
 ) -> HTTPResponse | None:
     body = _body(request)
-    timeout = runtime.config.limits.request_timeout
+    deadline = Deadline.after(runtime.config.limits.request_timeout)
     prepared = await prepare(runtime, route, body, request.headers, exchange.id)
     target, sink = prepared.target, prepared.sink
     exchange.model, exchange.target_model, exchange.sink = target.requested, target.model, sink.name
@@ -281,16 +282,16 @@ async def _completion(
         exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(prepared.dropped_tools)
     if prepared.request is None:
         exchange.stream = body.get("stream") is True
-        return await relay(request, sink, route, exchange, body, target.model, timeout)
+        return await relay(request, sink, route, exchange, body, target.model, deadline)
     ir_request, dialect = prepared.request, prepared.dialect
     if route.endpoint == COUNT_TOKENS:
-        async with _deadline(sink, timeout):
+        async with _waiting_on(sink, deadline):
             return json_response({"input_tokens": await sink.count_tokens(ir_request)})
     assert dialect is not None
     exchange.stream = ir_request.stream
     if ir_request.stream:
-        return await stream_events(request, sink, dialect, ir_request, exchange, timeout)
-    async with _deadline(sink, timeout):
+        return await stream_events(request, sink, dialect, ir_request, exchange, deadline)
+    async with _waiting_on(sink, deadline):
         response = await sink.complete(ir_request)
     exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
     headers = exchange.response_headers or None
@@ -305,11 +306,11 @@ async def _completion(
 
 
 @contextlib.asynccontextmanager
-async def _deadline(sink: Sink, timeout: float) -> AsyncIterator[None]:
+async def _waiting_on(sink: Sink, deadline: Deadline) -> AsyncIterator[None]:
     try:
-        async with asyncio.timeout(timeout):
+        async with deadline.scope():
             yield
     except TimeoutError:
         raise UpstreamTimeout(
-            f"The sink '{sink.name}' did not answer within {timeout:g} s"
+            f"The sink '{sink.name}' did not answer within {deadline.seconds:g} s"
         ) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -10,6 +9,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from . import ir
+from .deadline import Deadline
 from .dialects import stream_error_encoder
 from .errors import GatewayError, UpstreamTimeout
 from .exchange import Exchange
@@ -30,7 +30,7 @@ async def relay(
     exchange: Exchange,
     body: dict[str, Any],
     model: str,
-    timeout: float,
+    deadline: Deadline,
 ) -> HTTPResponse | None:
     """Relays bytes to an upstream of the client's own dialect; only the model may be renamed."""
     exchange.passthrough = True
@@ -38,9 +38,8 @@ async def relay(
     raw = request.body
     if upstream_model != body["model"]:
         raw = dumps({**body, "model": upstream_model})
-    deadline = asyncio.get_running_loop().time() + timeout
     try:
-        async with asyncio.timeout_at(deadline):
+        async with deadline.scope():
             answer = await sink.forward(
                 route.endpoint, "POST", request.query_string, request.headers, raw
             )
@@ -57,7 +56,7 @@ async def relay(
         stream_error = stream_error_encoder(route.endpoint)
         usage = UsageSniffer()
         try:
-            async with asyncio.timeout_at(deadline):
+            async with deadline.scope():
                 async for chunk in answer.chunks():
                     await response.send(chunk)
                     usage.feed(chunk)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any
 from sanic import Request
 
 from . import ir
+from .deadline import Deadline
 from .errors import GatewayError, UpstreamError, UpstreamTimeout
 from .exchange import Exchange
 from .sinks.base import Sink
@@ -29,7 +29,7 @@ async def stream_events(
     dialect: Any,
     ir_request: ir.Request,
     exchange: Exchange,
-    timeout: float,
+    deadline: Deadline,
 ) -> None:
     """Streams a sink's events; the status is decided by the first event, not before it.
 
@@ -37,10 +37,9 @@ async def stream_events(
     bench/run.py: 50-event bursts, a write per event took most of the CPU of a translated
     stream); nothing waits for more: a batch is written as soon as it is encoded.
     """
-    deadline = asyncio.get_running_loop().time() + timeout
     async with aclosing(sink.stream_batches(ir_request)) as batches:
         try:
-            async with asyncio.timeout_at(deadline):
+            async with deadline.scope():
                 first = await anext(batches)
         except StopAsyncIteration:
             raise UpstreamError(f"The sink '{sink.name}' ended without an answer") from None
@@ -54,7 +53,7 @@ async def stream_events(
         )
         exchange.status, exchange.first_byte = 200, time.perf_counter()
         try:
-            async with asyncio.timeout_at(deadline):
+            async with deadline.scope():
                 if not await _send_batch(response, encoder, exchange, first):
                     async for batch in batches:
                         if await _send_batch(response, encoder, exchange, batch):
