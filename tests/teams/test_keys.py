@@ -16,6 +16,7 @@ import openai
 import pytest
 from metrics_text import value
 from mock_upstream import MockUpstream, Reply
+from real_servers import wait_until
 from server import ServedApp
 
 from gateway.app import create_app
@@ -111,21 +112,11 @@ def _refused(gateway: ServedApp, key: str) -> float:
     )
 
 
-def _wait_for(predicate, what: str, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_token_and_keys_are_accepted_and_the_log_names_the_key_only(gateway, mock):
     assert _chat(_openai(gateway, TOKEN)).parse().choices[0].message.content.endswith("hi")
     assert _message(_anthropic(gateway, KEYS["erin"]), "from-erin").parse().content[0].text
     log = Path(gateway.base) / "access.log"
-    lines = _wait_for(
+    lines = wait_until(
         lambda: [json.loads(x) for x in log.read_text().splitlines() if '"erin"' in x],
         "the access log line of erin's request",
     )
@@ -220,7 +211,7 @@ def test_concurrency_refuses_while_a_request_runs_and_the_sdk_retries(gateway, m
     )
     holder.start()
     try:
-        _wait_for(
+        wait_until(
             lambda: any("HOLD-carol" in r.raw.decode() for r in mock.received), "the held request"
         )
         with pytest.raises(anthropic.RateLimitError) as caught:
