@@ -61,6 +61,11 @@ async def prepare(
         if _passes_through(sink, route.endpoint, body):
             return Prepared(target, sink, None, None)
     if route.endpoint == COUNT_TOKENS:
+        if request_transforms or response_transforms:
+            raise InvalidRequest(
+                f"{route.path} counts tokens, which transforms cannot apply to: remove the "
+                "route's transforms in routes.yaml"
+            )
         request = anthropic_messages.decode_request(body, max_tokens_required=False)
         target = runtime.resolve(request.model, route)
         request.model = target.model
