@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from server import ServedApp
+from waiting import wait_until
 
 from gateway.app import create_app
 from gateway.config import ConfigError, load_config
@@ -229,15 +230,6 @@ def sleeping(seconds: str) -> list[int]:
     return found
 
 
-def wait_until(condition, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_bash_kills_the_command_when_the_client_leaves(tools):
     body = json.dumps({"command": "sleep", "args": ["57.25"]}).encode()
     client = socket.create_connection(("127.0.0.1", tools.served.port))
@@ -246,9 +238,9 @@ def test_bash_kills_the_command_when_the_client_leaves(tools):
         + f"content-length: {len(body)}\r\n\r\n".encode()
         + body
     )
-    assert wait_until(lambda: sleeping("57.25")), "the command did not start"
+    wait_until(lambda: sleeping("57.25"), "the command did not start", 15)
     client.close()
-    assert wait_until(lambda: not sleeping("57.25")), "the command outlived its client"
+    wait_until(lambda: not sleeping("57.25"), "the command outlived its client", 15)
 
 
 def test_tool_endpoints_are_mcp_tools(tools):
@@ -328,9 +320,9 @@ def test_an_mcp_call_ends_its_command_when_the_client_leaves(tools):
         b"accept: application/json, text/event-stream\r\n"
         + f"content-length: {len(body)}\r\n\r\n{body}".encode()
     )
-    assert wait_until(lambda: sleeping("57.5")), "the command did not start"
+    wait_until(lambda: sleeping("57.5"), "the command did not start", 15)
     client.close()
-    assert wait_until(lambda: not sleeping("57.5")), "the command outlived its MCP client"
+    wait_until(lambda: not sleeping("57.5"), "the command outlived its MCP client", 15)
 
 
 @pytest.mark.parametrize("header", [("origin", "http://evil.example"), ("host", "evil.example")])

@@ -46,8 +46,9 @@ def test_rows_survive_a_database_that_is_down(monkeypatch):
             writer.add((i,))
             if i % 100 == 0:
                 await asyncio.sleep(0.005)
-        while store.failures:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):  # the writer's retries exhaust the failures
+            while store.failures:
+                await asyncio.sleep(0.01)
         await writer.close()
         return writer
 

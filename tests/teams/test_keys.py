@@ -16,8 +16,8 @@ import openai
 import pytest
 from metrics_text import value
 from mock_upstream import MockUpstream, Reply
-from real_servers import wait_until
 from server import ServedApp
+from waiting import wait_until
 
 from gateway.app import create_app
 from gateway.cli import main

@@ -17,7 +17,8 @@ import openai
 import pytest
 from metrics_text import value
 from mock_upstream import MockUpstream, Reply
-from real_servers import GatewayProcess, RedisServer, wait_until
+from real_servers import GatewayProcess, RedisServer
+from waiting import wait_until
 
 from gateway.teams.keys import ClientKey, hash_key, new_key
 from gateway.teams.redis_state import RedisState
