@@ -6,6 +6,10 @@ must be complete ``header_timeout`` seconds after their first byte, and the body
 ``body_timeout`` seconds after the headers; either failing is a 408 and the connection closes.
 A streamed answer is not affected: the deadlines end when the request has been read.
 
+The deadlines cost a request nothing but two clock reads: each connection checks its own
+every quarter of the shorter timeout (a timer per connection, not two per request), so a 408
+comes up to a quarter of its timeout late.
+
 Too large is a 413 naming the headers or the body, the limit and the setting. Sanic refuses a
 declared ``Content-Length`` over the limit before reading any of it, and a chunked body once the
 chunks read pass it; either way it then closed the connection with the rest unread, and closing
@@ -19,6 +23,7 @@ sends the body at all.
 from __future__ import annotations
 
 import asyncio
+from time import monotonic
 from typing import Any
 
 from sanic.exceptions import BadRequest
@@ -46,11 +51,12 @@ class _DrainingEnded(BadRequest):
 class GatewayHttp(Http):
     """One HTTP/1.1 connection whose requests are read within the current ``limits``."""
 
-    __slots__ = ("_body_deadline", "_method")
+    __slots__ = ("_deadline", "_late", "_method")
 
     def __init__(self, protocol: Any) -> None:
         super().__init__(protocol)
-        self._body_deadline: float | None = None
+        self._deadline: float | None = None  # when the part being read must be complete
+        self._late: str = ""  # what the 408 says when it is not
         self._method: str | None = None
 
     def _limits(self) -> Limits:
@@ -63,24 +69,41 @@ class GatewayHttp(Http):
 
     async def http1_request_header(self) -> None:
         limits = self._limits()
-        self._body_deadline = self._method = None
+        self._method = None
+        self._deadline = monotonic() + limits.header_timeout
+        self._late = (
+            f"The request was not received in time: its headers did not arrive within "
+            f"{limits.header_timeout:g} s (limits.header_timeout in routes.yaml)."
+        )
         try:
-            async with asyncio.timeout(limits.header_timeout):
-                await super().http1_request_header()
-        except TimeoutError:
-            self._read_request_line()
-            raise RequestTimeout(
-                f"The request was not received in time: its headers did not arrive within "
-                f"{limits.header_timeout:g} s (limits.header_timeout in routes.yaml)."
-            ) from None
+            await super().http1_request_header()
         except SanicPayloadTooLarge:
+            self._deadline = None
             self._read_request_line()
             raise PayloadTooLarge(
                 f"The request headers are larger than {limits.max_header_bytes} bytes, the most "
                 "this gateway reads (limits.max_header_bytes in routes.yaml, at most 16384)."
             ) from None
-        self._body_deadline = asyncio.get_running_loop().time() + limits.body_timeout
         self.request_max_size = limits.max_body_bytes
+        if not self.request_body:
+            self._deadline = None
+            return
+        self._deadline = monotonic() + limits.body_timeout
+        self._late = (
+            f"The request was not received in time: its body did not arrive within "
+            f"{limits.body_timeout:g} s of its headers (limits.body_timeout in routes.yaml)."
+        )
+
+    def expired(self, now: float) -> RequestTimeout | None:
+        """The 408 for a request whose headers or body are overdue at ``now``, if one is."""
+        if self._deadline is None or now < self._deadline:
+            return None
+        if self.stage is Stage.REQUEST:
+            self._read_request_line()
+        elif self.stage is not Stage.HANDLER:
+            return None
+        self._deadline, self.keep_alive = None, False
+        return RequestTimeout(self._late)
 
     async def read(self) -> bytes | None:
         if self.stage is not Stage.HANDLER:
@@ -91,27 +114,23 @@ class GatewayHttp(Http):
             self.request_body = None
             raise PayloadTooLarge(self._body_too_large())
         try:
-            async with asyncio.timeout_at(self._body_deadline):
-                return await super().read()
-        except TimeoutError:
-            self.keep_alive = False
-            timeout = self._limits().body_timeout
-            raise RequestTimeout(
-                f"The request was not received in time: its body did not arrive within "
-                f"{timeout:g} s of its headers (limits.body_timeout in routes.yaml)."
-            ) from None
+            data = await super().read()
         except SanicPayloadTooLarge:
+            self._deadline = None
             raise PayloadTooLarge(self._body_too_large()) from None
+        if data is None:  # the whole body is in
+            self._deadline = None
+        return data
 
     async def _discard(self) -> bytes | None:
         """Reads what is left of the body after the answer went out, until the body deadline
         or a pause of ``_DRAIN_IDLE`` seconds (a client that stopped sending)."""
         self.request_max_size = float("inf")
-        until = asyncio.get_running_loop().time() + _DRAIN_IDLE
-        if self._body_deadline is not None:
-            until = min(until, self._body_deadline)
+        until = monotonic() + _DRAIN_IDLE
+        if self._deadline is not None:
+            until, self._deadline = min(until, self._deadline), None
         try:
-            async with asyncio.timeout_at(until):
+            async with asyncio.timeout(until - monotonic()):
                 return await super().read()
         except TimeoutError:
             raise _DrainingEnded("the rest of the body did not arrive in time") from None
@@ -144,6 +163,41 @@ class GatewayHttp(Http):
 
 
 class GatewayHttpProtocol(HttpProtocol):
-    """Sanic's HTTP/1.1 protocol reading requests with :class:`GatewayHttp`."""
+    """Sanic's HTTP/1.1 protocol reading requests with :class:`GatewayHttp`, whose header
+    and body deadlines it checks every quarter of the shorter of the two timeouts."""
 
     HTTP_CLASS = GatewayHttp
+    __slots__ = ("_deadline_check",)
+
+    def _setup_connection(self, *args: Any, **kwargs: Any) -> None:  # Sanic's, per connection
+        super()._setup_connection(*args, **kwargs)
+        self._deadline_check: asyncio.TimerHandle | None = None
+        self._check_deadlines()
+
+    def _check_deadlines(self) -> None:
+        http = self._http
+        if self._task is None or self._task.done():
+            return
+        error = http.expired(monotonic()) if isinstance(http, GatewayHttp) else None
+        if error is not None:
+            # As Sanic does for its own timeouts: the connection's task is cancelled and
+            # answers with the exception left on the connection.
+            http.exception = error
+            self._task.cancel()
+            return
+        limits = self.app.ctx.runtimes.current.config.limits
+        interval = min(limits.header_timeout, limits.body_timeout) / 4
+        self._deadline_check = self.loop.call_later(interval, self._check_deadlines)
+
+    def close(self, timeout: float | None = None) -> None:
+        self._stop_checking()
+        super().close(timeout=timeout)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_checking()
+        super().connection_lost(exc)
+
+    def _stop_checking(self) -> None:
+        if getattr(self, "_deadline_check", None) is not None:
+            self._deadline_check.cancel()
+            self._deadline_check = None

@@ -39,7 +39,7 @@ def build_plugin_manager(
 
         builtins = default_plugins()
     for plugin in builtins:
-        pm.register(plugin, name=f"gateway.builtin.{type(plugin).__name__}")
+        pm.register(plugin, name=_builtin_name(type(plugin)))
     try:
         for module in _local_plugins(config):
             if pm.get_plugin(module.__name__) is None:
@@ -155,5 +155,13 @@ def sink_kinds(pm: pluggy.PluginManager) -> dict[str, type]:
 
 def builtin_plugin(pm: pluggy.PluginManager, cls: type[T]) -> T | None:
     """The registered plugin of class ``cls`` (a built-in one: the metrics, the key limits,
-    the usage ledger), or None when it is not registered."""
+    the usage ledger), or None when it is not registered. Called per request: the name it is
+    registered under is tried first, a dict lookup, before a walk over every plugin."""
+    named = pm.get_plugin(_builtin_name(cls))
+    if isinstance(named, cls):
+        return named
     return next((p for p in pm.get_plugins() if isinstance(p, cls)), None)
+
+
+def _builtin_name(cls: type) -> str:
+    return f"gateway.builtin.{cls.__name__}"

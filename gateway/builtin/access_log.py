@@ -8,6 +8,8 @@ import sys
 import time
 from typing import IO, Any
 
+import orjson
+
 from ..config import Config
 from ..exchange import Exchange
 from ..hookspecs import hookimpl
@@ -48,6 +50,13 @@ def record(exchange: Exchange) -> dict[str, Any]:
     return line
 
 
+def _line(fields: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE).decode()
+    except TypeError:  # a path or header holding bytes that were not UTF-8 (lone surrogates)
+        return json.dumps(fields, separators=(",", ":")) + "\n"
+
+
 def _ok(exchange: Exchange) -> bool:
     return exchange.status is not None and exchange.status < 400
 
@@ -83,7 +92,7 @@ class AccessLog:
         if exchange.endpoint == "dashboard" and exchange.method == "GET" and _ok(exchange):
             return  # an open dashboard polls every 2 s: its answers are no news
         if self._out is not None:
-            self._out.write(json.dumps(record(exchange), separators=(",", ":")) + "\n")
+            self._out.write(_line(record(exchange)))
 
     @hookimpl
     def gateway_shutdown(self) -> None:

@@ -9,6 +9,7 @@ of them. One process keeps its counts in memory, in a registry of its own per ap
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -60,19 +61,29 @@ class Metrics:
             registry=self.registry,
         )
 
+        # The series of each label set, found once: ``labels()`` checks and locks on every call.
+        self._series: dict[tuple[Any, ...], Any] = {}
+
     @hookimpl
     def gateway_request_finished(self, exchange: Exchange) -> None:
         sink, key = exchange.sink or "", exchange.key_name or ""
-        self.requests.labels(exchange.route or "", sink, str(exchange.status or 0), key).inc()
+        series = self._series_of
+        series(self.requests, exchange.route or "", sink, str(exchange.status or 0), key).inc()
         usage = exchange.usage
         if usage is not None:
-            self.tokens.labels(sink, "input").inc(usage.prompt_tokens)
-            self.tokens.labels(sink, "output").inc(usage.output_tokens)
+            series(self.tokens, sink, "input").inc(usage.prompt_tokens)
+            series(self.tokens, sink, "output").inc(usage.output_tokens)
             if key:
-                self.key_tokens.labels(key, "input").inc(usage.prompt_tokens)
-                self.key_tokens.labels(key, "output").inc(usage.output_tokens)
+                series(self.key_tokens, key, "input").inc(usage.prompt_tokens)
+                series(self.key_tokens, key, "output").inc(usage.output_tokens)
         if exchange.latency_ms is not None:
-            self.latency.labels(sink).observe(exchange.latency_ms / 1000)
+            series(self.latency, sink).observe(exchange.latency_ms / 1000)
+
+    def _series_of(self, metric: Any, *labels: str) -> Any:
+        found = self._series.get((metric, *labels))
+        if found is None:
+            found = self._series[(metric, *labels)] = metric.labels(*labels)
+        return found
 
     def render(self) -> bytes:
         """The exposition text: of every worker when they share a multiprocess directory."""

@@ -39,8 +39,11 @@ class UpstreamConnection:
         self.name, self.base_url = name, base_url
         self.headers, self.missing_env = headers, missing_env
         timeout = options.get("timeout", {})
+        # No read timeout unless one is configured: aiohttp re-arms it on every read (a timer
+        # per streamed event), and the request's own deadline (limits.request_timeout) already
+        # bounds the whole answer.
         self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeout.get("connect", 10), sock_read=timeout.get("read", 600)
+            total=None, connect=timeout.get("connect", 10), sock_read=timeout.get("read")
         )
         self._max_connections: int = options.get("max_connections", 1024)
         self.limiter: ConcurrencyLimiter | None = None
