@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 __all__ = ["Deadline"]
 
 
-@dataclass(frozen=True, slots=True)
 class Deadline:
     """When a request's answer must be complete: ``limits.request_timeout`` after the gateway
     started on it, however the time is split between waiting, streaming and relaying."""
 
-    seconds: float
-    at: float  # on the event loop's clock
+    __slots__ = ("at", "seconds")
+
+    def __init__(self, seconds: float, at: float) -> None:
+        self.seconds = seconds
+        self.at = at  # on the event loop's clock
 
     @classmethod
     def after(cls, seconds: float) -> Deadline:

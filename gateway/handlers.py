@@ -86,26 +86,19 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
     exposure = request.ctx.exposure = runtime.config.exposure
     exchange.remote_addr = exposure.client_address(request.ip, request.headers)
     try:
-        route = runtime.router.match(request.path)
-        if route is not None:
-            exchange.route, exchange.endpoint = route.path, route.endpoint
-        response = await _handle(request, runtime, pm, route, exchange)
+        response = await _answer(request, runtime, pm, exchange)
         if response is not None:
+            # Sent here rather than by Sanic once this returns: the request-finished hooks
+            # below (access log, metrics, ledger) then run after the client has its answer.
             exchange.status = response.status
-        return response
-    except GatewayError as error:
-        return error_response(exchange, error)
-    except RecursionError:  # a body nested deeper than a decoder walks
-        return error_response(exchange, InvalidRequest(_TOO_DEEP))
+            await request.respond(response)
+            await response.send(end_stream=True)
+            exchange.complete = True
+        return None
     except asyncio.CancelledError:
         if not exchange.complete:
             exchange.status, exchange.error_type = 499, "client_disconnected"
         raise
-    except Exception:
-        log.exception("request %s failed inside the gateway", exchange.id)
-        return error_response(
-            exchange, GatewayError(f"Internal gateway error (request {exchange.id}); see the log.")
-        )
     finally:
         exchange.finished = time.perf_counter()
         admission = getattr(request.ctx, "admission", None)
@@ -114,6 +107,27 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         for sink in runtimes.leave(runtime):
             request.app.ctx.close_later(sink)
         await notify(pm.hook.gateway_request_finished, exchange=exchange)
+
+
+async def _answer(
+    request: Request, runtime: Runtime, pm: pluggy.PluginManager, exchange: Exchange
+) -> HTTPResponse | None:
+    """The answer to send, an error in the client's dialect included; None once a streamed
+    answer has been sent."""
+    try:
+        route = runtime.router.match(request.path)
+        if route is not None:
+            exchange.route, exchange.endpoint = route.path, route.endpoint
+        return await _handle(request, runtime, pm, route, exchange)
+    except GatewayError as error:
+        return error_response(exchange, error)
+    except RecursionError:  # a body nested deeper than a decoder walks
+        return error_response(exchange, InvalidRequest(_TOO_DEEP))
+    except Exception:
+        log.exception("request %s failed inside the gateway", exchange.id)
+        return error_response(
+            exchange, GatewayError(f"Internal gateway error (request {exchange.id}); see the log.")
+        )
 
 
 async def _handle(

@@ -56,7 +56,7 @@ class GatewayHttp(Http):
     def __init__(self, protocol: Any) -> None:
         super().__init__(protocol)
         self._deadline: float | None = None  # when the part being read must be complete
-        self._late: str = ""  # what the 408 says when it is not
+        self._late = ""  # the part being read: "headers" or "body"
         self._method: str | None = None
 
     def _limits(self) -> Limits:
@@ -70,11 +70,7 @@ class GatewayHttp(Http):
     async def http1_request_header(self) -> None:
         limits = self._limits()
         self._method = None
-        self._deadline = monotonic() + limits.header_timeout
-        self._late = (
-            f"The request was not received in time: its headers did not arrive within "
-            f"{limits.header_timeout:g} s (limits.header_timeout in routes.yaml)."
-        )
+        self._deadline, self._late = monotonic() + limits.header_timeout, "headers"
         try:
             await super().http1_request_header()
         except SanicPayloadTooLarge:
@@ -88,11 +84,7 @@ class GatewayHttp(Http):
         if not self.request_body:
             self._deadline = None
             return
-        self._deadline = monotonic() + limits.body_timeout
-        self._late = (
-            f"The request was not received in time: its body did not arrive within "
-            f"{limits.body_timeout:g} s of its headers (limits.body_timeout in routes.yaml)."
-        )
+        self._deadline, self._late = monotonic() + limits.body_timeout, "body"
 
     def expired(self, now: float) -> RequestTimeout | None:
         """The 408 for a request whose headers or body are overdue at ``now``, if one is."""
@@ -103,7 +95,16 @@ class GatewayHttp(Http):
         elif self.stage is not Stage.HANDLER:
             return None
         self._deadline, self.keep_alive = None, False
-        return RequestTimeout(self._late)
+        limits = self._limits()
+        if self._late == "headers":
+            return RequestTimeout(
+                f"The request was not received in time: its headers did not arrive within "
+                f"{limits.header_timeout:g} s (limits.header_timeout in routes.yaml)."
+            )
+        return RequestTimeout(
+            f"The request was not received in time: its body did not arrive within "
+            f"{limits.body_timeout:g} s of its headers (limits.body_timeout in routes.yaml)."
+        )
 
     async def read(self) -> bytes | None:
         if self.stage is not Stage.HANDLER:

@@ -139,7 +139,7 @@ async def authenticate(hook: pluggy.HookCaller, **kwargs: Any) -> Any:
 async def notify(hook: pluggy.HookCaller, **kwargs: Any) -> None:
     """Calls an event hook and awaits whatever implementations returned awaitables."""
     for result in hook(**kwargs):
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):  # None: most hooks are sync
             await result
 
 

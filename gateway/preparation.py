@@ -52,14 +52,15 @@ async def prepare(
     request_transforms = config.request_transforms if config else ()
     response_transforms = config.response_transforms if config else ()
     dialect = DIALECTS.get(route.endpoint)
+    resolved = None  # the body's model, resolved to tell a passthrough
     if not request_transforms and not response_transforms:
         model = body.get("model") or (config.model if config else None)
         if not isinstance(model, str) or not model:
             raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
-        target = runtime.resolve(model, route)
-        sink = runtime.sinks[target.sink]
+        resolved = runtime.resolve(model, route)
+        sink = runtime.sinks[resolved.sink]
         if _passes_through(sink, route.endpoint, body):
-            return Prepared(target, sink, None, None)
+            return Prepared(resolved, sink, None, None)
     if route.endpoint == COUNT_TOKENS:
         if request_transforms or response_transforms:
             raise InvalidRequest(
@@ -92,7 +93,10 @@ async def prepare(
                 '"stream": false',
                 param="stream",
             )
-    target = runtime.resolve(request.model, route)
+    if resolved is not None and resolved.requested == request.model:
+        target = resolved
+    else:
+        target = runtime.resolve(request.model, route)
     request.model = target.model
     sink = runtime.sinks[target.sink]
     dropped = _unrunnable_hosted_tools(request, sink, route)

@@ -244,7 +244,9 @@ class HttpSink(Sink):
                 f"These options need an upstream that speaks {request.extra_dialect}: "
                 + ", ".join(sorted(request.extra))
             )
-        request = replace(request, stream=stream, model=self.upstream_model(request.model))
+        model = self.upstream_model(request.model)
+        if stream != request.stream or model != request.model:  # a copy costs ~10 us
+            request = replace(request, stream=stream, model=model)
         body = self._codec.encode_request(request, default_max_tokens=self._default_max_tokens)
         headers = {**self._upstream.auth_headers(), "content-type": "application/json"}
         url = self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect]

@@ -109,7 +109,10 @@ def _relayed_request_headers(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         if name.lower() in _DROP_REQUEST:
             continue
-        if _UNSENDABLE.search(name) or _UNSENDABLE.search(value):
+        # isprintable() is the fast test: false for every control character and surrogate
+        # (and for a tab or some spaces, which the pattern then allows).
+        unsure = not (name.isprintable() and value.isprintable())
+        if unsure and (_UNSENDABLE.search(name) or _UNSENDABLE.search(value)):
             shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             raise InvalidRequest(
                 f"The header {shown} holds a control character or bytes that are not UTF-8, "

@@ -47,12 +47,15 @@ def get(
 ) -> Any:
     """``obj[key]`` if it has the expected type; ``default`` if absent or null and optional."""
     value = obj.get(key, _MISSING)
-    where = f"{path}.{key}" if path else key
+    if type(value) is kind:  # the common case, decided without building anything
+        return value
     if value is _MISSING or value is None:
         if required:
+            where = f"{path}.{key}" if path else key
             raise InvalidRequest(f"{where}: field required", param=where)
         return default
     if not _matches(value, kind):
+        where = f"{path}.{key}" if path else key
         kinds = kind if isinstance(kind, tuple) else (kind,)
         wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
         raise InvalidRequest(f"{where}: expected {wanted}, got {describe(value)}", param=where)
