@@ -7,14 +7,12 @@ be forgotten on one endpoint and remembered on another.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pluggy
@@ -299,14 +297,20 @@ async def _completion(
         return await relay(request, sink, route, exchange, body, target.model, deadline)
     ir_request, dialect = prepared.request, prepared.dialect
     if route.endpoint == COUNT_TOKENS:
-        async with _waiting_on(sink, deadline):
-            return json_response({"input_tokens": await sink.count_tokens(ir_request)})
+        try:
+            async with deadline.scope():
+                return json_response({"input_tokens": await sink.count_tokens(ir_request)})
+        except TimeoutError:
+            raise _sink_timeout(sink, deadline) from None
     assert dialect is not None
     exchange.stream = ir_request.stream
     if ir_request.stream:
         return await stream_events(request, sink, dialect, ir_request, exchange, deadline)
-    async with _waiting_on(sink, deadline):
-        response = await sink.complete(ir_request)
+    try:
+        async with deadline.scope():
+            response = await sink.complete(ir_request)
+    except TimeoutError:
+        raise _sink_timeout(sink, deadline) from None
     exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
     headers = exchange.response_headers or None
     if route.config is None or not route.config.response_transforms:
@@ -319,12 +323,5 @@ async def _completion(
     return json_response(answer, headers=headers)
 
 
-@contextlib.asynccontextmanager
-async def _waiting_on(sink: Sink, deadline: Deadline) -> AsyncIterator[None]:
-    try:
-        async with deadline.scope():
-            yield
-    except TimeoutError:
-        raise UpstreamTimeout(
-            f"The sink '{sink.name}' did not answer within {deadline.seconds:g} s"
-        ) from None
+def _sink_timeout(sink: Sink, deadline: Deadline) -> UpstreamTimeout:
+    return UpstreamTimeout(f"The sink '{sink.name}' did not answer within {deadline.seconds:g} s")
