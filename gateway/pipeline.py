@@ -25,7 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .config import Config, gateway_schema
 from .errors import InvalidRequest, TransformFailed
 from .payload_schema import PayloadSchema
-from .wire.json_codec import loads
+from .wire.json_codec import dumps, loads
 from .yamlsource import ConfigError, Problem
 
 __all__ = ["Pipeline", "TransformContext"]
@@ -137,12 +137,16 @@ def _sandbox(directory: Path) -> ImmutableSandboxedEnvironment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    # JSON output helpers: `{{ value | json }}` writes any value as JSON (strings quoted and
-    # escaped), so templates never build JSON strings by hand.
-    # One encoder for every call: json.dumps with options builds a new one each time (8x the
-    # cost of the encoding itself for a short string); the output is the same.
-    env.filters["json"] = json.JSONEncoder(ensure_ascii=False).encode
+    # `{{ value | json }}` writes any value as JSON (strings quoted and escaped), so templates
+    # never build JSON strings by hand.
+    env.filters["json"] = _json_text
     return env
+
+
+def _json_text(value: Any) -> str:
+    """The ``json`` filter: compact JSON, non-ASCII characters as they are (orjson; the
+    standard library's encoder was a tenth of the CPU of a route with two templates)."""
+    return dumps(value).decode()
 
 
 def _compile(
