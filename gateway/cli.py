@@ -185,6 +185,9 @@ def _check(path: str) -> int:
 
 
 def _routes(path: str) -> int:
+    from .info_endpoints import INFO_ENDPOINTS
+    from .tools import TOOL_ENDPOINTS
+
     try:
         config = load_checked(path)
     except ConfigError as error:
@@ -194,10 +197,10 @@ def _routes(path: str) -> int:
     names = ", ".join(name for name, _ in router.models.listed())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
     for route in router:
-        posted = "." in route.endpoint or route.endpoint in ("custom", "mcp")
+        posted = route.endpoint not in INFO_ENDPOINTS and route.endpoint != "dashboard"
         method = "POST" if posted or route.path in DASHBOARD_FORMS else "GET"
         # The MCP endpoint, the tool endpoints and the dashboard call no sink of their own.
-        sinkless = not posted or route.endpoint == "mcp" or route.endpoint.startswith("tool.")
+        sinkless = not posted or route.endpoint == "mcp" or route.endpoint in TOOL_ENDPOINTS
         sink = route.sink or ("" if sinkless else config.default_sink)
         models = (
             ""

@@ -17,6 +17,7 @@ from .ir_json import request_to_json
 from .preparation import prepare
 from .routing import Route
 from .runtime import Runtime
+from .tools import TOOL_ENDPOINTS
 
 __all__ = ["dry_run"]
 
@@ -29,7 +30,7 @@ async def dry_run(
     try:
         if route is None:
             raise RouteNotFound(f"No route serves {path}")
-        if route.endpoint == "mcp" or route.endpoint.startswith("tool."):
+        if route.endpoint == "mcp" or route.endpoint in TOOL_ENDPOINTS:
             raise InvalidRequest(
                 f"{path} is {route.endpoint}, which calls no sink: `gateway try` shows what a "
                 "completion or custom route would send (docs/mcp.md, docs/tools.md)."

@@ -22,7 +22,7 @@ from sanic.response import HTTPResponse
 from .builtin.key_limits import limiter_of
 from .dashboard import serve_dashboard
 from .deadline import Deadline
-from .dialects import DIALECTS, error_encoder
+from .dialects import ANTHROPIC, COUNT_TOKENS, error_encoder, error_family
 from .errors import (
     GatewayError,
     InvalidRequest,
@@ -36,7 +36,7 @@ from .exposure import Exposure
 from .info_endpoints import INFO_ENDPOINTS
 from .mcp_endpoint import serve_mcp
 from .plugins import authenticate, notify
-from .preparation import COUNT_TOKENS, prepare, transform_response
+from .preparation import prepare, transform_response
 from .relay import relay
 from .responses import json_response
 from .routing import Route
@@ -181,8 +181,7 @@ async def _admit(request: Request, runtime: Runtime, exchange: Exchange) -> None
     limiter = limiter_of(request.app.ctx.plugins)
     if limiter is None or exchange.key_name is None:
         return
-    anthropic_shape = DIALECTS["anthropic.messages"].encode_error
-    anthropic = error_encoder(exchange.endpoint, exchange.headers) is anthropic_shape
+    anthropic = error_family(exchange.endpoint, exchange.headers) == ANTHROPIC
     admission = await limiter.admit(runtime.config.keys, exchange, anthropic)
     if admission is not None:
         request.ctx.admission, request.ctx.limiter = admission, limiter

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
-from .dialects import DIALECTS, Dialect, anthropic_messages, openai_chat
+from .dialects import COUNT_TOKENS, DIALECTS, Dialect, anthropic_messages, openai_chat
 from .dialects.chat_shapes import shape_of
 from .errors import InvalidRequest, TransformFailed
 from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
@@ -23,9 +23,7 @@ from .routing import Route, Target
 from .runtime import Runtime
 from .sinks.base import Sink
 
-__all__ = ["COUNT_TOKENS", "Prepared", "prepare", "transform_response"]
-
-COUNT_TOKENS = "anthropic.count_tokens"
+__all__ = ["Prepared", "prepare", "transform_response"]
 
 
 @dataclass(slots=True)

@@ -11,7 +11,18 @@ from ..errors import GatewayError
 from ..ir_json import request_from_json, response_to_json
 from . import anthropic_messages, chat_shapes, custom, jsonrpc, openai_chat, openai_responses
 
-__all__ = ["DIALECTS", "Dialect", "StreamEncoder", "error_encoder", "stream_error_encoder"]
+__all__ = [
+    "ANTHROPIC",
+    "COUNT_TOKENS",
+    "DIALECTS",
+    "JSONRPC",
+    "OPENAI",
+    "Dialect",
+    "StreamEncoder",
+    "error_encoder",
+    "error_family",
+    "stream_error_encoder",
+]
 
 
 class StreamEncoder(Protocol):
@@ -69,22 +80,44 @@ DIALECTS: Mapping[str, Dialect] = {
 }
 
 
-def stream_error_encoder(endpoint: str) -> Callable[[GatewayError], bytes]:
-    """The in-band error event for a relayed stream of ``endpoint``'s family, whose encoder
-    the gateway never built (the bytes came from the upstream)."""
-    if endpoint.startswith("anthropic."):
-        return anthropic_messages.stream_error
-    return openai_chat.stream_error
+#: An endpoint's error family: the API whose error shape its clients read.
+ANTHROPIC, OPENAI, JSONRPC = "anthropic", "openai", "jsonrpc"
+COUNT_TOKENS = "anthropic.count_tokens"
+#: Endpoints whose clients speak one API. Any other (``models`` before it is told apart,
+#: ``status``, ``custom``, the tools) answers in the family its client's headers suggest.
+_FAMILIES: Mapping[str, str] = {
+    anthropic_messages.NAME: ANTHROPIC,
+    COUNT_TOKENS: ANTHROPIC,
+    "anthropic.models": ANTHROPIC,
+    openai_chat.NAME: OPENAI,
+    openai_responses.NAME: OPENAI,
+    "openai.models": OPENAI,
+    "mcp": JSONRPC,
+}
+_ERROR_ENCODERS: Mapping[str, ErrorEncoder] = {
+    ANTHROPIC: anthropic_messages.encode_error,
+    OPENAI: openai_chat.encode_error,
+    JSONRPC: jsonrpc.encode_error,
+}
+
+
+def error_family(endpoint: str | None, headers: Mapping[str, str]) -> str:
+    """The API whose error shapes (and rate-limit headers) a client expects: its route's, or
+    a guess from its headers."""
+    family = _FAMILIES.get(endpoint) if endpoint is not None else None
+    if family is not None:
+        return family
+    return ANTHROPIC if "anthropic-version" in headers else OPENAI
 
 
 def error_encoder(endpoint: str | None, headers: Mapping[str, str]) -> ErrorEncoder:
     """The error shape a client expects: its route's dialect, else a guess from its headers."""
-    if endpoint == "mcp":
-        return jsonrpc.encode_error
-    if endpoint is not None and endpoint.startswith("anthropic."):
-        return anthropic_messages.encode_error
-    if endpoint is not None and endpoint.startswith("openai."):
-        return openai_chat.encode_error
-    if "anthropic-version" in headers:
-        return anthropic_messages.encode_error
-    return openai_chat.encode_error
+    return _ERROR_ENCODERS[error_family(endpoint, headers)]
+
+
+def stream_error_encoder(endpoint: str) -> Callable[[GatewayError], bytes]:
+    """The in-band error event for a relayed stream of ``endpoint``'s family, whose encoder
+    the gateway never built (the bytes came from the upstream)."""
+    if _FAMILIES.get(endpoint) == ANTHROPIC:
+        return anthropic_messages.stream_error
+    return openai_chat.stream_error
