@@ -345,8 +345,9 @@ def _settle_heap(app: Any) -> None:
     walks, so that a collection on the request path no longer visits ~60,000 objects of
     modules, schemas and templates. Requests allocate many short-lived objects that reference
     counting frees; collecting the youngest generation every 10,000 allocations instead of 700
-    stops most of those walks (bench/: ~3-7% more passthrough requests/s). Only ``gateway
-    serve`` does this: an embedding program keeps its own collector settings."""
+    stops most of those walks (one A/B with bench/: +3% passthrough requests/s for the freeze,
+    +7% with the threshold too; within a run's noise). Only ``gateway serve`` does this: an
+    embedding program keeps its own collector settings."""
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
