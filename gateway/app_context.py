@@ -42,11 +42,12 @@ class GatewayContext:
         self.mcp: Any = None
         self.mcp_lock = asyncio.Lock()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Runs ``coro`` in the background; shutdown cancels it."""
         task = asyncio.get_running_loop().create_task(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        return task
 
     def close_later(self, sink: Sink) -> None:
         self.spawn(sink.close())

@@ -7,6 +7,7 @@ be forgotten on one endpoint and remembered on another.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import logging
@@ -69,7 +70,7 @@ def error_response(exchange: Exchange, error: GatewayError) -> HTTPResponse:
     return json_response(body, status, error.headers or None)
 
 
-async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
+async def dispatch(request: Request, path: str = "") -> None:
     runtimes: Runtimes = request.app.ctx.runtimes
     pm = request.app.ctx.plugins
     exchange = Exchange(
@@ -88,7 +89,9 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         if response is not None:
             # Sent here rather than by Sanic once this returns: the request-finished hooks
             # below (access log, metrics, ledger) then run after the client has its answer.
+            # Its key's slot is freed first, so that its next request finds it free.
             exchange.status = response.status
+            await _release_admission(request, exchange)
             await request.respond(response)
             await response.send(end_stream=True)
             exchange.complete = True
@@ -99,12 +102,27 @@ async def dispatch(request: Request, path: str = "") -> HTTPResponse | None:
         raise
     finally:
         exchange.finished = time.perf_counter()
-        admission = getattr(request.ctx, "admission", None)
-        if admission is not None:
-            await request.ctx.limiter.finish(admission, exchange)
+        await _release_admission(request, exchange)
         for sink in runtimes.leave(runtime):
             request.app.ctx.close_later(sink)
-        await notify(pm.hook.gateway_request_finished, exchange=exchange)
+        await _announce_finished(request, pm, exchange)
+
+
+async def _announce_finished(
+    request: Request, pm: pluggy.PluginManager, exchange: Exchange
+) -> None:
+    """The request-finished hooks. Sync ones (the built-ins) have run when the hook call
+    returns. Async ones run in a task of their own: the answer is out, the client may have
+    hung up, and the connection's task may be cancelled before they end."""
+    pending = [r for r in pm.hook.gateway_request_finished(exchange=exchange) if r is not None]
+    if pending:
+        await asyncio.shield(request.app.ctx.spawn(_in_turn(pending)))
+
+
+async def _in_turn(awaitables: list[Any]) -> None:
+    for awaitable in awaitables:
+        if inspect.isawaitable(awaitable):
+            await awaitable
 
 
 async def _answer(
@@ -186,6 +204,14 @@ async def _admit(request: Request, runtime: Runtime, exchange: Exchange) -> None
     if admission is not None:
         request.ctx.admission, request.ctx.limiter = admission, limiter
         request.ctx.rate_headers = admission.headers
+
+
+async def _release_admission(request: Request, exchange: Exchange) -> None:
+    """Ends the request's hold on its key's limits (once; its tokens count from here)."""
+    admission = getattr(request.ctx, "admission", None)
+    if admission is not None:
+        request.ctx.admission = None
+        await request.ctx.limiter.finish(admission, exchange)
 
 
 def _refuse_foreign_names_unless_open(request: Request, runtime: Runtime) -> None:

@@ -51,12 +51,13 @@ class _DrainingEnded(BadRequest):
 class GatewayHttp(Http):
     """One HTTP/1.1 connection whose requests are read within the current ``limits``."""
 
-    __slots__ = ("_deadline", "_late", "_method")
+    __slots__ = ("_body_deadline", "_deadline", "_late", "_method")
 
     def __init__(self, protocol: Any) -> None:
         super().__init__(protocol)
         self._deadline: float | None = None  # when the part being read must be complete
         self._late = ""  # the part being read: "headers" or "body"
+        self._body_deadline: float | None = None  # also bounds draining a refused body
         self._method: str | None = None
 
     def _limits(self) -> Limits:
@@ -69,7 +70,7 @@ class GatewayHttp(Http):
 
     async def http1_request_header(self) -> None:
         limits = self._limits()
-        self._method = None
+        self._method = self._body_deadline = None
         self._deadline, self._late = monotonic() + limits.header_timeout, "headers"
         try:
             await super().http1_request_header()
@@ -84,7 +85,8 @@ class GatewayHttp(Http):
         if not self.request_body:
             self._deadline = None
             return
-        self._deadline, self._late = monotonic() + limits.body_timeout, "body"
+        self._body_deadline = monotonic() + limits.body_timeout
+        self._deadline, self._late = self._body_deadline, "body"
 
     def expired(self, now: float) -> RequestTimeout | None:
         """The 408 for a request whose headers or body are overdue at ``now``, if one is."""
@@ -127,9 +129,10 @@ class GatewayHttp(Http):
         """Reads what is left of the body after the answer went out, until the body deadline
         or a pause of ``_DRAIN_IDLE`` seconds (a client that stopped sending)."""
         self.request_max_size = float("inf")
+        self._deadline = None  # the answer is out: draining has its own bounds
         until = monotonic() + _DRAIN_IDLE
-        if self._deadline is not None:
-            until, self._deadline = min(until, self._deadline), None
+        if self._body_deadline is not None:
+            until = min(until, self._body_deadline)
         try:
             async with asyncio.timeout(until - monotonic()):
                 return await super().read()

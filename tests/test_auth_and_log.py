@@ -9,6 +9,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from waiting import wait_until
 
 from gateway import hookspecs
 from gateway.cli import main
@@ -167,7 +168,48 @@ def test_a_plugin_can_reject_and_observe(env, serve, write_config):
     }
     accepted = httpx.post(gateway.url + "/v1/messages", json=body, headers={"x-user": "alice"})
     assert accepted.status_code == 200
+    # The hook runs once the answer is out: wait for it rather than race it.
+    wait_until(lambda: len(seen) == 2, "the second request-finished hook")
     assert seen == [(None, 401), ({"user": "alice"}, 200)]
+
+
+def test_the_answer_is_out_before_the_request_finished_hooks_run(env, serve, write_config):
+    """A slow request-finished hook (a remote log, a database) must not hold the client's
+    answer: each hook here waits until the client has read its answer, which only an answer
+    sent before the hook runs allows within the hook's 30 s."""
+    import asyncio
+    import threading
+
+    from gateway.config import load_config
+    from gateway.plugins import build_plugin_manager
+
+    answered = [threading.Event(), threading.Event()]  # one per request, in order
+    waited: list[bool] = []
+
+    class WaitsForTheClient:
+        @hookspecs.hookimpl
+        async def gateway_request_finished(self, exchange):
+            client_has_it = answered[len(waited)]
+            give_up = asyncio.get_running_loop().time() + 30
+            while not client_has_it.is_set() and asyncio.get_running_loop().time() < give_up:
+                await asyncio.sleep(0.01)
+            waited.append(client_has_it.is_set())
+
+    config = load_config(write_config(ROUTES))
+    pm = build_plugin_manager(config)
+    pm.register(WaitsForTheClient())
+    gateway = serve(config, plugins=pm)
+    client = anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0)
+    reply = client.messages.create(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+    )
+    answered[0].set()
+    assert reply.content[0].text
+    error = httpx.post(gateway.url + "/v1/messages", json={"model": "opus"}, timeout=10)
+    answered[1].set()
+    assert error.status_code == 400  # an error goes out first too
+    wait_until(lambda: len(waited) == 2, "both request-finished hooks to end")
+    assert waited == [True, True]
 
 
 def test_local_plugins_load_from_hooks_dir(env, serve, write_config, tmp_path):
