@@ -17,12 +17,14 @@ class FlakyStore(Store):
         self.failures = failures
         self.rows: list[tuple] = []
         self.closed = False
+        self.recovered = asyncio.Event()  # set at the first write that succeeds
 
     async def insert(self, rows):
         await asyncio.sleep(0)
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database down")
+        self.recovered.set()
         self.rows += rows
 
     async def fetch(self, sql, params=()):
@@ -47,8 +49,7 @@ def test_rows_survive_a_database_that_is_down(monkeypatch):
             if i % 100 == 0:
                 await asyncio.sleep(0.005)
         async with asyncio.timeout(30):  # the writer's retries exhaust the failures
-            while store.failures:
-                await asyncio.sleep(0.01)
+            await store.recovered.wait()
         await writer.close()
         return writer
 
