@@ -38,6 +38,7 @@ class Reply:
     drop_midway: bool = False  # close the connection after the first delta
     message_id: str | None = None  # random unless given
     gate: threading.Event | None = None  # the answer waits until the test sets it
+    headers: dict[str, str] = field(default_factory=dict)  # more response headers (Anthropic)
 
 
 @dataclass
@@ -253,10 +254,10 @@ class MockUpstream:
                     "stop_sequence": reply.stop_sequence,
                     "usage": usage,
                 },
-                headers={"request-id": "req_mock"},
+                headers={"request-id": "req_mock", **reply.headers},
             )
         response = web.StreamResponse(
-            headers={"content-type": "text/event-stream", "request-id": "req_mock"}
+            headers={"content-type": "text/event-stream", "request-id": "req_mock", **reply.headers}
         )
         await response.prepare(request)
 

@@ -58,9 +58,12 @@ class UpstreamConnection:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections, limit_per_host=0, keepalive_timeout=30
         )
+        # No cookie jar: a cookie the upstream sets in one client's answer must not ride along
+        # on every later client's request (the relay also drops set-cookie on the way back).
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False
-        )
+            connector=connector, timeout=self._timeout, auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )  # fmt: skip
 
     async def close(self) -> None:
         if self._session is not None:

@@ -395,6 +395,28 @@ def test_anthropic_passthrough_is_byte_for_byte(gateway, mock):
     assert via_gateway.headers["request-id"] == "req_mock"
 
 
+def test_an_upstream_cookie_is_never_replayed_to_it(mock, serve, write_config, monkeypatch):
+    """Upstream state must not pass from one client's request to the next: a cookie the upstream
+    sets is neither kept for later requests nor handed to the client. The upstream is named
+    ``localhost``, as a cookie jar keeps no cookie of a bare IP address."""
+    monkeypatch.setenv("MOCK_URL", mock.base_url.replace("127.0.0.1", "localhost"))
+    monkeypatch.setenv("UPSTREAM_KEY", "upstream-secret")
+    gateway = serve(write_config(ROUTES))
+    claude = anthropic.Anthropic(base_url=gateway.url, api_key="client-key", max_retries=0)
+    oai = openai.OpenAI(base_url=gateway.url + "/v1", api_key="client-key", max_retries=0)
+    cookie = {"set-cookie": "session=client-a-secret; Path=/"}
+    ask = {"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    mock.next(Reply(text="first", headers=cookie))
+    relayed = httpx.post(gateway.url + "/api/v1/messages", json={"model": "claude-x-1", **ask})
+    assert relayed.status_code == 200 and "set-cookie" not in relayed.headers
+    mock.next(Reply(text="first", headers=cookie))
+    claude.messages.create(model="opus", **ask)
+    oai.chat.completions.create(model="gpt-4o", messages=ask["messages"])
+    claude.messages.create(model="opus", **ask, stream=True).close()
+    assert len(mock.received) == 4
+    assert [r.headers.get("Cookie") for r in mock.received] == [None] * 4
+
+
 def test_anthropic_passthrough_stream_is_byte_for_byte(gateway, mock):
     body = {
         "model": "claude-x-1",
