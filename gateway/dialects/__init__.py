@@ -9,7 +9,15 @@ from typing import Any, Protocol
 from .. import ir
 from ..errors import GatewayError
 from ..ir_json import request_from_json, response_to_json
-from . import anthropic_messages, chat_shapes, custom, jsonrpc, openai_chat, openai_responses
+from . import (
+    anthropic_messages,
+    chat_shapes,
+    custom,
+    jsonrpc,
+    openai_chat,
+    openai_chat_out,
+    openai_responses,
+)
 
 __all__ = [
     "ANTHROPIC",
@@ -51,9 +59,9 @@ DIALECTS: Mapping[str, Dialect] = {
         openai_chat.NAME,
         # Chat Completions, and the other shapes editors post to /chat/completions.
         chat_shapes.decode_request,
-        openai_chat.encode_response,
-        openai_chat.StreamEncoder,
-        openai_chat.encode_error,
+        openai_chat_out.encode_response,
+        openai_chat_out.StreamEncoder,
+        openai_chat_out.encode_error,
     ),
     anthropic_messages.NAME: Dialect(
         anthropic_messages.NAME,
@@ -67,7 +75,7 @@ DIALECTS: Mapping[str, Dialect] = {
         openai_responses.decode_request,
         openai_responses.encode_response,
         openai_responses.StreamEncoder,
-        openai_chat.encode_error,
+        openai_chat_out.encode_error,
     ),
     # Custom routes: the IR's own JSON form, shaped by the route's transforms on either side.
     custom.NAME: Dialect(
@@ -75,7 +83,7 @@ DIALECTS: Mapping[str, Dialect] = {
         request_from_json,
         lambda response, request: response_to_json(response),
         custom.StreamEncoder,
-        openai_chat.encode_error,
+        openai_chat_out.encode_error,
     ),
 }
 
@@ -96,7 +104,7 @@ _FAMILIES: Mapping[str, str] = {
 }
 _ERROR_ENCODERS: Mapping[str, ErrorEncoder] = {
     ANTHROPIC: anthropic_messages.encode_error,
-    OPENAI: openai_chat.encode_error,
+    OPENAI: openai_chat_out.encode_error,
     JSONRPC: jsonrpc.encode_error,
 }
 
@@ -120,4 +128,4 @@ def stream_error_encoder(endpoint: str) -> Callable[[GatewayError], bytes]:
     the gateway never built (the bytes came from the upstream)."""
     if _FAMILIES.get(endpoint) == ANTHROPIC:
         return anthropic_messages.stream_error
-    return openai_chat.stream_error
+    return openai_chat_out.stream_error

@@ -15,7 +15,7 @@ from .. import ir
 from ..errors import GatewayError
 from ..wire.anthropic import usage_from_ir
 from ..wire.sse import sse_json
-from .openai_chat import encode_error
+from .openai_chat_out import encode_error
 
 __all__ = ["NAME", "StreamEncoder", "encode_error"]
 

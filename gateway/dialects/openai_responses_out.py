@@ -11,7 +11,7 @@ from .. import ir
 from ..errors import GatewayError
 from ..wire.sse import sse_json
 from ..wire.tool_input import FreeformInput
-from .openai_chat import encode_error
+from .openai_chat_out import encode_error
 
 __all__ = ["SIGNATURE_PREFIX", "StreamEncoder", "encode_response"]
 
