@@ -118,6 +118,15 @@ class Servers:
         return {name: cpu_seconds(p.pid) for name, p in self.running.items() if p.poll() is None}
 
 
+def print_server_logs(logdir: Path) -> None:
+    """The last lines of every server's log (not the access logs), for a run that failed."""
+    for log in sorted(logdir.glob("*.log")):
+        if log.name.endswith("-access.log"):
+            continue
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        print(f"--- {log.name} (last lines)", *tail, sep="\n", file=sys.stderr)
+
+
 def _wait_ready(process: subprocess.Popen[bytes], port: int, probe: str | None) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -35,7 +35,7 @@ from typing import Any
 
 from loadgen import Target
 from measure import Measured, Meter
-from procs import BENCH, ROOT, Servers, stop_on_sigterm
+from procs import BENCH, ROOT, Servers, print_server_logs, stop_on_sigterm
 from report import Report, Row, evaluate, print_medians, print_report
 from setups import (
     BURST_CHUNKS,
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\ninterrupted: every server was stopped", file=sys.stderr)
                 return 130
             except Exception:
-                _print_logs(Path(tmp))
+                print_server_logs(Path(tmp))
                 raise
         report.meta["elapsed_s"] = round(time.time() - started, 1)
         print_report(report)
@@ -232,14 +232,6 @@ def _save(report: Report, out: Path) -> Path:
     path = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return path
-
-
-def _print_logs(logdir: Path) -> None:
-    for log in sorted(logdir.glob("*.log")):
-        if log.name.endswith("-access.log"):
-            continue
-        tail = log.read_text(errors="replace").splitlines()[-15:]
-        print(f"--- {log.name} (last lines)", *tail, sep="\n", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from typing import Any
 
 from loadgen import Target
 from measure import NOISY_CORES, Measured, Meter
-from procs import BENCH, ROOT, Servers, stop_on_sigterm
+from procs import BENCH, ROOT, Servers, print_server_logs, stop_on_sigterm
 from setups import (
     custom_target,
     passthrough_target,
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\ninterrupted: every server was stopped", file=sys.stderr)
             return 130
         except Exception:
-            _print_logs(Path(tmp))
+            print_server_logs(Path(tmp))
             raise
     report = _report(runs, args, time.time() - started)
     _print(report)
@@ -319,14 +319,6 @@ def _save(report: dict[str, Any], out: Path) -> Path:
     path = out / f"transforms-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
-
-
-def _print_logs(logdir: Path) -> None:
-    for log in sorted(logdir.glob("*.log")):
-        if log.name.endswith("-access.log"):
-            continue
-        tail = log.read_text(errors="replace").splitlines()[-15:]
-        print(f"--- {log.name} (last lines)", *tail, sep="\n", file=sys.stderr)
 
 
 if __name__ == "__main__":
