@@ -37,7 +37,7 @@ from .exposure import Exposure
 from .info_endpoints import INFO_ENDPOINTS
 from .mcp_endpoint import serve_mcp
 from .plugins import authenticate, notify
-from .preparation import prepare, transform_response
+from .preparation import prepare, refuse_model_not_allowed, transform_response
 from .relay import relay
 from .responses import json_response
 from .routing import Route
@@ -308,13 +308,7 @@ async def _completion(
     prepared = await prepare(runtime, route, body, request.headers, exchange.id)
     target, sink = prepared.target, prepared.sink
     exchange.model, exchange.target_model, exchange.sink = target.requested, target.model, sink.name
-    key = runtime.config.keys.get(exchange.key_name)
-    if key is not None and not key.allows_model(target.requested):
-        raise PermissionDenied(
-            f"The key '{key.name}' may not use the model '{target.requested}'.",
-            param="model",
-            code="model_not_allowed",
-        )
+    refuse_model_not_allowed(runtime, exchange.key_name, target.requested)
     if prepared.dropped_tools:
         exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(prepared.dropped_tools)
     if prepared.request is None:

@@ -16,14 +16,14 @@ from typing import Any
 from . import ir
 from .dialects import COUNT_TOKENS, DIALECTS, Dialect, anthropic_messages, openai_chat
 from .dialects.chat_shapes import shape_of
-from .errors import InvalidRequest, TransformFailed
+from .errors import InvalidRequest, PermissionDenied, TransformFailed
 from .ir_json import request_from_json, request_to_json, response_from_json, response_to_json
 from .pipeline import TransformContext
 from .routing import Route, Target
 from .runtime import Runtime
 from .sinks.base import Sink
 
-__all__ = ["Prepared", "prepare", "transform_response"]
+__all__ = ["Prepared", "prepare", "refuse_model_not_allowed", "transform_response"]
 
 
 @dataclass(slots=True)
@@ -37,6 +37,18 @@ class Prepared:
     transformed: Any = None
     #: Hosted tools the route let go because the sink cannot run them.
     dropped_tools: list[str] = field(default_factory=list)
+
+
+def refuse_model_not_allowed(runtime: Runtime, key_name: str | None, model: str) -> None:
+    """A 403 when the client's named key may not use ``model`` (its ``models:`` list); every
+    way in to a sink checks it, HTTP routes and MCP tool calls alike."""
+    key = runtime.config.keys.get(key_name)
+    if key is not None and not key.allows_model(model):
+        raise PermissionDenied(
+            f"The key '{key.name}' may not use the model '{model}'.",
+            param="model",
+            code="model_not_allowed",
+        )
 
 
 async def prepare(

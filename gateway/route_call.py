@@ -16,7 +16,7 @@ from . import ir
 from .errors import UpstreamTimeout
 from .exchange import Exchange
 from .ir_json import response_to_json
-from .preparation import prepare, transform_response
+from .preparation import prepare, refuse_model_not_allowed, transform_response
 from .routing import Route
 from .runtime import Runtime
 
@@ -38,6 +38,7 @@ async def call_custom_route(
     request, sink, target = prepared.request, prepared.sink, prepared.target
     assert request is not None  # a custom route never passes bytes through
     exchange.model, exchange.target_model, exchange.sink = target.requested, target.model, sink.name
+    refuse_model_not_allowed(runtime, exchange.key_name, target.requested)
     timeout = runtime.config.limits.request_timeout
     try:
         async with asyncio.timeout(timeout):

@@ -22,15 +22,19 @@ from server import ServedApp
 from gateway.app import create_app
 from gateway.config import ConfigError, load_config
 from gateway.sinks.claude_binary import locate
+from gateway.teams.keys import hash_key, new_key
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "mcp-test-token"
 AUTH = {"x-api-key": TOKEN}
+CI_KEY = new_key()
 ROUTES = """
 version: 1
 default_sink: api
 auth:
   token: {token}
+  keys:
+    - {{name: ci, hash: "{ci_hash}", models: [haiku], routes: [/mcp, /raw]}}
 access_log:
   path: {log}
 sinks:
@@ -87,7 +91,9 @@ def gateway(upstream, tmp_path_factory) -> Iterator[Gateway]:
         shutil.copytree(REPO / folder, directory / folder)
     config = directory / "routes.yaml"
     log = directory / "access.log"
-    config.write_text(ROUTES.format(token=TOKEN, log=log, mock=upstream.base_url))
+    config.write_text(
+        ROUTES.format(token=TOKEN, ci_hash=hash_key(CI_KEY), log=log, mock=upstream.base_url)
+    )
     app = create_app(load_config(config))
     app.config.TOUCHUP = False
     served = ServedApp(app).start()
@@ -193,6 +199,27 @@ def test_tool_failures_are_tool_errors_and_bad_calls_protocol_errors(gateway, mo
     assert refused.is_error and "$.prompt: 5 is not of type 'string'" in refused.content[0].text
     assert failed.is_error and "Upstream busy" in failed.content[0].text
     assert "Unknown tool: no_such_tool" in str(unknown)
+
+
+def test_a_named_key_gets_only_its_routes_and_models_as_tools(gateway, mock):
+    async def calls(session):
+        listed = await session.list_tools()
+        ask = {"messages": [{"role": "user", "content": "KEYED-Q"}], "max_tokens": 5}
+        allowed = await session.call_tool("raw", ask)  # the route's model: haiku
+        other_model = await session.call_tool("raw", {**ask, "model": "opus"})
+        try:
+            await session.call_tool("chat", {"prompt": "x"})  # /api/chat: not its route
+        except Exception as exc:
+            hidden = exc
+        return listed, allowed, other_model, hidden
+
+    mock.received.clear()
+    listed, allowed, other_model, hidden = with_session(gateway, calls, {"x-api-key": CI_KEY})
+    assert [tool.name for tool in listed.tools] == ["raw"]
+    assert allowed.structured_content["text"] == "MOCK_REPLY[haiku]: KEYED-Q"
+    assert other_model.is_error and "may not use the model 'opus'" in other_model.content[0].text
+    assert "Unknown tool: chat" in str(hidden)
+    assert [r.body["model"] for r in mock.messages_requests()] == ["haiku"]
 
 
 def test_tools_follow_a_reload(gateway):

@@ -106,13 +106,13 @@ class McpService:
         self, ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         call = _call_of(ctx)
-        return types.ListToolsResult(tools=[_tool(t) for t in route_tools(call.runtime).values()])
+        return types.ListToolsResult(tools=[_tool(t) for t in call.tools().values()])
 
     async def _call_tool(
         self, ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         call = _call_of(ctx)
-        tool = route_tools(call.runtime).get(params.name)
+        tool = call.tools().get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         wants_progress = progress_token_from_params(ctx.params) is not None
@@ -207,6 +207,15 @@ class _Call:
 
     def __init__(self, runtime: Runtime, exchange: Exchange, headers: dict[str, str]) -> None:
         self.runtime, self.exchange, self.headers = runtime, exchange, headers
+
+    def tools(self) -> dict[str, RouteTool]:
+        """The routes offered as tools to this client: a named key sees only the routes its
+        ``routes:`` list allows over HTTP (the /mcp route alone opens no other)."""
+        key = self.runtime.config.keys.get(self.exchange.key_name)
+        tools = route_tools(self.runtime)
+        if key is None:
+            return tools
+        return {name: t for name, t in tools.items() if key.allows_route(t.route.path)}
 
 
 def _call_of(ctx: Any) -> _Call:
