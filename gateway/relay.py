@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ from sanic.response import HTTPResponse
 
 from . import ir
 from .deadline import Deadline
-from .dialects import stream_error_encoder
+from .dialects import openai_chat, stream_error_encoder
 from .errors import GatewayError, UpstreamTimeout
 from .exchange import Exchange
 from .routing import Route
@@ -32,12 +33,17 @@ async def relay(
     model: str,
     deadline: Deadline,
 ) -> HTTPResponse | None:
-    """Relays bytes to an upstream of the client's own dialect; only the model may be renamed."""
+    """Relays bytes to an upstream of the client's own dialect; only the model may be renamed,
+    and an OpenAI chat stream asked to report its usage (see ``UsageSniffer``)."""
     exchange.passthrough = True
     upstream_model = sink.upstream_model(model)
-    raw = request.body
+    changes: dict[str, Any] = {}
     if upstream_model != body["model"]:
-        raw = dumps({**body, "model": upstream_model})
+        changes["model"] = upstream_model
+    asked_usage = _stream_options_asking_usage(route.endpoint, body)
+    if asked_usage is not None:
+        changes["stream_options"] = asked_usage
+    raw = dumps({**body, **changes}) if changes else request.body
     try:
         async with deadline.scope():
             answer = await sink.forward(
@@ -54,12 +60,15 @@ async def relay(
         response = await request.respond(status=answer.status, headers=answer.headers)
         exchange.status, exchange.first_byte = answer.status, time.perf_counter()
         stream_error = stream_error_encoder(route.endpoint)
-        usage = UsageSniffer()
+        usage = UsageSniffer(strip_usage_chunk=asked_usage is not None)
         try:
             async with deadline.scope():
                 async for chunk in answer.chunks():
-                    await response.send(chunk)
-                    usage.feed(chunk)
+                    relayed = usage.feed(chunk)
+                    if relayed:
+                        await response.send(relayed)
+                if rest := usage.rest():
+                    await response.send(rest)
         except TimeoutError:
             error = UpstreamTimeout("The answer took too long")
             await send_stream_error(response, stream_error, exchange, error)
@@ -72,6 +81,20 @@ async def relay(
         return None
     finally:
         answer.close()
+
+
+def _stream_options_asking_usage(endpoint: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``stream_options`` that make an OpenAI chat upstream report a stream's usage, when
+    the client did not ask for it: the tokens count all the same (a key's token limits, the
+    ledger), and the usage chunk the client did not ask for is not relayed. None: unchanged."""
+    if endpoint != openai_chat.NAME or body.get("stream") is not True:
+        return None
+    options = body.get("stream_options")
+    if options is None:
+        return {"include_usage": True}
+    if not isinstance(options, dict) or options.get("include_usage") is True:
+        return None  # asked already, or malformed: the upstream answers as it would
+    return {**options, "include_usage": True}
 
 
 def _error_kind(body: bytes) -> str:
@@ -102,35 +125,68 @@ def _usage(usage: Any, base: ir.Usage | None = None) -> ir.Usage | None:
 
 
 class UsageSniffer:
-    """The usage reported in a relayed SSE stream, for the access log and metrics.
+    """The usage reported in a relayed SSE stream, for the access log, metrics, ledger and a
+    key's token limits.
 
-    A fast scan skips every chunk that does not mention ``"usage"``; only the ``data:`` lines
-    that do (Anthropic's ``message_start`` and ``message_delta``, OpenAI's last chunk) are
-    parsed. The bytes relayed are not touched.
+    A fast scan skips every chunk that holds no ``"usage": {...}`` object; only the ``data:``
+    lines that do (Anthropic's ``message_start`` and ``message_delta``, OpenAI's usage chunk)
+    are parsed. :meth:`feed` returns what to relay
+    of a chunk: the chunk itself, untouched, unless the gateway asked the upstream for a usage
+    chunk the client did not ask for (``strip_usage_chunk``); then whole lines go on, the usage
+    chunk's excepted, and a line's start waits for its end (:meth:`rest` at the stream's end).
     """
 
     _MAX_TAIL = 1 << 20
 
-    def __init__(self) -> None:
+    def __init__(self, *, strip_usage_chunk: bool = False) -> None:
         self._tail = b""  # the unfinished last line of the previous chunk
+        self._strip = strip_usage_chunk
+        self._dropped = False  # the usage chunk's line was just left out
         self.usage: ir.Usage | None = None
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes) -> bytes:
         data = self._tail + chunk if self._tail else chunk
-        if b'"usage"' not in data:
-            self._tail = data[data.rfind(b"\n") + 1 :][-self._MAX_TAIL :]
-            return
-        *lines, tail = data.split(b"\n")
-        self._tail = tail[-self._MAX_TAIL :]
-        for line in lines:
-            if line.startswith(b"data:") and b'"usage"' in line:
-                self._read(line[5:])
+        end = data.rfind(b"\n") + 1
+        whole, self._tail = data[:end], data[end:][-self._MAX_TAIL :]
+        if not self._strip:
+            if _USAGE_OBJECT.search(data):
+                for line in whole.split(b"\n"):
+                    if line.startswith(b"data:") and _USAGE_OBJECT.search(line):
+                        self._read(line[5:])
+            return chunk
+        if len(self._tail) >= self._MAX_TAIL:  # no line this long is a usage chunk
+            whole, self._tail = whole + self._tail, b""
+        if not self._dropped and not _USAGE_OBJECT.search(whole):
+            return whole
+        kept = []
+        for line in whole.splitlines(keepends=True):
+            if self._dropped:
+                self._dropped = False
+                if not line.strip():  # the blank line that ended the dropped event
+                    continue
+            if line.startswith(b"data:") and _USAGE_OBJECT.search(line):
+                event = self._read(line[5:])
+                if isinstance(event, dict) and event.get("choices") == []:
+                    self._dropped = True
+                    continue
+            kept.append(line)
+        return b"".join(kept)
 
-    def _read(self, raw: bytes) -> None:
+    def rest(self) -> bytes:
+        """What is held back at the stream's end (an unfinished last line), when stripping."""
+        rest, self._tail = (self._tail, b"") if self._strip else (b"", self._tail)
+        return rest
+
+    def _read(self, raw: bytes) -> Any:
         try:
             data = loads(raw)
         except ValueError:
-            return
+            return None
         if isinstance(data, dict):
             found = data.get("usage") or (data.get("message") or {}).get("usage")
             self.usage = _usage(found, self.usage)
+        return data
+
+
+# A usage object, not OpenAI's "usage": null of every chunk of a stream that reports usage.
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')

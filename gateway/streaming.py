@@ -21,6 +21,7 @@ __all__ = ["SSE_HEADERS", "send_stream_error", "stream_events"]
 log = logging.getLogger("gateway")
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_NO_USAGE = ir.Usage()
 
 
 async def stream_events(
@@ -88,6 +89,10 @@ async def _send_batch(
     for event in batch:
         if isinstance(event, ir.MessageDelta):
             exchange.usage, exchange.cost_usd = event.usage, event.cost_usd
+        elif isinstance(event, ir.MessageStart) and event.usage != _NO_USAGE:
+            # The input tokens, known from the start: they count (key limits, ledger) even
+            # when the client hangs up before the message's end brings the totals.
+            exchange.usage = event.usage
         chunks.append(encoder.encode(event))
         if isinstance(event, ir.MessageStop):
             chunks.append(encoder.end())

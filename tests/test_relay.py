@@ -26,3 +26,20 @@ def test_usage_survives_any_chunking(size):
             sniffer.feed(stream[start : start + size])
         usage = sniffer.usage
         assert (usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens) == expected
+
+
+@pytest.mark.parametrize("size", [1, 3, 17, 100_000])
+def test_a_usage_chunk_the_client_did_not_ask_for_is_not_relayed(size):
+    sniffer = UsageSniffer(strip_usage_chunk=True)
+    relayed = b"".join(sniffer.feed(OPENAI[i : i + size]) for i in range(0, len(OPENAI), size))
+    relayed += sniffer.rest()
+    assert relayed == OPENAI.replace(OPENAI.split(b"\n\n")[1] + b"\n\n", b"")
+    assert (sniffer.usage.input_tokens, sniffer.usage.output_tokens) == (18, 5)
+
+
+def test_without_stripping_chunks_are_relayed_as_they_came():
+    sniffer = UsageSniffer()
+    assert [sniffer.feed(OPENAI[i : i + 7]) for i in range(0, len(OPENAI), 7)] == [
+        OPENAI[i : i + 7] for i in range(0, len(OPENAI), 7)
+    ]
+    assert sniffer.rest() == b""

@@ -468,6 +468,28 @@ def test_openai_passthrough(gateway, mock):
     assert sent.headers["Authorization"] == "Bearer upstream-secret"
 
 
+def test_an_openai_passthrough_stream_counts_its_usage_whether_the_client_asks_or_not(
+    gateway, mock
+):
+    client = openai.OpenAI(base_url=gateway.url + "/oa/v1", api_key="client-key", max_retries=0)
+    ask = {"model": "gpt-mock", "messages": [{"role": "user", "content": "count me"}]}
+    mock.next(Reply(text="counted", input_tokens=300, output_tokens=40, chunks=3))
+    unasked = list(client.chat.completions.create(**ask, stream=True))
+    # The gateway asked the upstream for the usage; the client, which did not, gets no usage
+    # chunk (every chunk it sees has a choice), and the tokens are counted all the same.
+    assert mock.received[-1].body["stream_options"] == {"include_usage": True}
+    assert all(chunk.choices for chunk in unasked) and not any(c.usage for c in unasked)
+    assert "".join(c.choices[0].delta.content or "" for c in unasked) == "counted"
+    metrics = httpx.get(gateway.url + "/metrics").text
+    assert value(metrics, "gateway_tokens_total", sink="openai-up", direction="input") == 300
+    assert value(metrics, "gateway_tokens_total", sink="openai-up", direction="output") == 40
+
+    asked = list(
+        client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True})
+    )
+    assert asked[-1].choices == [] and asked[-1].usage.prompt_tokens == 11
+
+
 def test_other_shapes_on_a_chat_route_are_translated_for_an_openai_upstream(gateway, mock):
     # Found by the fuzz target's seeds: a Responses-shaped body went through untouched, and an
     # OpenAI upstream cannot read `input`.

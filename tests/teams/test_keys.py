@@ -28,7 +28,8 @@ from gateway.teams.rate_headers import duration
 from gateway.yamlsource import ConfigError
 
 KEYS = {
-    name: new_key() for name in ("alice", "amy", "bob", "carol", "dave", "erin", "frank", "gina")
+    name: new_key()
+    for name in ("alice", "amy", "bob", "carol", "dave", "erin", "frank", "gina", "hana")
 }
 TOKEN = "team-token"
 
@@ -65,6 +66,7 @@ INLINE = (
     + _entry("carol", concurrency=1)
     + _entry("dave", tokens_per_minute=20)
     + _entry("gina", models=["opus", "claude-*"])
+    + _entry("hana", tokens_per_minute=10)
 )
 
 
@@ -198,6 +200,24 @@ def test_tokens_per_window_count_the_answers_usage(gateway):
     with pytest.raises(openai.RateLimitError) as caught:
         _chat(client)
     assert "20 tokens per minute" in caught.value.message
+
+
+def test_a_stream_the_client_leaves_early_counts_its_input_tokens(gateway, mock):
+    # The input tokens come with the message's start; the client hangs up long before the
+    # end brings the totals, and they count against the key all the same.
+    mock.when("LEAVE-EARLY", Reply(text="a long answer " * 10, chunks=20, delay=0.05))
+    client = _openai(gateway, KEYS["hana"])
+    messages = [{"role": "user", "content": "LEAVE-EARLY"}]
+    with client.chat.completions.create(model="gpt-4o", messages=messages, stream=True) as stream:
+        next(chunk for chunk in stream if chunk.choices and chunk.choices[0].delta.content)
+    log = Path(gateway.base) / "access.log"
+    line = wait_until(
+        lambda: next((json.loads(x) for x in log.read_text().splitlines() if '"hana"' in x), None),
+        "the access log line of hana's stream",
+    )
+    assert line["status"] == 499 and line["usage"]["input_tokens"] == 11
+    with pytest.raises(openai.RateLimitError):
+        _chat(client)
 
 
 def test_concurrency_refuses_while_a_request_runs_and_the_sdk_retries(gateway, mock):
