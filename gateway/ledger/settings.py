@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
+from ..redaction import shown_url
 from ..starter_config import packaged_config
 
 __all__ = ["DEFAULT_FILE", "LedgerSettings"]
@@ -33,13 +34,8 @@ class LedgerSettings:
 
     @property
     def location(self) -> str:
-        """Where the rows go, fit for a log line (a URL's password left out)."""
-        if self.url:
-            scheme, _, rest = self.url.partition("://")
-            credentials, at, host = rest.rpartition("@")
-            user = credentials.split(":", 1)[0]
-            return f"{scheme}://{user}{at}{host}"
-        return str(self.path)
+        """Where the rows go, fit for a log line and the dashboard (a URL's secrets left out)."""
+        return shown_url(self.url) if self.url else str(self.path)
 
     @classmethod
     def from_config(cls, config: Config) -> LedgerSettings:

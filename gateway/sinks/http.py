@@ -18,6 +18,7 @@ import aiohttp
 
 from .. import ir
 from ..errors import GatewayError, InvalidRequest, UpstreamError, error_from_upstream_body
+from ..redaction import shown_url
 from ..wire.json_codec import dumps, loads
 from ..wire.sse import SSEDecoder
 from . import upstream_anthropic, upstream_openai
@@ -86,7 +87,7 @@ class HttpSink(Sink):
         await self._upstream.close()
 
     def status(self) -> dict[str, Any]:
-        status = super().status() | {"base_url": self.base_url, "dialect": self.dialect}
+        status = super().status() | {"base_url": shown_url(self.base_url), "dialect": self.dialect}
         if self.limiter is not None:
             status["requests"] = self.limiter.status()
         if self._missing_env:
@@ -111,7 +112,7 @@ class HttpSink(Sink):
         upstream = replace(request, model=self.upstream_model(request.model))
         return super().describe(request) | {
             "method": "POST",
-            "url": self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect],
+            "url": shown_url(self.base_url) + _UPSTREAM_PATHS[self.dialect][self.dialect],
             "headers": self._upstream.shown_headers(),
             "missing_env": self._missing_env,
             "body": self._codec.encode_request(
@@ -123,7 +124,7 @@ class HttpSink(Sink):
         upstream_model = self.upstream_model(model)
         return super().describe_forward(endpoint, body, model) | {
             "method": "POST",
-            "url": self.base_url + _UPSTREAM_PATHS[self.dialect][endpoint],
+            "url": shown_url(self.base_url) + _UPSTREAM_PATHS[self.dialect][endpoint],
             "headers": self._upstream.shown_headers(),
             "missing_env": self._missing_env,
             "body": body

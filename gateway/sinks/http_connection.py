@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import GatewayError, SinkUnavailable, UpstreamError, UpstreamTimeout
+from ..redaction import shown_url
 from .limiter import ConcurrencyLimiter
 
 __all__ = ["SECRET_HEADERS", "UpstreamConnection"]
@@ -36,7 +37,7 @@ class UpstreamConnection:
         missing_env: list[str],
         options: Mapping[str, Any],
     ) -> None:
-        self.name, self.base_url = name, base_url
+        self.name, self.base_url, self.shown_url = name, base_url, shown_url(base_url)
         self.headers, self.missing_env = headers, missing_env
         timeout = options.get("timeout", {})
         # No read timeout unless one is configured: aiohttp re-arms it on every read (a timer
@@ -96,9 +97,9 @@ class UpstreamConnection:
 
     def transport_error(self, exc: BaseException) -> GatewayError:
         if isinstance(exc, TimeoutError):
-            return UpstreamTimeout(f"The upstream '{self.name}' ({self.base_url}) timed out")
+            return UpstreamTimeout(f"The upstream '{self.name}' ({self.shown_url}) timed out")
         return UpstreamError(
-            f"Cannot reach the upstream '{self.name}' at {self.base_url}: "
+            f"Cannot reach the upstream '{self.name}' at {self.shown_url}: "
             f"{exc.__class__.__name__}: {exc}"
         )
 

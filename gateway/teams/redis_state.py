@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ..redaction import shown_url
 from .keys import ClientKey
 from .verdict import Verdict
 
@@ -84,7 +85,7 @@ class RedisState:
     RETRY_AFTER = 0.5
 
     def __init__(self, url: str, window: float, lease: float, prefix: str = "gateway:") -> None:
-        self.url = url
+        self.url, self.shown_url = url, shown_url(url)
         self.window_ms = max(1, round(window * 1000))
         self.lease_ms = max(1, round(lease * 1000))
         self.prefix = prefix
@@ -148,14 +149,14 @@ class RedisState:
 
     def _up(self) -> None:
         self.reachable, self.since, self.problem = True, time.time(), None
-        log.warning("Redis at %s is reachable again: limits are shared again", self.url)
+        log.warning("Redis at %s is reachable again: limits are shared again", self.shown_url)
 
     def _down(self, exc: BaseException) -> None:
         self._quiet_until = time.monotonic() + self.RETRY_AFTER
         if self.reachable:
             self.reachable, self.since = False, time.time()
             self.problem = f"{type(exc).__name__}: {exc}"
-            log.error("Redis at %s is unreachable (%s)", self.url, self.problem)
+            log.error("Redis at %s is unreachable (%s)", self.shown_url, self.problem)
 
     async def status(self) -> dict[str, Any]:
         """Whether Redis answers a PING now: a worker that had no request since Redis went
