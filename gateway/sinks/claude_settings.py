@@ -89,7 +89,8 @@ class ClaudeSettings:
         return self.tools + tuple(f"Bash({rule})" for rule in self.bash)
 
     def use_bare(self, environ: Mapping[str, str]) -> bool:
-        """--bare skips CLAUDE.md, hooks and the environment turn, but reads only API keys."""
+        """--bare skips CLAUDE.md, hooks and the environment turn, but reads only API keys:
+        ``auto`` uses it when the child will have one (the sink's ``env:`` over ``environ``)."""
         if self.bare == "auto":
-            return bool(environ.get("ANTHROPIC_API_KEY"))
+            return bool(self.env.get("ANTHROPIC_API_KEY", environ.get("ANTHROPIC_API_KEY")))
         return bool(self.bare)

@@ -53,13 +53,15 @@ def result_error(result: dict[str, Any]) -> GatewayError:
         status = int(found.group(1) or found.group(2)) if found else None
     if status == 401 or "/login" in text or "Not logged in" in text:
         return SinkUnavailable(f"{_LOGIN_HINT} (claude said: {text})")
-    if isinstance(status, int):
-        return error_for_upstream_status(status, text)
-    if "Prompt is too long" in text:
+    if "Prompt is too long" in text and status in (None, 400, 413):
+        # The CLI's own check and the API's refusal (a 400) say the same; clients that trim
+        # their history look for the code.
         return InvalidRequest(
             f"The conversation is longer than the model's context window ({text})",
             code="context_length_exceeded",
         )
+    if isinstance(status, int):
+        return error_for_upstream_status(status, text)
     subtype = result.get("subtype", "error")
     return UpstreamError(f"claude ended with {subtype}: {text or 'no details'}")
 

@@ -20,6 +20,9 @@ from media import tiny_png
 from mock_upstream import Reply
 from processes import claude_children, wait_for_no_claude
 
+from gateway.sinks.claude_run import fixed_flags
+from gateway.sinks.claude_settings import ClaudeSettings
+
 FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "fake_claude.py"
 
 ROUTES = """
@@ -123,6 +126,17 @@ def test_multi_turn_reaches_upstream_as_structured_turns(cli_gateway, cli_env, b
     assert any(text.startswith("x-anthropic-billing-header") for text in system_texts) != bare
     extra_system = [m for m in body["messages"] if m["role"] == "system"]
     assert extra_system == [] if bare else len(extra_system) == 1
+
+
+def test_bare_auto_sees_an_api_key_set_in_the_sinks_env():
+    # The key may come from the sink's env: as well as the gateway's own environment; without
+    # --bare the upstream would get the host's environment turn after the client's turns.
+    keyed = ClaudeSettings.from_options({"env": {"ANTHROPIC_API_KEY": "from-the-sink"}})
+    assert "bare" in fixed_flags(keyed, environ={})
+    assert "bare" in fixed_flags(ClaudeSettings(), environ={"ANTHROPIC_API_KEY": "k"})
+    assert "bare" not in fixed_flags(ClaudeSettings(), environ={})
+    unset = ClaudeSettings.from_options({"env": {"ANTHROPIC_API_KEY": ""}})
+    assert "bare" not in fixed_flags(unset, environ={"ANTHROPIC_API_KEY": "k"})
 
 
 def test_openai_stream_is_token_by_token_with_usage(cli_gateway, cli_env):
@@ -270,6 +284,13 @@ def test_errors_from_upstream_keep_their_meaning(cli_gateway, cli_env):
         )
     assert caught_auth.value.status_code == 503
     assert "claude auth login" in caught_auth.value.body["error"]["message"]
+    # The API's refusal of an oversized prompt (the CLI says "Prompt is too long") keeps the
+    # code clients trim their history on.
+    too_long = "prompt is too long: 210000 tokens > 200000 maximum"
+    cli_env.next(Reply(error=(400, "invalid_request_error", too_long)))
+    with pytest.raises(openai.BadRequestError) as caught_long:
+        oai.chat.completions.create(model="opus", messages=[{"role": "user", "content": "x"}])
+    assert caught_long.value.code == "context_length_exceeded"
 
 
 def test_invalid_model_name_never_reaches_argv(cli_gateway, cli_env):
