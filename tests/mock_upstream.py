@@ -36,6 +36,7 @@ class Reply:
     delay: float = 0.0  # seconds before each streamed event
     fail_midway: bool = False  # stream an in-band error after the first delta
     drop_midway: bool = False  # close the connection after the first delta
+    drop_at_start: bool = False  # close a stream's connection before its first event
     message_id: str | None = None  # random unless given
     gate: threading.Event | None = None  # the answer waits until the test sets it
     headers: dict[str, str] = field(default_factory=dict)  # more response headers (Anthropic)
@@ -260,6 +261,9 @@ class MockUpstream:
             headers={"content-type": "text/event-stream", "request-id": "req_mock", **reply.headers}
         )
         await response.prepare(request)
+        if reply.drop_at_start:
+            request.transport.close()  # type: ignore[union-attr]
+            return response
 
         async def send(kind: str, payload: dict[str, Any]) -> None:
             if reply.delay:

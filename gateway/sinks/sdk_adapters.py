@@ -53,7 +53,25 @@ def message_to_dict(message: Any) -> dict[str, Any]:
     if name == "ResultMessage":
         fields = asdict(message) if is_dataclass(message) else dict(vars(message))
         return {**fields, "type": "result"}
+    if name == "AssistantMessage":
+        whole = {
+            "id": getattr(message, "message_id", None),
+            "model": getattr(message, "model", None),
+            "content": [_block_to_dict(block) for block in message.content],
+            "stop_reason": getattr(message, "stop_reason", None),
+            "usage": getattr(message, "usage", None),
+        }
+        return {"type": "assistant", "message": whole}
     return {"type": name}
+
+
+_BLOCK_TYPES = {"TextBlock": "text", "ThinkingBlock": "thinking", "ToolUseBlock": "tool_use"}
+
+
+def _block_to_dict(block: Any) -> dict[str, Any]:
+    """An SDK content block as the API's; kinds the translator does not relay keep their name."""
+    fields = asdict(block) if is_dataclass(block) else {}
+    return {**fields, "type": _BLOCK_TYPES.get(type(block).__name__, type(block).__name__)}
 
 
 class SdkAdapter:

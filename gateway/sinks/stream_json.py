@@ -29,7 +29,7 @@ from ..errors import (
     UpstreamError,
     error_for_upstream_status,
 )
-from ..wire.anthropic import EventDecoder, usage_to_ir
+from ..wire.anthropic import EventDecoder, block_stream_events, usage_to_ir
 from .claude_login import LOGIN_HINT
 
 __all__ = ["StreamJsonTranslator", "result_error", "run_events"]
@@ -76,14 +76,44 @@ class StreamJsonTranslator:
         self._held: ir.MessageDelta | None = None
         self._index_map: dict[int, int | None] = {}  # upstream block index -> ours (None: hidden)
         self._next_index = 0
+        self._streamed: set[Any] = set()  # ids of the messages that came as stream events
+        self._whole: dict[Any, int] = {}  # messages that came whole: their blocks so far
 
     def feed(self, message: dict[str, Any]) -> list[ir.Event]:
         kind = message.get("type")
         if kind == "stream_event" and not self.done:
-            return self._stream_event(message.get("event") or {})
+            event = message.get("event") or {}
+            if event.get("type") == "message_start":
+                self._streamed.add((event.get("message") or {}).get("id"))
+            return self._stream_event(event)
+        if kind == "assistant" and not self.done:
+            whole = message.get("message") or {}
+            key = whole.get("id")  # None from the predecessor SDK, which cannot tell them apart
+            if key and key not in self._streamed and whole.get("model") != "<synthetic>":
+                return self._unstreamed(whole)
         if kind == "result":
             return self._result(message)
         return []
+
+    def _unstreamed(self, message: dict[str, Any]) -> list[ir.Event]:
+        """An upstream message that came whole, with no stream events: CLI 2.1.330 asks
+        again without streaming when the upstream's stream breaks off before its first event.
+        It goes on as the stream would have brought it (the CLI's own error notes, "<synthetic>"
+        messages, are not answers and are left out)."""
+        key = message.get("id")
+        events: list[dict[str, Any]] = []
+        if key not in self._whole:
+            self._whole[key] = 0
+            start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+            events.append({"type": "message_start", "message": start})
+        blocks = message.get("content") or []
+        events += block_stream_events(blocks, self._whole[key])
+        self._whole[key] += len(blocks)
+        if message.get("stop_reason"):
+            delta = {k: message.get(k) for k in ("stop_reason", "stop_sequence")}
+            events.append({"type": "message_delta", "delta": delta, "usage": message.get("usage")})
+            events.append({"type": "message_stop"})
+        return [item for event in events for item in self._stream_event(event)]
 
     def _stream_event(self, event: dict[str, Any]) -> list[ir.Event]:
         if self._message_ended and not self.agent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .. import ir
@@ -359,6 +360,34 @@ class EventDecoder:
             error = data.get("error", {})
             raise error_for_error_type(error.get("type", ""), error.get("message", "unknown error"))
         return []
+
+
+def block_stream_events(blocks: list[dict[str, Any]], first_index: int) -> list[dict[str, Any]]:
+    """The stream events that would have brought the content ``blocks`` of a whole message,
+    numbered from ``first_index``: a block's start, its content as one delta, its stop."""
+    events: list[dict[str, Any]] = []
+    for index, block in enumerate(blocks, first_index):
+        kind = block.get("type")
+        if kind == "text":
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": block.get("text") or ""}]
+        elif kind == "thinking":
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [
+                {"type": "thinking_delta", "thinking": block.get("thinking") or ""},
+                {"type": "signature_delta", "signature": block.get("signature") or ""},
+            ]
+        elif kind == "tool_use":
+            start = {**block, "input": {}}
+            deltas = [
+                {"type": "input_json_delta", "partial_json": json.dumps(block.get("input") or {})}
+            ]
+        else:  # blocks the IR has no type for: the decoder leaves them out
+            start, deltas = block, []
+        events.append({"type": "content_block_start", "index": index, "content_block": start})
+        events += [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas]
+        events.append({"type": "content_block_stop", "index": index})
+    return events
 
 
 def _empty_block(block: dict[str, Any]) -> ir.Text | ir.ToolUse | ir.Thinking | None:

@@ -266,3 +266,24 @@ def test_an_upstream_failing_midway_ends_the_stream_with_an_error(gateway, mock)
     ]
     assert "error" in chunks[-1]
     assert not any(c.get("choices") and c["choices"][0]["finish_reason"] for c in chunks)
+
+
+def test_an_upstream_stream_dropped_early_gives_the_whole_answer_or_an_error(kind, clients, mock):
+    """The CLI asks again without streaming when the upstream's connection drops before its
+    first event; that whole answer reaches the client. The HTTP sink has nothing to relay and
+    answers with an error, as does the predecessor SDK (its messages carry no id, so
+    the whole one cannot be told from a streamed one). Never a truncated answer dressed as a
+    complete one."""
+    oai, _ = clients
+    mock.when("dropped", Reply(text="the whole answer, after all", chunks=4, drop_at_start=True))
+    ask = {"model": "gpt-4o", "messages": [{"role": "user", "content": "dropped"}], "stream": True}
+    if kind in ("http", "sdk-legacy"):
+        with pytest.raises(openai.APIError):
+            list(oai.chat.completions.create(**ask))
+        return
+    chunks = list(oai.chat.completions.create(**ask))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert (text, finish) == ("the whole answer, after all", ["stop"])
