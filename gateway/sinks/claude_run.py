@@ -125,7 +125,7 @@ def plan_run(
         }
     )
     if extra_body:
-        env["CLAUDE_CODE_EXTRA_BODY"] = json.dumps(extra_body, ensure_ascii=False)
+        env["CLAUDE_CODE_EXTRA_BODY"] = _environment_value(extra_body)
     stdin: list[ReplayLine] = []
     if request.tools:
         env.update(CLIENT_TOOLS_ENV)
@@ -221,6 +221,25 @@ def _extra_body(request: ir.Request, settings: ClaudeSettings) -> dict[str, Any]
     # The CLI would send 128000 (more than some models take); one default for every sink.
     body.setdefault("max_tokens", settings.default_max_tokens)
     return body
+
+
+# Linux refuses to start a program when one "NAME=value" of its environment is over 128 KiB.
+_MAX_ENVIRONMENT_VALUE = 128 * 1024 - len("CLAUDE_CODE_EXTRA_BODY=") - 1
+
+
+def _environment_value(extra_body: dict[str, Any]) -> str:
+    value = json.dumps(extra_body, ensure_ascii=False)
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > _MAX_ENVIRONMENT_VALUE:
+        largest = max(extra_body, key=lambda k: len(json.dumps(extra_body[k], ensure_ascii=False)))
+        raise InvalidRequest(
+            f"The request's parameters for Claude Code take {size:,} bytes, more than the "
+            f"{_MAX_ENVIRONMENT_VALUE:,} the CLI can be given (they travel in one environment "
+            f"value); the largest is '{largest}'. Shorten it, or use a route whose sink is an "
+            "HTTP upstream.",
+            param=largest,
+        )
+    return value
 
 
 def _answer_settings(

@@ -313,6 +313,17 @@ def test_options_the_cli_cannot_carry_are_refused(cli_gateway, cli_env):
             extra_body={"container": "c1"},
         )
     assert "container" in caught.value.body["error"]["message"]
+    # Parameters travel in one environment value, which Linux caps at 128 KiB: a clear 400
+    # rather than a process that cannot start (a 503 the SDKs would retry).
+    with pytest.raises(anthropic.BadRequestError) as too_big:
+        claude.messages.create(
+            model="opus",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "x"}],
+            stop_sequences=["s" * 70_000, "t" * 70_000],
+        )
+    assert "the largest is 'stop_sequences'" in too_big.value.body["error"]["message"]
+    assert cli_env.received == []
     # Thinking is something the CLI carries: it reaches the upstream as asked.
     claude.messages.create(
         model="opus",
