@@ -21,7 +21,14 @@ from .claude_base import ClaudeSink
 from .claude_run import RunPlan
 from .claude_spare import ClaudeSpare
 from .run_dirs import RunDirectory
-from .sdk_adapters import SDK_PACKAGES, SdkAdapter, choose_sdk, load_adapter, message_to_dict
+from .sdk_adapters import (
+    SDK_PACKAGES,
+    SdkAdapter,
+    StderrTail,
+    choose_sdk,
+    load_adapter,
+    message_to_dict,
+)
 from .stream_json import StreamJsonTranslator
 
 __all__ = ["ClaudeSdkSink"]
@@ -46,6 +53,7 @@ class SdkConversation:
         self._acknowledgements = asyncio.Semaphore(0)
         self._interrupt: Any = None
         self._answered = False
+        self.stderr = StderrTail()
         self._task = asyncio.create_task(self._pump(), name="sdk-conversation")
 
     async def _turns(self) -> AsyncIterator[dict[str, Any]]:
@@ -58,7 +66,8 @@ class SdkConversation:
         # The answer is the result after the ones that acknowledge replayed turns.
         results_left = self._plan.acknowledgements + 1
         try:
-            async with self._adapter.open(self._plan, self._cli_path, self._turns()) as talk:
+            opened = self._adapter.open(self._plan, self._cli_path, self._turns(), self.stderr)
+            async with opened as talk:
                 self._interrupt = talk.interrupt
                 async for message in talk.messages:
                     line = message_to_dict(message)
@@ -153,13 +162,13 @@ class ClaudeSdkSink(ClaudeSink):
         except GatewayError:
             raise
         except Exception as exc:
-            raise self._sdk_error(exc) from exc
+            raise self._sdk_error(exc, conversation.stderr.text()) from exc
         finally:
             await messages.aclose()
             await asyncio.shield(conversation.stop())
             self._conversations.discard(conversation)
 
-    def _sdk_error(self, exc: Exception) -> GatewayError:
+    def _sdk_error(self, exc: Exception, stderr: str = "") -> GatewayError:
         name = type(exc).__name__
         if name == "CLINotFoundError":
             return SinkUnavailable(f"The sink '{self.name}' cannot start claude: {exc}")
@@ -169,7 +178,8 @@ class ClaudeSdkSink(ClaudeSink):
             log.error("sink %s: unexpected error", self.name, exc_info=exc)
             return GatewayError("Internal gateway error in the SDK sink; see the gateway's log.")
         log.warning("sink %s: %s: %s", self.name, name, exc)
-        return UpstreamError(f"{self.package} failed: {name}: {exc}")
+        detail = f" (claude's stderr: {stderr[-1000:]})" if stderr else ""
+        return UpstreamError(f"{self.package} failed: {name}: {exc}{detail}")
 
     async def _sdk(self) -> SdkAdapter:
         """The SDK, imported on first use (in a thread: the import takes a few hundred ms),

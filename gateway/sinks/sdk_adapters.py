@@ -18,6 +18,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass, is_dataclass
@@ -74,6 +75,23 @@ def _block_to_dict(block: Any) -> dict[str, Any]:
     return {**fields, "type": _BLOCK_TYPES.get(type(block).__name__, type(block).__name__)}
 
 
+class StderrTail:
+    """The end of what the CLI wrote to stderr, handed over by the SDK line by line."""
+
+    def __init__(self, keep: int = 4000) -> None:
+        self._lines: deque[str] = deque()
+        self._size, self._keep = 0, keep
+
+    def add(self, line: str) -> None:
+        self._lines.append(line)
+        self._size += len(line)
+        while self._size > self._keep and len(self._lines) > 1:
+            self._size -= len(self._lines.popleft())
+
+    def text(self) -> str:
+        return "\n".join(self._lines).strip()[-self._keep :]
+
+
 class SdkAdapter:
     package: str
 
@@ -82,8 +100,14 @@ class SdkAdapter:
         self.version: str = getattr(module, "__version__", "unknown")
 
     def open(
-        self, plan: RunPlan, cli_path: str, turns: AsyncIterable[dict[str, Any]]
+        self,
+        plan: RunPlan,
+        cli_path: str,
+        turns: AsyncIterable[dict[str, Any]],
+        stderr: StderrTail,
     ) -> AbstractAsyncContextManager[Conversation]:
+        """The conversation; what the CLI writes to stderr goes to ``stderr`` where the SDK
+        can hand it over (the predecessor SDK cannot)."""
         raise NotImplementedError
 
     @staticmethod
@@ -97,7 +121,11 @@ class AgentSdkAdapter(SdkAdapter):
 
     @asynccontextmanager
     async def open(
-        self, plan: RunPlan, cli_path: str, turns: AsyncIterable[dict[str, Any]]
+        self,
+        plan: RunPlan,
+        cli_path: str,
+        turns: AsyncIterable[dict[str, Any]],
+        stderr: StderrTail,
     ) -> AsyncIterator[Conversation]:
         sdk = self.module
         options = sdk.ClaudeAgentOptions(
@@ -115,6 +143,7 @@ class AgentSdkAdapter(SdkAdapter):
             include_partial_messages=True,
             env=plan.env,
             extra_args=_flags(plan),
+            stderr=stderr.add,  # else the child's stderr is the gateway's own
         )
         transport = None
         manifests = _manifests(plan)
@@ -140,7 +169,11 @@ class CodeSdkAdapter(SdkAdapter):
 
     @asynccontextmanager
     async def open(
-        self, plan: RunPlan, cli_path: str, turns: AsyncIterable[dict[str, Any]]
+        self,
+        plan: RunPlan,
+        cli_path: str,
+        turns: AsyncIterable[dict[str, Any]],
+        stderr: StderrTail,
     ) -> AsyncIterator[Conversation]:
         sdk = self.module
         from claude_code_sdk._internal.transport.subprocess_cli import SubprocessCLITransport

@@ -3,17 +3,23 @@ gateway fault whose traceback reaches the log."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import claude_agent_sdk
+import pytest
 
+from gateway import ir
 from gateway.config import SinkConfig
 from gateway.errors import SinkUnavailable, UpstreamError
 from gateway.sinks.claude_sdk import ClaudeSdkSink
 
+FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "fake_claude.py"
 
-def sdk_sink() -> ClaudeSdkSink:
-    return ClaudeSdkSink(SinkConfig(name="sdk", kind="sdk", options={}, path=("sinks", "sdk")))
+
+def sdk_sink(**options: object) -> ClaudeSdkSink:
+    return ClaudeSdkSink(SinkConfig(name="sdk", kind="sdk", options=options, path=("sinks", "sdk")))
 
 
 def test_the_sdks_own_errors_are_upstream_errors():
@@ -33,3 +39,21 @@ def test_a_fault_of_the_gateway_is_logged_with_its_traceback(caplog):
     assert error.status == 500 and "see the gateway's log" in str(error)
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+def test_a_crash_is_reported_with_the_end_of_claudes_stderr():
+    # The SDK pipes the child's stderr only to a callback; without one it went to the
+    # gateway's own stderr and the client read "Check stderr output for details".
+    async def run() -> None:
+        sink = sdk_sink(binary=str(FAKE_CLAUDE), env={"FAKE_CLAUDE_MODE": "crash"})
+        await sink.start()
+        request = ir.Request(model="opus", messages=[ir.Message("user", [ir.Text("x")])])
+        try:
+            with pytest.raises(UpstreamError) as caught:
+                async for _ in sink.stream(request):
+                    pass
+        finally:
+            await sink.close()
+        assert "fatal: the fake claude crashed on purpose" in str(caught.value)
+
+    asyncio.run(run())
