@@ -147,15 +147,17 @@ class UsageSniffer:
     def feed(self, chunk: bytes) -> bytes:
         data = self._tail + chunk if self._tail else chunk
         end = data.rfind(b"\n") + 1
-        whole, self._tail = data[:end], data[end:][-self._MAX_TAIL :]
+        whole, tail = data[:end], data[end:]
         if not self._strip:
+            self._tail = tail[-self._MAX_TAIL :]  # kept to be read, not to be sent
             if _USAGE_OBJECT.search(data):
                 for line in whole.split(b"\n"):
                     if line.startswith(b"data:") and _USAGE_OBJECT.search(line):
                         self._read(line[5:])
             return chunk
-        if len(self._tail) >= self._MAX_TAIL:  # no line this long is a usage chunk
-            whole, self._tail = whole + self._tail, b""
+        if len(tail) >= self._MAX_TAIL:  # no line this long is a usage chunk: send it on
+            whole, tail = data, b""
+        self._tail = tail
         if not self._dropped and not _USAGE_OBJECT.search(whole):
             return whole
         kept = []

@@ -43,3 +43,14 @@ def test_without_stripping_chunks_are_relayed_as_they_came():
         OPENAI[i : i + 7] for i in range(0, len(OPENAI), 7)
     ]
     assert sniffer.rest() == b""
+
+
+def test_a_line_longer_than_what_is_held_back_goes_on_whole():
+    # A base64 image in one delta, in 700 kB reads: nothing of it may be lost.
+    big = b'data: {"choices":[{"delta":{"content":"' + b"x" * 1_500_000 + b'"}}]}\n\n'
+    stream = big + OPENAI
+    sniffer = UsageSniffer(strip_usage_chunk=True)
+    size = 700_000
+    relayed = b"".join(sniffer.feed(stream[i : i + size]) for i in range(0, len(stream), size))
+    relayed += sniffer.rest()
+    assert relayed == big + OPENAI.replace(OPENAI.split(b"\n\n")[1] + b"\n\n", b"")
