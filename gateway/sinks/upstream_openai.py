@@ -165,6 +165,7 @@ class StreamDecoder:
     def __init__(self) -> None:
         self._started = False
         self._open: tuple[str, int] | None = None  # (kind, upstream tool-call index)
+        self._open_call_id: str | None = None  # the id of the open tool call
         self._index = -1
         self._stop: ir.StopReason | None = None
         self._usage = ir.Usage()
@@ -200,12 +201,13 @@ class StreamDecoder:
             events.append(ir.TextDelta(self._index, delta["content"]))
         for call in delta.get("tool_calls") or []:
             function = call.get("function") or {}
-            key = ("tool", call.get("index", 0))
-            if call.get("id") or self._open != key:
+            key, call_id = ("tool", call.get("index", 0)), call.get("id")
+            # A call is its index; a new id at the same index is a new call too (some
+            # compatible servers number every call 0), the same id again is not (some repeat it).
+            if self._open != key or (call_id and call_id != self._open_call_id):
                 self._close(events)
-                self._open_block(
-                    key, ir.ToolUse(call.get("id", ""), function.get("name", "")), events
-                )
+                self._open_block(key, ir.ToolUse(call_id or "", function.get("name", "")), events)
+                self._open_call_id = call_id
             if function.get("arguments"):
                 events.append(ir.ToolInputDelta(self._index, function["arguments"]))
         if choice.get("finish_reason"):

@@ -9,8 +9,9 @@ The output is what ``json.dumps(value, ensure_ascii=False, separators=(",", ":")
 UTF-8, except that floats may be spelled differently (``1e-7``, not ``1e-07``). What orjson
 refuses and the standard library takes (integers past 64 bits and keys that are not strings
 when writing; lone surrogate escapes, ``NaN`` and numbers past a double when reading) goes
-through the standard library, so nothing accepted before is refused now. One difference is
-left: orjson reads an integer past 64 bits as a float.
+through the standard library, so nothing accepted before is refused now; a text holding a lone
+surrogate is written with ASCII escapes. One difference is left: orjson reads an integer past
+64 bits as a float.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError: a big integer, a non-string key, ...
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (half an emoji an upstream split between two deltas): no UTF-8
+        # holds it, a JSON escape does, as it came.
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def loads(data: bytes | str) -> Any:

@@ -220,6 +220,18 @@ def test_openai_stream_from_anthropic_upstream(oai, mock):
     assert mock.messages_requests()[-1].body["stream"] is True
 
 
+def test_half_an_emoji_from_the_upstream_reaches_the_client(oai, mock):
+    # An upstream that splits an emoji between two deltas sends a lone surrogate escape; no
+    # UTF-8 holds it, so the gateway writes it back as an escape instead of failing (a 500).
+    mock.when("half", Reply(text="smile \ud83d", chunks=2))
+    ask = {"model": "gpt-4o", "messages": [{"role": "user", "content": "half"}]}
+    assert oai.chat.completions.create(**ask).choices[0].message.content == "smile \ud83d"
+    chunks = list(oai.chat.completions.create(**ask, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "smile \ud83d"
+    )
+
+
 def test_openai_stream_tool_call_fragments(oai, mock):
     mock.when(
         "tool stream",
