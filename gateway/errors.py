@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 
 __all__ = [
     "AuthenticationFailed",
@@ -203,9 +204,21 @@ def error_for_upstream_status(status: int, message: str) -> GatewayError:
     return UpstreamError(f"The upstream answered {status}: {message}")
 
 
-def error_from_upstream_body(status: int, raw: bytes) -> GatewayError:
-    """The error for an upstream's non-2xx answer; reads both the OpenAI and Anthropic shapes."""
+def error_from_upstream_body(
+    status: int, raw: bytes, headers: Mapping[str, str] | None = None
+) -> GatewayError:
+    """The error for an upstream's non-2xx answer; reads both the OpenAI and Anthropic shapes.
+    The upstream's ``retry-after`` goes along: the client's SDK waits as long as it says."""
     message = raw.decode("utf-8", "replace")[:2000] or f"HTTP {status}"
     with contextlib.suppress(ValueError, KeyError, TypeError):
         message = json.loads(raw)["error"]["message"]
-    return error_for_upstream_status(status, message)
+    error = error_for_upstream_status(status, message)
+    for name in _RETRY_HEADERS:
+        value = headers.get(name) if headers is not None else None
+        if value:
+            error.headers[name] = value
+    return error
+
+
+# What the OpenAI and Anthropic SDKs read before retrying (seconds or a date; milliseconds).
+_RETRY_HEADERS = ("retry-after", "retry-after-ms")

@@ -232,7 +232,9 @@ class MockUpstream:
         if reply.error is not None:
             status, kind, message = reply.error
             return web.json_response(
-                {"type": "error", "error": {"type": kind, "message": message}}, status=status
+                {"type": "error", "error": {"type": kind, "message": message}},
+                status=status,
+                headers=reply.headers,
             )
         message_id = reply.message_id or "msg_mock_" + uuid.uuid4().hex[:20]
         model = body.get("model", "")

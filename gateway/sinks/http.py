@@ -257,7 +257,7 @@ class HttpSink(Sink):
                 raw = await response.read()
             finally:
                 response.release()
-            raise error_from_upstream_body(response.status, raw)
+            raise error_from_upstream_body(response.status, raw, response.headers)
         return response
 
 

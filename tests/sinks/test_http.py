@@ -524,6 +524,19 @@ def test_upstream_error_keeps_status_in_openai_shape(oai, mock):
     assert caught.value.body["message"] == "slow down please"
 
 
+def test_the_upstreams_retry_after_reaches_the_client_of_a_translated_route(oai, mock):
+    ask = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    mock.next(Reply(error=(429, "rate_limit_error", "wait"), headers={"retry-after": "17"}))
+    with pytest.raises(openai.RateLimitError) as limited:
+        oai.chat.completions.create(**ask)
+    assert limited.value.response.headers["retry-after"] == "17"
+    # Overloaded: an OpenAI client gets a 429 with the upstream's wait, not the default 1 s.
+    mock.next(Reply(error=(529, "overloaded_error", "busy"), headers={"retry-after": "23"}))
+    with pytest.raises(openai.RateLimitError) as busy:
+        oai.chat.completions.create(**ask)
+    assert busy.value.response.headers["retry-after"] == "23"
+
+
 def test_upstream_500_becomes_502_in_anthropic_shape(claude, mock):
     mock.next(Reply(error=(500, "api_error", "boom")))
     with pytest.raises(anthropic.APIStatusError) as caught:
