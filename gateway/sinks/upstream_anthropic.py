@@ -63,6 +63,11 @@ def _timestamp(value: Any) -> int:
 
 
 def decode_response(body: dict[str, Any]) -> ir.Response:
+    if not isinstance(body, dict):
+        raise UpstreamError(
+            f"The upstream sent a message the gateway cannot read: a JSON {type(body).__name__}"
+            ", not an object"
+        )
     try:
         return response_to_ir(body)
     except GatewayError as exc:

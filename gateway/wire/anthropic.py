@@ -214,7 +214,7 @@ def usage_from_ir(usage: ir.Usage) -> dict[str, int]:
 def usage_to_ir(raw: dict[str, Any] | None, base: ir.Usage | None = None) -> ir.Usage:
     """Usage from an Anthropic ``usage`` object; fields it lacks keep ``base``'s values."""
     usage = ir.Usage() if base is None else ir.Usage(**usage_from_ir(base))
-    for key, value in (raw or {}).items():
+    for key, value in (raw if isinstance(raw, dict) else {}).items():
         if key in _USAGE_FIELDS and isinstance(value, int):
             setattr(usage, key, value)
     return usage
@@ -232,8 +232,8 @@ def response_to_ir(message: dict[str, Any]) -> ir.Response:
     if isinstance(content, list):
         content = [b for b in content if not isinstance(b, dict) or b.get("type") in _ANSWER_BLOCKS]
     return ir.Response(
-        id=message.get("id", ""),
-        model=message.get("model", ""),
+        id=_string(message.get("id")),
+        model=_string(message.get("model")),
         content=blocks_to_ir(content, "content"),
         stop_reason=message.get("stop_reason"),
         stop_sequence=message.get("stop_sequence"),
@@ -243,6 +243,10 @@ def response_to_ir(message: dict[str, Any]) -> ir.Response:
 
 
 _ANSWER_BLOCKS = frozenset({"text", "image", "document", "tool_use", "thinking"})
+
+
+def _string(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def parameters_from_ir(request: ir.Request) -> dict[str, Any]:

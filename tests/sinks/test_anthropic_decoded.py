@@ -7,6 +7,8 @@ import anthropic
 import pytest
 
 from gateway import ir
+from gateway.errors import UpstreamError
+from gateway.sinks.upstream_anthropic import decode_response
 from gateway.wire.turns import results_follow_calls
 
 ROUTES = """
@@ -82,3 +84,16 @@ def test_a_system_turn_never_separates_a_tool_call_from_its_result():
     question = ir.Message("user", [ir.Text("Q")])
     assert results_follow_calls([question, call, note, result]) == [question, call, result, note]
     assert results_follow_calls([question, note, call, result]) == [question, note, call, result]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[1, 2], "text", None, {"content": 5}, {"content": [], "usage": "x"}, {"id": 1, "content": []}],
+)
+def test_an_answer_of_the_wrong_shape_is_an_upstream_error_never_a_crash(body):
+    try:
+        response = decode_response(body)
+    except UpstreamError as error:
+        assert error.status == 502 and "cannot read" in error.message
+    else:  # what can be read is read, with the wrong types left out
+        assert response.id == "" and response.usage == ir.Usage()
