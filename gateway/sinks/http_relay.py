@@ -119,5 +119,6 @@ def _relayed_request_headers(headers: Mapping[str, str]) -> dict[str, str]:
                 "so it cannot be relayed to the upstream",
                 param=shown,
             )
-        outgoing[name] = value
+        # A header sent twice (two anthropic-beta lines) is one list of values (RFC 9110 5.3).
+        outgoing[name] = f"{outgoing[name]}, {value}" if name in outgoing else value
     return outgoing

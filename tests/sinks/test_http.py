@@ -385,12 +385,13 @@ def test_anthropic_stream_from_openai_upstream(gateway, mock):
 
 def test_anthropic_passthrough_is_byte_for_byte(gateway, mock):
     body = b'{"model": "claude-x-1",  "max_tokens": 5, "messages": [{"role":"user","content":"raw \\u00e9"}]}'
-    headers = {
-        "content-type": "application/json",
-        "anthropic-version": "2023-06-01",
-        "anthropic-beta": "some-beta",
-        "x-api-key": "client-key",
-    }
+    headers = [
+        ("content-type", "application/json"),
+        ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", "some-beta"),
+        ("anthropic-beta", "other-beta"),  # a header sent twice arrives with both values
+        ("x-api-key", "client-key"),
+    ]
     mock.next(Reply(text="fixed", message_id="msg_fixed"))
     via_gateway = httpx.post(
         gateway.url + "/api/v1/messages?beta=true", content=body, headers=headers
@@ -398,7 +399,7 @@ def test_anthropic_passthrough_is_byte_for_byte(gateway, mock):
     sent = mock.received[-1]
     assert sent.raw == body
     assert sent.query == "beta=true"
-    assert sent.headers["anthropic-beta"] == "some-beta"
+    assert sent.headers["anthropic-beta"] == "some-beta, other-beta"
     assert sent.headers["x-api-key"] == "upstream-secret"
     mock.next(Reply(text="fixed", message_id="msg_fixed"))
     direct = httpx.post(mock.base_url + "/v1/messages", content=body, headers=headers)
