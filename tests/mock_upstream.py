@@ -333,7 +333,9 @@ class MockUpstream:
                 await send(
                     "content_block_start", {"index": index, "content_block": {**block, "input": {}}}
                 )
-                for piece in _split(json.dumps(block["input"]), 3):
+                # As the API does: a call without input streams one empty fragment.
+                pieces = _split(json.dumps(block["input"]), 3) if block["input"] else [""]
+                for piece in pieces:
                     await send(
                         "content_block_delta",
                         {

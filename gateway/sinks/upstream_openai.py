@@ -166,6 +166,7 @@ class StreamDecoder:
         self._started = False
         self._open: tuple[str, int] | None = None  # (kind, upstream tool-call index)
         self._open_call_id: str | None = None  # the id of the open tool call
+        self._call_has_input = False  # the open tool call has had arguments
         self._index = -1
         self._stop: ir.StopReason | None = None
         self._usage = ir.Usage()
@@ -210,6 +211,7 @@ class StreamDecoder:
                 self._open_call_id = call_id
             if function.get("arguments"):
                 events.append(ir.ToolInputDelta(self._index, function["arguments"]))
+                self._call_has_input = True
         if choice.get("finish_reason"):
             self._close(events)
             self._stop = STOP_REASONS.get(choice["finish_reason"], "end_turn")
@@ -221,11 +223,13 @@ class StreamDecoder:
 
     def _open_block(self, key: tuple[str, int], block: Any, events: list[ir.Event]) -> None:
         self._index += 1
-        self._open = key
+        self._open, self._call_has_input = key, False
         events.append(ir.BlockStart(self._index, block))
 
     def _close(self, events: list[ir.Event]) -> None:
         if self._open is not None:
+            if self._open[0] == "tool" and not self._call_has_input:
+                events.append(ir.ToolInputDelta(self._index, "{}"))  # called without arguments
             events.append(ir.BlockStop(self._index))
             self._open = None
 

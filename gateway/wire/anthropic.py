@@ -319,6 +319,7 @@ class EventDecoder:
     def __init__(self) -> None:
         self._usage = ir.Usage()
         self._index: dict[int, int | None] = {}
+        self._empty_tool_inputs: set[int] = set()  # tool_use blocks with no input yet
 
     def decode(self, data: dict[str, Any]) -> list[ir.Event]:
         kind = data.get("type")
@@ -331,6 +332,9 @@ class EventDecoder:
                 case "text_delta":
                     return [ir.TextDelta(index, delta["text"])]
                 case "input_json_delta":
+                    if not delta["partial_json"]:  # what the API sends for a call without input
+                        return []
+                    self._empty_tool_inputs.discard(index)
                     return [ir.ToolInputDelta(index, delta["partial_json"])]
                 case "thinking_delta":
                     return [ir.ThinkingDelta(index, delta["thinking"])]
@@ -340,7 +344,7 @@ class EventDecoder:
         if kind == "message_start":
             message = data["message"]
             self._usage = usage_to_ir(message.get("usage"))
-            self._index = {}
+            self._index, self._empty_tool_inputs = {}, set()
             return [ir.MessageStart(message.get("id", ""), message.get("model", ""), self._usage)]
         if kind == "content_block_start":
             block = _empty_block(data["content_block"])
@@ -348,10 +352,17 @@ class EventDecoder:
                 self._index[data["index"]] = None
                 return []
             index = self._index[data["index"]] = sum(i is not None for i in self._index.values())
+            if isinstance(block, ir.ToolUse):
+                self._empty_tool_inputs.add(index)
             return [ir.BlockStart(index, block)]
         if kind == "content_block_stop":
             index = self._index.get(data["index"])
-            return [] if index is None else [ir.BlockStop(index)]
+            if index is None:
+                return []
+            if index in self._empty_tool_inputs:  # a call without arguments: its input is {}
+                self._empty_tool_inputs.discard(index)
+                return [ir.ToolInputDelta(index, "{}"), ir.BlockStop(index)]
+            return [ir.BlockStop(index)]
         if kind == "message_delta":
             delta = data.get("delta", {})
             self._usage = usage_to_ir(data.get("usage"), self._usage)

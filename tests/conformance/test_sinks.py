@@ -287,3 +287,34 @@ def test_an_upstream_stream_dropped_early_gives_the_whole_answer_or_an_error(kin
         c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
     ]
     assert (text, finish) == ("the whole answer, after all", ["stop"])
+
+
+def test_a_tool_called_without_arguments_gets_an_empty_object(clients, mock):
+    """The API streams such a call as one empty input fragment; clients parse the arguments
+    as JSON, so they get ``{}``, never ``""`` (a JSON error, or a 500 when the gateway built
+    a whole answer from the stream)."""
+    oai, claude = clients
+    mock.when("the time?", Reply(tool_calls=[("now", {})], stop_reason="tool_use"))
+    schema = {"type": "object", "properties": {}}
+    function = {"name": "now", "description": "The time", "parameters": schema}
+    ask = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "the time?"}],
+        "tools": [{"type": "function", "function": function}],
+    }
+    whole = oai.chat.completions.create(**ask)
+    assert whole.choices[0].message.tool_calls[0].function.arguments == "{}"
+    streamed = "".join(
+        call.function.arguments or ""
+        for chunk in oai.chat.completions.create(**ask, stream=True)
+        if chunk.choices and chunk.choices[0].delta.tool_calls
+        for call in chunk.choices[0].delta.tool_calls
+    )
+    assert streamed == "{}"
+    message = claude.messages.create(
+        model="opus",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "the time?"}],
+        tools=[{"name": "now", "description": "The time", "input_schema": schema}],
+    )
+    assert [(b.type, b.input) for b in message.content] == [("tool_use", {})]
