@@ -25,8 +25,9 @@ __all__ = ["decode_request", "shape_of"]
 _ANTHROPIC_BLOCKS = frozenset(
     {"tool_use", "tool_result", "document", "thinking", "redacted_thinking"}
 )
-# Top-level fields only Anthropic's Messages API has.
-_ANTHROPIC_FIELDS = frozenset({"stop_sequences", "top_k", "thinking", "output_config"})
+# Top-level fields only Anthropic's Messages API has (``top_k`` and ``thinking`` are not:
+# Chat clients send them too, and the Chat decoder carries them).
+_ANTHROPIC_FIELDS = frozenset({"stop_sequences", "output_config"})
 # Message features only Chat Completions has.
 _CHAT_ROLES = frozenset({"tool", "developer", "function"})
 _CHAT_PARTS = frozenset({"image_url", "input_audio", "file"})

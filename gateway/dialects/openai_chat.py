@@ -20,6 +20,7 @@ from ..wire.openai import (
     tools_to_ir,
 )
 from ..wire.turns import append_turn
+from .anthropic_messages import NAME as ANTHROPIC_MESSAGES
 
 __all__ = ["NAME", "decode_request", "include_usage"]
 
@@ -79,6 +80,9 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         tool_choice = tool_choice or ir.ToolChoice("auto")
         tool_choice.disable_parallel_tool_use = True
     stream = f.get(body, "stream", bool, "", default=False)
+    # Claude's thinking, as LiteLLM-style clients send it in a Chat body: carried where the
+    # sink can (an Anthropic upstream, the CLI), refused elsewhere, like an Anthropic body's.
+    extra = {"thinking": body["thinking"]} if body.get("thinking") is not None else {}
     return ir.Request(
         model=f.get(body, "model", str, "", required=True),
         messages=turns,
@@ -86,6 +90,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         max_tokens=max_tokens,
         temperature=f.number_in(body, "temperature", "", 0.0, 1.0),
         top_p=f.number_in(body, "top_p", "", 0.0, 1.0),
+        top_k=f.positive_int(body, "top_k", ""),
         stop=f.stop_list(body.get("stop"), "stop"),
         tools=tools,
         tool_choice=tool_choice,
@@ -96,6 +101,8 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         stream=stream,
         stream_usage=include_usage(body),
         user=f.get(body, "user", str, "") or f.get(body, "safety_identifier", str, ""),
+        extra=extra,
+        extra_dialect=ANTHROPIC_MESSAGES if extra else None,
     )
 
 

@@ -235,7 +235,11 @@ def test_the_shape_is_read_from_the_body():
         shape_of({"messages": user, "system": [{"type": "text", "text": "s"}]})
         == "anthropic.messages"
     )
-    assert shape_of({"messages": user, "thinking": {"type": "enabled"}}) == "anthropic.messages"
+    assert shape_of({"messages": user, "stop_sequences": ["x"]}) == "anthropic.messages"
+    # Chat clients send top_k and thinking too (LiteLLM-style): they do not make a body
+    # Anthropic, or its system message and stop would be read as an Anthropic body's.
+    chat_extras = {"messages": user, "thinking": {"type": "enabled"}, "top_k": 40}
+    assert shape_of(chat_extras) == "openai.chat"
     # Chat-only features win: a chat body with an Anthropic tool definition stays chat.
     assert (
         shape_of(

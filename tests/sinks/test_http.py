@@ -220,6 +220,23 @@ def test_openai_stream_from_anthropic_upstream(oai, mock):
     assert mock.messages_requests()[-1].body["stream"] is True
 
 
+def test_top_k_and_thinking_in_a_chat_body_are_carried_with_the_rest(oai, mock):
+    oai.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "hi"},
+        ],
+        max_tokens=2000,
+        stop=["END"],
+        extra_body={"top_k": 40, "thinking": {"type": "enabled", "budget_tokens": 1024}},
+    )
+    sent = mock.received[-1].body
+    assert sent["system"] == "Answer in French." and sent["stop_sequences"] == ["END"]
+    assert sent["top_k"] == 40 and sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert [m["role"] for m in sent["messages"]] == ["user"]
+
+
 def test_half_an_emoji_from_the_upstream_reaches_the_client(oai, mock):
     # An upstream that splits an emoji between two deltas sends a lone surrogate escape; no
     # UTF-8 holds it, so the gateway writes it back as an escape instead of failing (a 500).
