@@ -189,11 +189,11 @@ def block_from_ir(part: ir.Content) -> dict[str, Any]:
         case ir.ToolUse(id=id_, name=name, input=input_):
             return {"type": "tool_use", "id": id_, "name": name, "input": input_}
         case ir.ToolResult(tool_use_id=tool_use_id, content=content, is_error=is_error):
-            block: dict[str, Any] = {
-                "type": "tool_result",
-                "tool_use_id": tool_use_id,
-                "content": blocks_from_ir(content),  # type: ignore[arg-type]
-            }
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
+            # A tool that printed nothing: the API refuses an empty text block, not no content.
+            content = [c for c in content if not (isinstance(c, ir.Text) and not c.text)]
+            if content:
+                block["content"] = blocks_from_ir(content)  # type: ignore[arg-type]
             if is_error:
                 block["is_error"] = True
             return block

@@ -237,6 +237,20 @@ def test_top_k_and_thinking_in_a_chat_body_are_carried_with_the_rest(oai, mock):
     assert [m["role"] for m in sent["messages"]] == ["user"]
 
 
+def test_a_tool_that_printed_nothing_reaches_the_upstream_without_an_empty_text(oai, mock):
+    call = {"id": "call_1", "type": "function", "function": {"name": "touch", "arguments": "{}"}}
+    oai.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {"role": "user", "content": "make the file"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": ""},
+        ],
+    )
+    [result] = mock.received[-1].body["messages"][-1]["content"]
+    assert result == {"type": "tool_result", "tool_use_id": "call_1"}
+
+
 def test_half_an_emoji_from_the_upstream_reaches_the_client(oai, mock):
     # An upstream that splits an emoji between two deltas sends a lone surrogate escape; no
     # UTF-8 holds it, so the gateway writes it back as an escape instead of failing (a 500).
