@@ -289,10 +289,13 @@ class StreamEncoder:
         return self._event(kind, response=envelope)
 
     def error(self, error: GatewayError) -> bytes:
-        _, body = encode_error(error)
+        status, body = encode_error(error)
         code = body["error"]["code"] or body["error"]["type"]
         envelope = dict(self._envelope, status="failed", output=list(self._items.values()))
-        envelope["error"] = {"code": code, "message": error.message}
+        # The response's error code is one of a fixed list (the SDK's ResponseError); clients
+        # look for rate_limit_exceeded to wait. The error event keeps the detailed code.
+        failed = "rate_limit_exceeded" if status == 429 else "server_error"
+        envelope["error"] = {"code": failed, "message": error.message}
         return self._event(
             "error", code=code, message=error.message, param=body["error"]["param"]
         ) + self._event("response.failed", response=envelope)
