@@ -44,6 +44,7 @@ class ServedApp:
                 return
             ready.set()
             self._loop.run_forever()
+            self._loop.close()  # its selector and wake-up socket, one of each per test app
 
         self._thread = threading.Thread(target=run, name=f"serve-{self.app.name}", daemon=True)
         self._thread.start()
@@ -74,6 +75,10 @@ class ServedApp:
         async def shutdown() -> None:
             await self._server.before_stop()
             await self._server.close()
+            # The clients' kept-alive connections: left open, each kept a socket to the end of
+            # the run, and a long run went past the 1,024 descriptors select() takes.
+            for connection in list(self._server.connections):
+                connection.close()
             await self._server.after_stop()
 
         self.call(shutdown())
