@@ -147,14 +147,14 @@ class UsageSniffer:
     def feed(self, chunk: bytes) -> bytes:
         data = self._tail + chunk if self._tail else chunk
         end = data.rfind(b"\n") + 1
-        whole, tail = data[:end], data[end:]
-        if not self._strip:
-            self._tail = tail[-self._MAX_TAIL :]  # kept to be read, not to be sent
-            if _USAGE_OBJECT.search(data):
-                for line in whole.split(b"\n"):
+        if not self._strip:  # on the relay's hot path: no copy of the chunk but its tail
+            self._tail = data[end:][-self._MAX_TAIL :]  # kept to be read, not to be sent
+            if b'"usage"' in data and _USAGE_OBJECT.search(data):
+                for line in data[:end].split(b"\n"):
                     if line.startswith(b"data:") and _USAGE_OBJECT.search(line):
                         self._read(line[5:])
             return chunk
+        whole, tail = data[:end], data[end:]
         if len(tail) >= self._MAX_TAIL:  # no line this long is a usage chunk: send it on
             whole, tail = data, b""
         self._tail = tail
