@@ -22,6 +22,8 @@ from gateway.teams.redis_state import RedisState
         ),
         ("https://api.example/v1?api_key=hunter2", "https://api.example/v1?api_key=redacted"),
         ("http://127.0.0.1:9000/v1", "http://127.0.0.1:9000/v1"),
+        # Otherwise as written: a socket directory in the query, an empty host.
+        ("postgresql:///db?host=/tmp&password=x", "postgresql:///db?host=/tmp&password=redacted"),
     ],
 )
 def test_a_shown_url_keeps_no_secret(url, shown):

@@ -31,6 +31,7 @@ CARRIED = frozenset({
     "messages", "model", "max_completion_tokens", "max_tokens", "temperature", "top_p", "stop",
     "tools", "functions", "tool_choice", "function_call", "parallel_tool_calls", "stream",
     "stream_options", "user", "safety_identifier", "response_format", "reasoning_effort",
+    "top_k", "thinking",
 })  # fmt: skip
 #: Read and without effect on the answer (docs/compatibility.md says why for each).
 ACCEPTED = frozenset({

@@ -235,9 +235,8 @@ def _environment_value(extra_body: dict[str, Any]) -> str:
         raise InvalidRequest(
             f"The request's parameters for Claude Code take {size:,} bytes, more than the "
             f"{_MAX_ENVIRONMENT_VALUE:,} the CLI can be given (they travel in one environment "
-            f"value); the largest is '{largest}'. Shorten it, or use a route whose sink is an "
-            "HTTP upstream.",
-            param=largest,
+            f"value); the largest is Claude's '{largest}'. Shorten it, or use a route whose sink "
+            "is an HTTP upstream.",
         )
     return value
 

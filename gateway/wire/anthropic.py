@@ -190,8 +190,9 @@ def block_from_ir(part: ir.Content) -> dict[str, Any]:
             return {"type": "tool_use", "id": id_, "name": name, "input": input_}
         case ir.ToolResult(tool_use_id=tool_use_id, content=content, is_error=is_error):
             block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
-            # A tool that printed nothing: the API refuses an empty text block, not no content.
-            content = [c for c in content if not (isinstance(c, ir.Text) and not c.text)]
+            # A tool that printed nothing (or only blank lines): the API refuses a text block
+            # without non-blank text, not a result without content.
+            content = [c for c in content if not (isinstance(c, ir.Text) and not c.text.strip())]
             if content:
                 block["content"] = blocks_from_ir(content)  # type: ignore[arg-type]
             if is_error:

@@ -9,9 +9,9 @@ The output is what ``json.dumps(value, ensure_ascii=False, separators=(",", ":")
 UTF-8, except that floats may be spelled differently (``1e-7``, not ``1e-07``). What orjson
 refuses and the standard library takes (integers past 64 bits and keys that are not strings
 when writing; lone surrogate escapes, ``NaN`` and numbers past a double when reading) goes
-through the standard library, so nothing accepted before is refused now; a text holding a lone
-surrogate is written with ASCII escapes. One difference is left: orjson reads an integer past
-64 bits as a float.
+through the standard library, so nothing accepted before is refused now; a document holding a
+lone surrogate is written with every non-ASCII character escaped. One difference is left:
+orjson reads an integer past 64 bits as a float.
 """
 
 from __future__ import annotations

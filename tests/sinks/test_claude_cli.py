@@ -322,7 +322,7 @@ def test_options_the_cli_cannot_carry_are_refused(cli_gateway, cli_env):
             messages=[{"role": "user", "content": "x"}],
             stop_sequences=["s" * 70_000, "t" * 70_000],
         )
-    assert "the largest is 'stop_sequences'" in too_big.value.body["error"]["message"]
+    assert "the largest is Claude's 'stop_sequences'" in too_big.value.body["error"]["message"]
     assert cli_env.received == []
     # Thinking is something the CLI carries: it reaches the upstream as asked.
     claude.messages.create(

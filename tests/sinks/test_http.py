@@ -245,10 +245,14 @@ def test_a_tool_that_printed_nothing_reaches_the_upstream_without_an_empty_text(
             {"role": "user", "content": "make the file"},
             {"role": "assistant", "content": None, "tool_calls": [call]},
             {"role": "tool", "tool_call_id": "call_1", "content": ""},
+            {"role": "tool", "tool_call_id": "call_2", "content": "\n"},
         ],
     )
-    [result] = mock.received[-1].body["messages"][-1]["content"]
-    assert result == {"type": "tool_result", "tool_use_id": "call_1"}
+    results = mock.received[-1].body["messages"][-1]["content"]
+    assert results == [
+        {"type": "tool_result", "tool_use_id": "call_1"},
+        {"type": "tool_result", "tool_use_id": "call_2"},
+    ]
 
 
 def test_half_an_emoji_from_the_upstream_reaches_the_client(oai, mock):
