@@ -11,7 +11,7 @@ from sanic.response import HTTPResponse
 
 from . import ir
 from .deadline import Deadline
-from .dialects import openai_chat, stream_error_encoder
+from .dialects import stream_error_encoder
 from .errors import GatewayError, UpstreamTimeout
 from .exchange import Exchange
 from .routing import Route
@@ -36,13 +36,9 @@ async def relay(
     """Relays bytes to an upstream of the client's own dialect; only the model may be renamed,
     and an OpenAI chat stream asked to report its usage (see ``UsageSniffer``)."""
     exchange.passthrough = True
-    upstream_model = sink.upstream_model(model)
-    changes: dict[str, Any] = {}
-    if upstream_model != body["model"]:
-        changes["model"] = upstream_model
-    asked_usage = _stream_options_asking_usage(route.endpoint, body)
-    if asked_usage is not None:
-        changes["stream_options"] = asked_usage
+    changes = sink.relayed_fields(route.endpoint, body, model)
+    # The sink asked for a stream's usage the client did not ask for: its chunk is left out.
+    asked_usage = "stream_options" in changes
     raw = dumps({**body, **changes}) if changes else request.body
     try:
         async with deadline.scope():
@@ -60,7 +56,7 @@ async def relay(
         response = await request.respond(status=answer.status, headers=answer.headers)
         exchange.status, exchange.first_byte = answer.status, time.perf_counter()
         stream_error = stream_error_encoder(route.endpoint)
-        usage = UsageSniffer(strip_usage_chunk=asked_usage is not None)
+        usage = UsageSniffer(strip_usage_chunk=asked_usage)
         try:
             async with deadline.scope():
                 async for chunk in answer.chunks():
@@ -81,20 +77,6 @@ async def relay(
         return None
     finally:
         answer.close()
-
-
-def _stream_options_asking_usage(endpoint: str, body: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``stream_options`` that make an OpenAI chat upstream report a stream's usage, when
-    the client did not ask for it: the tokens count all the same (a key's token limits, the
-    ledger), and the usage chunk the client did not ask for is not relayed. None: unchanged."""
-    if endpoint != openai_chat.NAME or body.get("stream") is not True:
-        return None
-    options = body.get("stream_options")
-    if options is None:
-        return {"include_usage": True}
-    if not isinstance(options, dict) or options.get("include_usage") is True:
-        return None  # asked already, or malformed: the upstream answers as it would
-    return {**options, "include_usage": True}
 
 
 def _error_kind(body: bytes) -> str:

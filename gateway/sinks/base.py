@@ -117,6 +117,13 @@ class Sink(abc.ABC):
         """The name a relayed request's model gets on the way to the backend."""
         return model
 
+    def relayed_fields(self, endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """The body fields a relayed request gets on its way (by default the model's name, when
+        :meth:`upstream_model` changes it): what :meth:`forward` is given, and what
+        :meth:`describe_forward` shows."""
+        upstream = self.upstream_model(model)
+        return {} if upstream == body.get("model") else {"model": upstream}
+
     def describe_forward(self, endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
         """What :meth:`forward` would send (``gateway try``); changes nothing."""
         return {"sink": self.name, "kind": self.kind}

@@ -20,6 +20,7 @@ from .. import ir
 from ..errors import GatewayError, InvalidRequest, UpstreamError, error_from_upstream_body
 from ..redaction import shown_url
 from ..wire.json_codec import dumps, loads
+from ..wire.openai import stream_options_asking_usage
 from ..wire.sse import SSEDecoder
 from . import upstream_anthropic, upstream_openai
 from .base import DEFAULT_MAX_TOKENS, ModelEntry, Sink
@@ -120,16 +121,21 @@ class HttpSink(Sink):
             ),
         }
 
+    def relayed_fields(self, endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
+        fields = super().relayed_fields(endpoint, body, model)
+        if endpoint == "openai.chat":
+            asked = stream_options_asking_usage(body)
+            if asked is not None:  # the relay leaves the usage chunk out for the client
+                fields["stream_options"] = asked
+        return fields
+
     def describe_forward(self, endpoint: str, body: dict[str, Any], model: str) -> dict[str, Any]:
-        upstream_model = self.upstream_model(model)
         return super().describe_forward(endpoint, body, model) | {
             "method": "POST",
             "url": shown_url(self.base_url) + _UPSTREAM_PATHS[self.dialect][endpoint],
             "headers": self._upstream.shown_headers(),
             "missing_env": self._missing_env,
-            "body": body
-            if upstream_model == body.get("model")
-            else {**body, "model": upstream_model},
+            "body": {**body, **self.relayed_fields(endpoint, body, model)},
         }
 
     # --- untouched relay ---------------------------------------------------------------------

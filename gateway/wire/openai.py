@@ -22,6 +22,7 @@ __all__ = [
     "image_from_url",
     "output_format_to_ir",
     "refuse_fields",
+    "stream_options_asking_usage",
     "tool_choice_from_ir",
     "tool_choice_to_ir",
     "tools_from_ir",
@@ -303,6 +304,20 @@ def effort_to_ir(obj: dict[str, Any], key: str, path: str) -> ir.Effort | None:
             f"{where}: must be one of {', '.join(_EFFORTS)}, got '{value[:50]}'", param=where
         )
     return _EFFORTS[value]  # type: ignore[return-value]
+
+
+def stream_options_asking_usage(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``stream_options`` that make an OpenAI chat upstream report a stream's usage, for
+    a streamed body that does not ask for it (the tokens count all the same: a key's token
+    limits, the ledger); None when nothing changes."""
+    if body.get("stream") is not True:
+        return None
+    options = body.get("stream_options")
+    if options is None:
+        return {"include_usage": True}
+    if not isinstance(options, dict) or options.get("include_usage") is True:
+        return None  # asked already, or malformed: the upstream answers as it would
+    return {**options, "include_usage": True}
 
 
 def refuse_fields(

@@ -526,6 +526,10 @@ def test_an_openai_passthrough_stream_counts_its_usage_whether_the_client_asks_o
     # The gateway asked the upstream for the usage; the client, which did not, gets no usage
     # chunk (every chunk it sees has a choice), and the tokens are counted all the same.
     assert mock.received[-1].body["stream_options"] == {"include_usage": True}
+    # `gateway try` shows the same body (one function decides it for both).
+    sink = gateway.app.ctx.runtimes.current.sinks["openai-up"]
+    shown = sink.describe_forward("openai.chat", {**ask, "stream": True}, "gpt-mock")
+    assert shown["body"]["stream_options"] == {"include_usage": True}
     assert all(chunk.choices for chunk in unasked) and not any(c.usage for c in unasked)
     assert "".join(c.choices[0].delta.content or "" for c in unasked) == "counted"
     metrics = httpx.get(gateway.url + "/metrics").text
