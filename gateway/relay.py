@@ -112,10 +112,10 @@ class UsageSniffer:
 
     A fast scan skips every chunk that holds no ``"usage": {...}`` object; only the ``data:``
     lines that do (Anthropic's ``message_start`` and ``message_delta``, OpenAI's usage chunk)
-    are parsed. :meth:`feed` returns what to relay
-    of a chunk: the chunk itself, untouched, unless the gateway asked the upstream for a usage
-    chunk the client did not ask for (``strip_usage_chunk``); then whole lines go on, the usage
-    chunk's excepted, and a line's start waits for its end (:meth:`rest` at the stream's end).
+    are parsed. :meth:`feed` returns what to relay of a chunk: the chunk itself, untouched,
+    unless the gateway asked the upstream for a usage chunk the client did not ask for
+    (``strip_usage_chunk``); then whole lines go on, the usage chunk's excepted, and a line's
+    start waits for its end (:meth:`rest` at the stream's end).
     """
 
     _MAX_TAIL = 1 << 20
