@@ -29,7 +29,8 @@ from ..errors import (
     UpstreamError,
     error_for_upstream_status,
 )
-from ..wire.anthropic import EventDecoder, block_stream_events, usage_to_ir
+from ..wire.anthropic import usage_to_ir
+from ..wire.anthropic_stream import EventDecoder, block_stream_events
 from .claude_login import LOGIN_HINT
 
 __all__ = ["StreamJsonTranslator", "result_error", "run_events"]

@@ -8,13 +8,13 @@ from typing import Any
 from .. import ir
 from ..errors import GatewayError, UpstreamError
 from ..wire.anthropic import (
-    EventDecoder,
     message_from_ir,
     parameters_from_ir,
     response_to_ir,
     tool_from_ir,
     with_extra,
 )
+from ..wire.anthropic_stream import EventDecoder
 from ..wire.sse import ServerSentEvent
 from ..wire.turns import results_follow_calls
 from .base import DEFAULT_MAX_TOKENS, ModelEntry
