@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway import ir  # noqa: E402
-from gateway.sinks.claude_binary import locate  # noqa: E402
-from gateway.sinks.claude_cli import cli_argv  # noqa: E402
-from gateway.sinks.claude_run import plan_run  # noqa: E402
-from gateway.sinks.claude_settings import ClaudeSettings  # noqa: E402
+from gateway.sinks.claude.binary import locate  # noqa: E402
+from gateway.sinks.claude.cli import cli_argv  # noqa: E402
+from gateway.sinks.claude.run_plan import plan_run  # noqa: E402
+from gateway.sinks.claude.settings import ClaudeSettings  # noqa: E402
 
 ROUTES = """
 version: 1
@@ -216,7 +216,7 @@ def main() -> None:
         )
         wait_http(f"http://127.0.0.1:{mock_port}/health")
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(tmp / "routes.yaml"), "--port", str(gateway_port), "--no-reload"],
+            [sys.executable, "-m", "gateway", "serve", "--config", str(tmp / "routes.yaml"), "--port", str(gateway_port), "--no-reload"],
             env={**os.environ, "LOG_LEVEL": "WARNING"}, cwd=tmp,
         ))  # fmt: skip
         base = f"http://127.0.0.1:{gateway_port}"

@@ -32,7 +32,7 @@ from server import ServedApp  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.hookspecs import hookimpl  # noqa: E402
-from gateway.plugins import build_plugin_manager  # noqa: E402
+from gateway.server.plugins import build_plugin_manager  # noqa: E402
 
 TOKEN = "screenshot-token"
 ROUTES = """

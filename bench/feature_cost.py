@@ -44,7 +44,7 @@ import gateway.builtin as builtin
 keep = set(sys.argv.pop(1).split(","))
 every = builtin.default_plugins
 builtin.default_plugins = lambda: [p for p in every() if type(p).__name__ in keep]
-from gateway.cli import main
+from gateway.commands.main import main
 sys.exit(main())
 """
 _BASELINE_BUILTINS = "BuiltinSinks,TokenAuth,AccessLog"

@@ -86,7 +86,7 @@ def hook_cost(folder: Path, calls: int) -> list[float]:
 
 def _serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config),
          "--port", str(port), "--no-reload"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
         env={**os.environ, "LOG_LEVEL": "WARNING"},

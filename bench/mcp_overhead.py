@@ -92,7 +92,7 @@ def main() -> None:
         config.write_text(ROUTES.format(mock=mock.base_url))
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port",
+            [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port",
              str(port)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

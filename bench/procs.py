@@ -160,7 +160,11 @@ def python() -> str:
 def gateway_command() -> list[str]:
     """The gateway of this checkout: servers run in ROOT, and ``-c`` puts it first on sys.path
     (the ``gateway`` console script would import whichever checkout was installed)."""
-    return [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from gateway.commands.main import main; sys.exit(main())",
+    ]
 
 
 def pinned(command: list[str], cpus: str | None) -> list[str]:

@@ -34,7 +34,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from claude_latency import ROOT, direct_cli, free_port, through_gateway, wait_http
 
-from gateway.sinks.claude_binary import locate
+from gateway.sinks.claude.binary import locate
 
 ROUTES = """
 version: 1
@@ -53,7 +53,7 @@ def start_gateway(tmp: Path, warm: int) -> tuple[subprocess.Popen, str]:
     config.write_text(ROUTES.format(warm=warm))
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port",
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port",
          str(port), "--no-reload"],
         env={**os.environ, "LOG_LEVEL": "WARNING"}, cwd=tmp,
     )  # fmt: skip

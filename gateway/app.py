@@ -15,8 +15,8 @@ from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
-from .app_context import GatewayContext
 from .config import Config
+from .endpoints.mcp import has_mcp_route, start_mcp, stop_mcp
 from .errors import (
     GatewayError,
     InvalidRequest,
@@ -27,12 +27,12 @@ from .errors import (
     UpstreamTimeout,
 )
 from .exchange import Exchange
-from .handlers import dispatch, error_response, next_request_id
-from .http_reading import GatewayHttpProtocol
-from .mcp_endpoint import has_mcp_route, start_mcp, stop_mcp
-from .plugins import build_plugin_manager, notify
-from .reload import Reloader
-from .runtime import Runtime, Runtimes, build_runtime
+from .flow.dispatch import dispatch, error_response, next_request_id
+from .server.context import GatewayContext
+from .server.http_reading import GatewayHttpProtocol
+from .server.plugins import build_plugin_manager, notify
+from .server.reload import Reloader
+from .server.runtime import Runtime, Runtimes, build_runtime
 
 __all__ = ["create_app"]
 
@@ -52,7 +52,7 @@ def create_app(
     """An app for ``config``; sinks are started when the server starts, on its event loop.
 
     With ``reload_interval`` (seconds), the files of the configuration are watched and a
-    change, or SIGHUP, reloads it (see ``gateway.reload``). Without a token, only requests
+    change, or SIGHUP, reloads it (see ``gateway.server.reload``). Without a token, only requests
     addressed to localhost are served unless ``open_to_remote`` (the operator's explicit
     ``--allow-unauthenticated-remote``).
     """

@@ -31,7 +31,7 @@ from processes import wait_for_no_claude
 
 from gateway.config import load_config
 from gateway.hookspecs import hookimpl
-from gateway.plugins import build_plugin_manager
+from gateway.server.plugins import build_plugin_manager
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "tests" / "agent_clis"

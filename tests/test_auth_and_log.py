@@ -12,7 +12,7 @@ import pytest
 from waiting import wait_until
 
 from gateway import hookspecs
-from gateway.cli import main
+from gateway.commands.main import main
 
 ROUTES = """
 version: 1
@@ -138,7 +138,7 @@ def test_access_log_has_the_envelope_and_never_the_text(env, guarded, mock):
 def test_a_plugin_can_reject_and_observe(env, serve, write_config):
     from gateway.config import load_config
     from gateway.errors import AuthenticationFailed
-    from gateway.plugins import build_plugin_manager
+    from gateway.server.plugins import build_plugin_manager
 
     seen = []
 
@@ -181,7 +181,7 @@ def test_the_answer_is_out_before_the_request_finished_hooks_run(env, serve, wri
     import threading
 
     from gateway.config import load_config
-    from gateway.plugins import build_plugin_manager
+    from gateway.server.plugins import build_plugin_manager
 
     answered = [threading.Event(), threading.Event()]  # one per request, in order
     waited: list[bool] = []

@@ -14,7 +14,7 @@ from mock_upstream import Reply
 from processes import wait_for_no_claude
 
 from gateway.config import load_config
-from gateway.sinks.claude_binary import locate
+from gateway.sinks.claude.binary import locate
 
 REPO = Path(__file__).resolve().parent.parent
 MOUNTS = {"cli": "", "sdk": "/sdk", "api": "/api"}

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gateway.cli import main
+from gateway.commands.main import main
 from gateway.config import ConfigError, load_config
 
 VALID = """
@@ -31,7 +31,7 @@ def problems_of(path) -> list[str]:
 
 def check(path) -> list[str]:
     """What `gateway check` reports (it also builds plugins and sinks)."""
-    from gateway.cli import load_checked
+    from gateway.commands.main import load_checked
 
     with pytest.raises(ConfigError) as caught:
         load_checked(str(path))
@@ -225,7 +225,7 @@ def test_check_runs_as_a_console_command(write_config):
         VALID.replace("dialect: anthropic.messages\nroutes", "dialect: nope\nroutes")
     )
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "check", str(bad)],
+        [sys.executable, "-m", "gateway", "check", str(bad)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -226,7 +226,7 @@ def test_unknown_methods_get_the_routes_error_shape(gateway):
 
 def test_a_working_dir_that_is_no_path_is_a_400(tmp_path):
     from gateway.errors import InvalidRequest
-    from gateway.sinks.confinement import confine
+    from gateway.sinks.claude.confinement import confine
 
     for requested in ("a\0b", "a" * 5000, "b" * 300):
         with pytest.raises(InvalidRequest) as caught:

@@ -10,8 +10,8 @@ from test_auth_and_log import ROUTES
 
 from gateway import hookspecs
 from gateway.config import load_config
-from gateway.plugins import build_plugin_manager
-from gateway.yamlsource import ConfigError
+from gateway.config.yaml_source import ConfigError
+from gateway.server.plugins import build_plugin_manager
 
 EXPOSED = (
     ROUTES
@@ -116,7 +116,7 @@ def test_without_a_token_a_null_origin_is_refused(mock, serve, write_config, mon
 
 
 def test_an_untrusted_peer_cannot_claim_an_address_or_host():
-    from gateway.exposure import Exposure
+    from gateway.config.exposure import Exposure
 
     exposure = Exposure.from_options({"trusted_proxies": ["10.0.0.0/8"]}, token_required=True)
     headers = {"x-forwarded-for": "203.0.113.7"}
@@ -125,7 +125,7 @@ def test_an_untrusted_peer_cannot_claim_an_address_or_host():
 
 
 def test_without_a_token_only_listed_origins_may_read():
-    from gateway.exposure import Exposure
+    from gateway.config.exposure import Exposure
 
     exposure = Exposure.from_options(
         {"cors_origins": ["https://app.example"]}, token_required=False

@@ -39,7 +39,7 @@ from server import ServedApp
 
 from gateway.app import create_app
 from gateway.config import STANDARD_DIALECTS, load_config
-from gateway.routing import Route
+from gateway.config.routing import Route
 
 REPO = Path(__file__).resolve().parent.parent
 #: Examples per test; the default keeps the whole module near 25 s on 2 cores.

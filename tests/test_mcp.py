@@ -21,7 +21,7 @@ from server import ServedApp
 
 from gateway.app import create_app
 from gateway.config import ConfigError, load_config
-from gateway.sinks.claude_binary import locate
+from gateway.sinks.claude.binary import locate
 from gateway.teams.keys import hash_key, new_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -324,7 +324,7 @@ def test_tool_names_must_be_unique(write_config):
 
 
 def test_gateway_try_says_the_mcp_route_calls_no_sink(capsys):
-    from gateway.cli import main
+    from gateway.commands.main import main
 
     assert main(["try", "/mcp", "--data", "{}", "--config", str(REPO / "routes.yaml")]) == 1
     error = json.loads(capsys.readouterr().out)["error"]

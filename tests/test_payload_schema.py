@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from gateway.payload_schema import PayloadSchema
+from gateway.pipeline.transforms.payload_schema import PayloadSchema
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -10,9 +10,9 @@ from server import ServedApp
 
 from gateway.app import create_app
 from gateway.config import load_config
-from gateway.plugins import build_plugin_manager
-from gateway.runtime import build_runtime
-from gateway.yamlsource import ConfigError
+from gateway.config.yaml_source import ConfigError
+from gateway.server.plugins import build_plugin_manager
+from gateway.server.runtime import build_runtime
 
 PLUGIN = '''
 import json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.relay import UsageSniffer
+from gateway.flow.relay import UsageSniffer
 
 ANTHROPIC = (
     b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","usage":{"input_tokens":11,"output_tokens":1,"cache_read_input_tokens":4}}}\n\n'

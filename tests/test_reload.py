@@ -113,7 +113,7 @@ def wait_until(condition, timeout: float = 30) -> None:
 def test_a_file_completed_while_it_was_read_is_read_again(mock, serve, write_config, monkeypatch):
     """An editor's save seen half-written is refused; once complete it is loaded, even when it
     was completed while the reloader was still reading the half-written one."""
-    import gateway.reload
+    import gateway.server.reload
 
     monkeypatch.setenv("MOCK_URL", mock.base_url)
     path = write_config(ROUTES)
@@ -121,7 +121,7 @@ def test_a_file_completed_while_it_was_read_is_read_again(mock, serve, write_con
     reloader = served.app.ctx.reloader
     path.write_text(ROUTES[: len(ROUTES) // 2])
     complete = WITH_NEW_ALIAS.replace("${MOCK_URL}", mock.base_url)
-    read_half_written = gateway.reload.load_config
+    read_half_written = gateway.server.reload.load_config
 
     def load_then_the_save_completes(source):
         try:
@@ -131,9 +131,9 @@ def test_a_file_completed_while_it_was_read_is_read_again(mock, serve, write_con
             path.write_text(complete)
             os.utime(path, ns=(stamp, stamp))
 
-    monkeypatch.setattr(gateway.reload, "load_config", load_then_the_save_completes)
+    monkeypatch.setattr(gateway.server.reload, "load_config", load_then_the_save_completes)
     assert served.call(reloader.reload("test")) is False
-    monkeypatch.setattr(gateway.reload, "load_config", read_half_written)
+    monkeypatch.setattr(gateway.server.reload, "load_config", read_half_written)
     assert reloader.changed()
     assert served.call(reloader.reload("test")) is True
     assert "claude-new-target" in ask(served.url, "gpt-new", False)[1]
@@ -153,7 +153,7 @@ def test_sighup_reloads_a_running_server(mock, write_config, tmp_path):
         [
             sys.executable,
             "-m",
-            "gateway.cli",
+            "gateway",
             "serve",
             "--config",
             str(path),

@@ -6,10 +6,10 @@ import logging
 import re
 from pathlib import Path
 
-from gateway.cli import main
+from gateway.commands.main import main
 from gateway.config import load_config
-from gateway.plugins import build_plugin_manager
-from gateway.starter_config import packaged_config
+from gateway.config.starter import packaged_config
+from gateway.server.plugins import build_plugin_manager
 
 REPO = Path(__file__).resolve().parent.parent
 STARTER_PARTS = ("routes.yaml", "transforms", "schemas", "hooks")

@@ -46,7 +46,7 @@ def test_startup_names_the_address_and_each_sinks_readiness(write_config, tmp_pa
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--port", str(port),
+        [sys.executable, "-m", "gateway", "serve", "--config", str(path), "--port", str(port),
          "--no-reload"],
         env={**env, "LOG_LEVEL": "INFO"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         cwd=tmp_path, text=True,

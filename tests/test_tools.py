@@ -20,7 +20,7 @@ from waiting import wait_until
 
 from gateway.app import create_app
 from gateway.config import ConfigError, load_config
-from gateway.routing import Router
+from gateway.config.routing import Router
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTES = """
@@ -345,7 +345,7 @@ def test_a_long_mcp_call_reports_progress_while_it_runs(tools, monkeypatch):
     from mcp.client.session import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    from gateway.mcp_server.progress import ProgressReporter
+    from gateway.endpoints.mcp.progress import ProgressReporter
 
     monkeypatch.setattr(ProgressReporter, "HEARTBEAT", 0.05)
     seen: list[tuple[float, float | None, str | None]] = []
@@ -382,7 +382,7 @@ def test_output_past_the_cap_is_read_to_its_end_so_the_process_can_be_waited_for
     # asyncio's Process.wait() also waits for the pipes to close; a reader that stopped with
     # its buffer full (reading paused) would never see the end, and the call would hang until
     # the endpoint's timeout (seen under load as a 504 instead of a truncated answer).
-    from gateway.tools.bash import _Capped
+    from gateway.endpoints.tools.bash import _Capped
 
     class Leader:
         pid = 2**22 + 1  # no such process: the kill finds nothing, as after a quick exit

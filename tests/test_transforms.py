@@ -12,7 +12,7 @@ import pytest
 from mock_upstream import Reply
 from processes import wait_for_no_claude
 
-from gateway.cli import main
+from gateway.commands.main import main
 from gateway.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..config import Config
 from ..hookspecs import hookimpl
-from ..plugins import builtin_plugin
+from ..server.plugins import builtin_plugin
 from ..teams.limiter import Limiter
 
 __all__ = ["KeyLimits", "limiter_of"]

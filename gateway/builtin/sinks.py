@@ -10,8 +10,8 @@ __all__ = ["BuiltinSinks"]
 class BuiltinSinks:
     @hookimpl
     def gateway_register_sinks(self) -> dict[str, type]:
-        from ..sinks.claude_cli import ClaudeCliSink
-        from ..sinks.claude_sdk import ClaudeSdkSink
-        from ..sinks.http import HttpSink
+        from ..sinks.claude.cli import ClaudeCliSink
+        from ..sinks.claude.sdk import ClaudeSdkSink
+        from ..sinks.http.sink import HttpSink
 
         return {"http": HttpSink, "cli": ClaudeCliSink, "sdk": ClaudeSdkSink}

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
+from ..config.starter import packaged_config
 from ..redaction import shown_url
-from ..starter_config import packaged_config
 
 __all__ = ["DEFAULT_FILE", "LedgerSettings"]
 

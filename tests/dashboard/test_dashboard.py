@@ -21,12 +21,12 @@ from server import ServedApp
 
 from gateway.app import create_app
 from gateway.config import load_config
-from gateway.dashboard.access import authorise
+from gateway.endpoints.dashboard.access import authorise
 from gateway.errors import PermissionDenied
 from gateway.exchange import Exchange
 from gateway.hookspecs import hookimpl
 from gateway.ledger.report import FAILED
-from gateway.plugins import build_plugin_manager
+from gateway.server.plugins import build_plugin_manager
 
 TOKEN = "dashboard-test-token"
 ROUTES = """

@@ -17,13 +17,13 @@ from mock_upstream import Reply
 from postgres_server import PostgresServer
 
 from gateway.builtin.token_auth import presented_token
-from gateway.cli import main
+from gateway.commands.main import main
 from gateway.config import load_config
 from gateway.hookspecs import hookimpl
 from gateway.ledger.report import summary, window
 from gateway.ledger.settings import LedgerSettings
 from gateway.ledger.store import open_store
-from gateway.plugins import build_plugin_manager
+from gateway.server.plugins import build_plugin_manager
 
 ROUTES = """
 version: 1

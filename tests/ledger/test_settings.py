@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.config import load_config
+from gateway.config.yaml_source import ConfigError
 from gateway.ledger.settings import LedgerSettings
-from gateway.yamlsource import ConfigError
 
 BASE = """
 version: 1

@@ -11,7 +11,7 @@ import pytest
 from mock_upstream import Reply
 from processes import wait_for_no_claude
 
-from gateway.sinks.claude_settings import ClaudeSettings
+from gateway.sinks.claude.settings import ClaudeSettings
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ROUTES = """

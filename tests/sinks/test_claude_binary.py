@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from gateway.sinks.claude_binary import find_claude
+from gateway.sinks.claude.binary import find_claude
 
 HANGING = """#!/bin/sh
 # Answers nothing to --version; leaves a child of its own, in its process group.

@@ -20,8 +20,8 @@ from media import tiny_png
 from mock_upstream import Reply
 from processes import claude_children, wait_for_no_claude
 
-from gateway.sinks.claude_run import fixed_flags
-from gateway.sinks.claude_settings import ClaudeSettings
+from gateway.sinks.claude.run_plan import fixed_flags
+from gateway.sinks.claude.settings import ClaudeSettings
 
 FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "fake_claude.py"
 

@@ -1,11 +1,11 @@
 """Where system turns go when Claude Code carries a conversation (the rules measured with CLI
-2.1.330 are in gateway/sinks/claude_conversation.py; the conformance tests check what the real
+2.1.330 are in gateway/sinks/claude/conversation.py; the conformance tests check what the real
 binary then sends)."""
 
 from __future__ import annotations
 
 from gateway import ir
-from gateway.sinks.claude_conversation import lay_out, transcript_lines
+from gateway.sinks.claude.conversation import lay_out, transcript_lines
 
 
 def user(text: str) -> ir.Message:

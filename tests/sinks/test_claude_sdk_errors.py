@@ -13,7 +13,7 @@ import pytest
 from gateway import ir
 from gateway.config import SinkConfig
 from gateway.errors import SinkUnavailable, UpstreamError
-from gateway.sinks.claude_sdk import ClaudeSdkSink
+from gateway.sinks.claude.sdk import ClaudeSdkSink
 
 FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "fake_claude.py"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from gateway.sinks.http.sink.openai_upstream import StreamDecoder
+
 from gateway import ir
-from gateway.sinks.upstream_openai import StreamDecoder
 from gateway.wire.sse import ServerSentEvent
 
 

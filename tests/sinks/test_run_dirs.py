@@ -21,7 +21,7 @@ import pytest
 from mock_upstream import Reply
 from processes import wait_for_no_claude
 
-from gateway.sinks.run_dirs import RunArea, runs_parent
+from gateway.sinks.claude.run_dirs import RunArea, runs_parent
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_CLAUDE = REPO / "tests" / "fake_claude.py"
@@ -134,7 +134,7 @@ def test_areas_of_gone_gateways_are_swept_and_live_ones_kept(tmp_path):
     # Another gateway: a second process holding its area; it then dies without cleaning up.
     other = subprocess.Popen(
         [sys.executable, "-c",
-         "import os, sys; from gateway.sinks.run_dirs import RunArea; "
+         "import os, sys; from gateway.sinks.claude.run_dirs import RunArea; "
          "area = RunArea.open(sys.argv[1]); area.new_run(); print(area.path.name, flush=True); "
          "sys.stdin.read(); os._exit(0)",
          str(tmp_path)],

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from processes import claude_children, spare_pids, wait_for_no_claude
 
-from gateway.sinks.warm_pool import WarmPool
+from gateway.sinks.claude.warm_pool import WarmPool
 
 # --- the pool's rules -------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ access_log:
 def warm_gateway(mock, serve, write_config, monkeypatch, tmp_path):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
-    from gateway.sinks.claude_binary import locate
+    from gateway.sinks.claude.binary import locate
 
     started = []
 
@@ -241,7 +241,7 @@ def test_spares_are_ended_with_their_server_and_leave_no_run_directory(warm_gate
 
 
 def test_a_changed_binary_replaces_the_spares(warm_gateway, tmp_path):
-    from gateway.sinks.claude_binary import locate
+    from gateway.sinks.claude.binary import locate
 
     wrapper = tmp_path / "claude"
     wrapper.write_text(f'#!/bin/sh\nexec "{locate(None)}" "$@"\n')

@@ -76,7 +76,7 @@ class GatewayProcess:
 
     def start(self) -> GatewayProcess:
         env = {**os.environ, "PYTHONPATH": str(WORKTREE), "LOG_LEVEL": "INFO"}
-        argv = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config),
+        argv = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config),
                 "--port", str(self.port), "--no-reload", "--workers", str(self.workers)]  # fmt: skip
         with open(self.log, "wb") as out:
             # Its own session: the workers are ended with it, by the group of this one PID.

@@ -20,12 +20,12 @@ from server import ServedApp
 from waiting import wait_until
 
 from gateway.app import create_app
-from gateway.cli import main
+from gateway.commands.main import main
 from gateway.config import load_config
+from gateway.config.yaml_source import ConfigError
 from gateway.teams.keys import ClientKey, hash_key, new_key
 from gateway.teams.memory_state import MemoryState
 from gateway.teams.rate_headers import duration
-from gateway.yamlsource import ConfigError
 
 KEYS = {
     name: new_key()

@@ -1,0 +1,65 @@
+"""``gateway try``: the request side of a route, without calling its sink.
+
+It decodes the body in the route's dialect, runs its request transforms, resolves the model and
+shows the neutral request and the call the sink would make, so that a routes.yaml can be
+debugged without spending a token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..config.routing import Route
+from ..dialects import error_encoder
+from ..endpoints.tools import TOOL_ENDPOINTS
+from ..errors import GatewayError, InvalidRequest, RouteNotFound
+from ..flow.prepare import prepare
+from ..ir_json import request_to_json
+from ..server.runtime import Runtime
+
+__all__ = ["dry_run"]
+
+
+async def dry_run(
+    runtime: Runtime, path: str, body: Any, headers: Mapping[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """(exit status, report): what ``path`` would do with ``body``."""
+    route = runtime.router.match(path)
+    try:
+        if route is None:
+            raise RouteNotFound(f"No route serves {path}")
+        if route.endpoint == "mcp" or route.endpoint in TOOL_ENDPOINTS:
+            raise InvalidRequest(
+                f"{path} is {route.endpoint}, which calls no sink: `gateway try` shows what a "
+                "completion or custom route would send (docs/mcp.md, docs/tools.md)."
+            )
+        if not isinstance(body, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        return 0, await _plan(runtime, route, body, headers)
+    except GatewayError as error:
+        status, shape = error_encoder(route.endpoint if route else None, headers)(error)
+        return 1, {"error": {"status": status, "body": shape}}
+
+
+async def _plan(
+    runtime: Runtime, route: Route, body: dict[str, Any], headers: Mapping[str, str]
+) -> dict[str, Any]:
+    prepared = await prepare(runtime, route, body, headers, "dry-run")
+    target, sink = prepared.target, prepared.sink
+    report: dict[str, Any] = {"route": route.path, "dialect": route.endpoint}
+    if prepared.transformed is not None:
+        report["transformed"] = prepared.transformed
+    report["model"] = {"requested": target.requested, "target": target.model, "sink": sink.name}
+    if prepared.request is None:
+        report["passthrough"] = True
+        report["sink_call"] = sink.describe_forward(route.endpoint, body, target.model)
+    else:
+        report["request"] = request_to_json(prepared.request)
+        report["sink_call"] = sink.describe(prepared.request)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False)

@@ -1,0 +1,94 @@
+"""The checks a schema cannot make: references between sections, names taken twice."""
+
+from __future__ import annotations
+
+import re
+
+from .model import Config
+from .yaml_source import JsonPath, Problem
+
+__all__ = ["check_references"]
+
+# Programs that run whatever command line they are given; never on a tool.bash allowlist.
+_SHELL = re.compile(r"/(?:(?:ba|da|z|k|c|tc|fi|mk|a|y|rb|le)?sh|busybox|toybox)$")
+# Routes the MCP endpoint offers as tools.
+_TOOL_DIALECTS = ("custom", "tool.file_read", "tool.bash")
+
+
+def check_references(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+    known = ", ".join(sorted(config.sinks))
+
+    def sink_exists(name: str | None, path: JsonPath) -> None:
+        if name is not None and name not in config.sinks:
+            problems.append(config.problem(path, f"'{name}' is not a defined sink ({known})"))
+
+    sink_exists(config.document.data.get("default_sink"), ("default_sink",))
+    for i, model in enumerate(config.models):
+        sink_exists(model.sink, ("models", i, "sink"))
+    seen_names: dict[str, int] = {}
+    for i, model in enumerate(config.models):
+        for j, name in enumerate(filter(None, (model.name, *model.aliases))):
+            path: JsonPath = ("models", i, "name") if j == 0 else ("models", i, "aliases", j - 1)
+            if name in seen_names:
+                problems.append(
+                    config.problem(
+                        path, f"'{name}' is already defined by models[{seen_names[name]}]"
+                    )
+                )
+            seen_names.setdefault(name, i)
+    seen_paths: dict[str, int] = {}
+    for i, route in enumerate(config.routes):
+        sink_exists(route.sink, ("routes", i, "sink"))
+        if route.path in seen_paths:
+            problems.append(
+                config.problem(
+                    ("routes", i, "path"),
+                    f"'{route.path}' is already routed by routes[{seen_paths[route.path]}]",
+                )
+            )
+        seen_paths.setdefault(route.path, i)
+        for side in ("request", "response"):
+            names = route.request_transforms if side == "request" else route.response_transforms
+            for j, name in enumerate(names):
+                if name not in config.transforms:
+                    problems.append(
+                        config.problem(
+                            ("routes", i, "transforms", side, j),
+                            f"'{name}' is not a defined transform",
+                        )
+                    )
+    for i, mount in enumerate(config.mounts):
+        sink_exists(mount.sink, ("mounts", i, "sink"))
+    for i, route in enumerate(config.routes):
+        if route.tool and not route.dialect.startswith("tool."):
+            problems.append(
+                config.document.problem(
+                    ("routes", i, "tool"),
+                    "only the routes of dialect tool.file_read and tool.bash take tool options",
+                    at_key=True,
+                )
+            )
+        for j, path in enumerate(route.tool.get("executables", ())):
+            if _SHELL.search(path):
+                problems.append(
+                    config.problem(
+                        ("routes", i, "tool", "executables", j),
+                        f"'{path}' is a shell: it would run any command it is given; list "
+                        "the programs themselves",
+                    )
+                )
+    tool_names: dict[str, int] = {}
+    for i, route in enumerate(config.routes):
+        if route.dialect not in _TOOL_DIALECTS:
+            continue
+        if route.tool_name in tool_names:
+            problems.append(
+                config.problem(
+                    ("routes", i, "name" if route.name else "path"),
+                    f"the MCP tool name '{route.tool_name}' is already taken by "
+                    f"routes[{tool_names[route.tool_name]}]; give this route a name:",
+                )
+            )
+        tool_names.setdefault(route.tool_name, i)
+    return problems

@@ -1,5 +1,0 @@
-"""``/dashboard``: a page of live charts drawn from the usage ledger (docs/usage.md)."""
-
-from .endpoints import serve_dashboard
-
-__all__ = ["serve_dashboard"]

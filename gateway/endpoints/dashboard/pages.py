@@ -1,0 +1,144 @@
+"""The dashboard's paths: the page, its script and style, the JSON it polls, login and logout."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from ... import __version__
+from ...builtin.usage_ledger import UsageLedger
+from ...config.routing import DASHBOARD_FORMS, Route
+from ...errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed
+from ...exchange import Exchange
+from ...flow.answers import json_response
+from ...ledger.report import window
+from ...server.plugins import builtin_plugin
+from ...server.runtime import Runtime
+from ..info import sink_states
+from .access import COOKIE, authorise, forget_token, keep_token, same_origin
+
+__all__ = ["serve_dashboard"]
+
+_STATIC = resources.files(__package__) / "static"
+_ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
+_BUCKETS = 60
+_MINUTES = (15, 60, 360, 1440)
+# The page runs only its own script and style, and no other site may frame it.
+_HEADERS = {
+    "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    # Not no-referrer: with it Chromium sends "Origin: null" with the login form.
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+async def serve_dashboard(
+    request: Request, runtime: Runtime, route: Route, exchange: Exchange
+) -> HTTPResponse:
+    page = route.path.removeprefix("/dashboard").lstrip("/")
+    method = "POST" if route.path in DASHBOARD_FORMS else "GET"
+    if request.method != method:
+        raise MethodNotAllowed(
+            f"{request.path} accepts {method}, not {request.method}", headers={"allow": method}
+        )
+    if page in _ASSETS:  # the same for everyone: nothing in them is private
+        return _static(page, _ASSETS[page], status=200, cache="max-age=300")
+    public_url = runtime.config.exposure.public_url or ""
+    secure = request.scheme == "https" or public_url.startswith("https:")
+    if page == "logout":
+        response = _see_other()
+        forget_token(response, secure=secure)
+        return response
+    if page == "login":
+        return await _login(request, runtime, exchange, secure)
+    plugins = request.app.ctx.plugins
+    try:
+        await authorise(request, exchange, runtime.config, plugins)
+    except AuthenticationFailed as refused:
+        if page == "data":
+            raise
+        exchange.status = 401
+        return _login_page(refused.message if request.cookies.get(COOKIE) else "")
+    if page == "data":
+        return json_response(await _data(request, runtime), headers=_HEADERS)
+    return _static("index.html", "text/html; charset=utf-8", status=200)
+
+
+async def _login(
+    request: Request, runtime: Runtime, exchange: Exchange, secure: bool
+) -> HTTPResponse:
+    if not same_origin(request):
+        raise AuthenticationFailed("The dashboard's login form posts from its own page only.")
+    token = (request.form or {}).get("token") or ""
+    if not token:
+        return _login_page("Enter the gateway's token.", status=401)
+    try:
+        await authorise(request, exchange, runtime.config, request.app.ctx.plugins, token=token)
+    except AuthenticationFailed:
+        exchange.status = 401
+        return _login_page("That token is not accepted by this gateway.", status=401)
+    response = _see_other()
+    keep_token(response, token, secure=secure)
+    return response
+
+
+async def _data(request: Request, runtime: Runtime) -> dict[str, Any]:
+    try:
+        minutes = int(request.args.get("minutes", "60"))
+    except ValueError:
+        raise InvalidRequest("minutes must be a whole number") from None
+    if minutes not in _MINUTES:
+        raise InvalidRequest(f"minutes must be one of {', '.join(map(str, _MINUTES))}")
+    ledger = builtin_plugin(request.app.ctx.plugins, UsageLedger)
+    writer = getattr(ledger, "writer", None)
+    data: dict[str, Any] = {
+        "version": __version__,
+        "now": time.time(),
+        "minutes": minutes,
+        "sinks": sink_states(runtime, list(runtime.sinks)),
+        "ledger": None if writer is None else writer.status(),
+        "usage": None,
+    }
+    if writer is None:
+        return data
+    until = time.time()
+    try:
+        await writer.flush()  # the page shows every request that has finished
+        data["usage"] = await window(writer.store, until - minutes * 60, until, _BUCKETS)
+    except Exception as exc:  # a ledger database that is down: the page says so
+        data["ledger"] = writer.status() | {"error": f"{type(exc).__name__}: {exc}"}
+    return data
+
+
+def _static(name: str, content_type: str, *, status: int, cache: str = "no-store") -> HTTPResponse:
+    body = (_STATIC / name).read_bytes()
+    headers = _HEADERS | {"cache-control": cache}
+    return HTTPResponse(body, status=status, headers=headers, content_type=content_type)
+
+
+def _login_page(message: str, status: int = 401) -> HTTPResponse:
+    text = (_STATIC / "login.html").read_text(encoding="utf-8")
+    text = text.replace("{{message}}", _escape(message))
+    return HTTPResponse(
+        text, status=status, headers=_HEADERS, content_type="text/html; charset=utf-8"
+    )
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def _see_other() -> HTTPResponse:
+    return HTTPResponse(
+        status=303, headers={"location": quote("/dashboard"), **_HEADERS}, content_type="text/plain"
+    )

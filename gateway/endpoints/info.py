@@ -1,0 +1,132 @@
+"""The GET endpoints: models, status, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from .. import __version__
+from ..builtin.key_limits import limiter_of
+from ..builtin.metrics import Metrics
+from ..config.routing import Route
+from ..exchange import Exchange
+from ..flow.answers import json_response
+from ..server.plugins import builtin_plugin
+from ..server.runtime import Runtime
+from ..sinks.base import ModelEntry
+
+__all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list", "sink_states"]
+
+Endpoint = Callable[[Request, Runtime, Route, Exchange], Awaitable[HTTPResponse]]
+
+
+def openai_model_list(models: list[ModelEntry], owner: str) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {"id": m.id, "object": "model", "created": m.created, "owned_by": owner} for m in models
+        ],
+    }
+
+
+def anthropic_model_list(models: list[ModelEntry]) -> dict[str, Any]:
+    data = [
+        {
+            "type": "model",
+            "id": m.id,
+            "display_name": m.display_name or m.id,
+            "created_at": datetime.fromtimestamp(m.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        for m in models
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
+async def models(
+    request: Request, runtime: Runtime, route: Route, exchange: Exchange
+) -> HTTPResponse:
+    """The models of the route's sink when it lists its backend's own (relayed untouched when
+    the backend speaks the client's dialect), else the models routes.yaml declares."""
+    wants_anthropic = "anthropic-version" in request.headers
+    exchange.endpoint = "anthropic.models" if wants_anthropic else "openai.models"
+    sink = runtime.sinks.get(route.sink or "")
+    entries = None
+    if sink is not None:
+        exchange.sink = sink.name
+        if sink.relays(exchange.endpoint):
+            answer = await sink.forward(
+                exchange.endpoint, "GET", request.query_string, request.headers, b""
+            )
+            answer.close()
+            return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
+        entries = await sink.list_models()
+    if entries is None:
+        created = int(runtime.config.source.stat().st_mtime)
+        listed = runtime.router.models.listed()
+        key = runtime.config.keys.get(exchange.key_name)
+        if key is not None:  # a named key sees the models it may use
+            listed = [(name, rule) for name, rule in listed if key.allows_model(name)]
+        entries = [ModelEntry(name, created, rule.description) for name, rule in listed]
+    if wants_anthropic:
+        return json_response(anthropic_model_list(entries))
+    return json_response(openai_model_list(entries, "anthropic"))
+
+
+async def status(
+    request: Request, runtime: Runtime, route: Route, exchange: Exchange
+) -> HTTPResponse:
+    names = [route.sink] if route.sink else list(runtime.sinks)
+    paths = sorted(r.path for r in runtime.router if route.mount is None or r.mount == route.mount)
+    sinks = sink_states(runtime, names)
+    body = {
+        "status": "ok" if all(s["ready"] for s in sinks.values()) else "not ready",
+        "version": __version__,
+        "config": str(runtime.config.source),
+        "sinks": sinks,
+        "endpoints": paths,
+    }
+    limiter = limiter_of(request.app.ctx.plugins)
+    if limiter is not None and (runtime.config.keys or runtime.config.state.url):
+        keys = [key.name for key in runtime.config.keys]
+        body["limits"] = dict(await limiter.status()) | {"keys": keys}
+    return json_response(body)
+
+
+def sink_states(runtime: Runtime, names: list[str]) -> dict[str, dict[str, Any]]:
+    """What /status and /dashboard show of each sink: its own status, and whether it is ready."""
+    states = {}
+    for name in names:
+        problem = runtime.sinks[name].readiness_problem()
+        states[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
+    return states
+
+
+async def health(
+    request: Request, runtime: Runtime, route: Route, exchange: Exchange
+) -> HTTPResponse:
+    return json_response({"status": "ok", "version": __version__})
+
+
+async def metrics(
+    request: Request, runtime: Runtime, route: Route, exchange: Exchange
+) -> HTTPResponse:
+    plugin = builtin_plugin(request.app.ctx.plugins, Metrics)
+    text = plugin.render() if plugin is not None else ""
+    return HTTPResponse(text, content_type="text/plain; version=0.0.4")
+
+
+INFO_ENDPOINTS: dict[str, Endpoint] = {
+    "models": models,
+    "status": status,
+    "health": health,
+    "metrics": metrics,
+}

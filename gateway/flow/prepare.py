@@ -1,0 +1,177 @@
+"""The request side of a completion: decode, transform, resolve. Shared by the server and
+``gateway try``, so that what `try` shows is what the server does.
+
+A route's dialect decodes the body into the IR; a custom route's request transforms build the
+IR's JSON form from whatever the client sent. Request transforms run before the model is
+resolved (a transform may choose the model); an HTTP upstream of the client's own dialect on a
+route without transforms takes the body untouched instead (passthrough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import ir
+from ..config.routing import Route, Target
+from ..dialects import COUNT_TOKENS, DIALECTS, Dialect, anthropic_messages, openai_chat
+from ..dialects.chat_shapes import shape_of
+from ..errors import InvalidRequest, PermissionDenied, TransformFailed
+from ..ir_json import request_from_json, request_to_json, response_from_json, response_to_json
+from ..pipeline.transforms import TransformContext
+from ..server.runtime import Runtime
+from ..sinks.base import Sink
+
+__all__ = ["Prepared", "prepare", "refuse_model_not_allowed", "transform_response"]
+
+
+@dataclass(slots=True)
+class Prepared:
+    target: Target
+    sink: Sink
+    #: None on a passthrough: the body goes to the upstream as it came.
+    request: ir.Request | None
+    dialect: Dialect | None
+    #: What the request transforms produced (shown by ``gateway try``).
+    transformed: Any = None
+    #: Hosted tools the route let go because the sink cannot run them.
+    dropped_tools: list[str] = field(default_factory=list)
+
+
+def refuse_model_not_allowed(runtime: Runtime, key_name: str | None, model: str) -> None:
+    """A 403 when the client's named key may not use ``model`` (its ``models:`` list); every
+    way in to a sink checks it, HTTP routes and MCP tool calls alike."""
+    key = runtime.config.keys.get(key_name)
+    if key is not None and not key.allows_model(model):
+        raise PermissionDenied(
+            f"The key '{key.name}' may not use the model '{model}'.",
+            param="model",
+            code="model_not_allowed",
+        )
+
+
+async def prepare(
+    runtime: Runtime,
+    route: Route,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    request_id: str,
+) -> Prepared:
+    config = route.config
+    request_transforms = config.request_transforms if config else ()
+    response_transforms = config.response_transforms if config else ()
+    dialect = DIALECTS.get(route.endpoint)
+    resolved = None  # the body's model, resolved to tell a passthrough
+    if not request_transforms and not response_transforms:
+        model = body.get("model") or (config.model if config else None)
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
+        resolved = runtime.resolve(model, route)
+        sink = runtime.sinks[resolved.sink]
+        if _passes_through(sink, route.endpoint, body):
+            return Prepared(resolved, sink, None, None)
+    if route.endpoint == COUNT_TOKENS:
+        if request_transforms or response_transforms:
+            raise InvalidRequest(
+                f"{route.path} counts tokens, which transforms cannot apply to: remove the "
+                "route's transforms in routes.yaml"
+            )
+        request = anthropic_messages.decode_request(body, max_tokens_required=False)
+        target = runtime.resolve(request.model, route)
+        request.model = target.model
+        return Prepared(target, runtime.sinks[target.sink], request, None)
+    if dialect is None:
+        raise InvalidRequest(f"{route.path} ({route.endpoint}) cannot be served by this gateway.")
+    transformed = None
+    if route.endpoint == "custom":
+        # A custom route's transforms turn the client's body into the IR's JSON form.
+        context = TransformContext(route.path, "request", request_id, headers, body.get("model"))
+        transformed = await runtime.pipeline.run(request_transforms, body, context)
+        request = _from_transforms(transformed, route, config.model if config else None)
+    else:
+        request = dialect.decode_request(body)
+        if request_transforms:
+            context = TransformContext(route.path, "request", request_id, headers, request.model)
+            transformed = await runtime.pipeline.run(
+                request_transforms, request_to_json(request), context
+            )
+            request = _from_transforms(transformed, route, request.model)
+        if response_transforms and request.stream:
+            raise InvalidRequest(
+                f"{route.path} transforms complete answers, so it cannot stream: send "
+                '"stream": false',
+                param="stream",
+            )
+    if resolved is not None and resolved.requested == request.model:
+        target = resolved
+    else:
+        target = runtime.resolve(request.model, route)
+    request.model = target.model
+    sink = runtime.sinks[target.sink]
+    dropped = _unrunnable_hosted_tools(request, sink, route)
+    return Prepared(target, sink, request, dialect, transformed, dropped)
+
+
+def _passes_through(sink: Sink, endpoint: str, body: dict[str, Any]) -> bool:
+    if not sink.relays(endpoint):
+        return False
+    # A chat route also takes the Responses and Anthropic shapes: only its own shape reaches
+    # an OpenAI Chat upstream untouched, the others are translated.
+    return endpoint != openai_chat.NAME or shape_of(body) == openai_chat.NAME
+
+
+def _unrunnable_hosted_tools(request: ir.Request, sink: Sink, route: Route) -> list[str]:
+    """The hosted tools ``sink`` cannot run, taken out of ``request`` if the route drops them;
+    refused otherwise."""
+    unrunnable = [name for name in request.hosted_tools if not sink.runs_hosted_tool(name)]
+    if not unrunnable:
+        return []
+    if route.config is None or route.config.hosted_tools != "drop":
+        raise InvalidRequest(
+            f"tools: the sink '{sink.name}' cannot run the hosted tool "
+            f"{', '.join(unrunnable)}; remove it, use a route to the Anthropic API, or set "
+            f"hosted_tools: drop on the route {route.path}",
+            param="tools",
+        )
+    request.hosted_tools = [name for name in request.hosted_tools if name not in unrunnable]
+    return unrunnable
+
+
+def _from_transforms(payload: Any, route: Route, default_model: str | None) -> ir.Request:
+    try:
+        return request_from_json(payload, default_model=default_model)
+    except InvalidRequest as exc:
+        # The client's input passed the transforms' schemas: a bad result is the route's fault.
+        raise TransformFailed(
+            f"The request transforms of {route.path} produced an invalid request: {exc.message}"
+        ) from None
+
+
+async def transform_response(
+    runtime: Runtime,
+    route: Route,
+    request_id: str,
+    headers: Mapping[str, str],
+    requested_model: str | None,
+    request: ir.Request,
+    response: ir.Response,
+) -> Any:
+    """The route's response transforms applied to ``response``: the IR response again on a
+    standard route, any JSON on a custom one."""
+    config = route.config
+    assert config is not None
+    context = TransformContext(
+        route.path, "response", request_id, headers, requested_model, request_to_json(request)
+    )
+    payload = await runtime.pipeline.run(
+        config.response_transforms, response_to_json(response), context
+    )
+    if route.endpoint == "custom":
+        return payload
+    try:
+        return response_from_json(payload)
+    except InvalidRequest as exc:
+        raise TransformFailed(
+            f"The response transforms of {route.path} produced an invalid response: {exc.message}"
+        ) from None

@@ -1,0 +1,176 @@
+"""Passthrough: bytes relayed to an upstream of the client's own dialect and back."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from .. import ir
+from ..config.routing import Route
+from ..dialects import stream_error_encoder
+from ..errors import GatewayError, UpstreamTimeout
+from ..exchange import Exchange
+from ..sinks.base import Sink
+from ..wire import anthropic as anthropic_wire
+from ..wire import openai as openai_wire
+from ..wire.json_codec import dumps, loads
+from .deadline import Deadline
+from .stream import send_stream_error
+
+__all__ = ["relay"]
+
+
+async def relay(
+    request: Request,
+    sink: Sink,
+    route: Route,
+    exchange: Exchange,
+    body: dict[str, Any],
+    model: str,
+    deadline: Deadline,
+) -> HTTPResponse | None:
+    """Relays bytes to an upstream of the client's own dialect; only the model may be renamed,
+    and an OpenAI chat stream asked to report its usage (see ``UsageSniffer``)."""
+    exchange.passthrough = True
+    changes = sink.relayed_fields(route.endpoint, body, model)
+    # The sink asked for a stream's usage the client did not ask for: its chunk is left out.
+    asked_usage = "stream_options" in changes
+    raw = dumps({**body, **changes}) if changes else request.body
+    try:
+        async with deadline.scope():
+            answer = await sink.forward(
+                route.endpoint, "POST", request.query_string, request.headers, raw
+            )
+    except TimeoutError:
+        raise UpstreamTimeout(f"The upstream '{sink.name}' did not answer in time") from None
+    try:
+        if not answer.streaming:
+            exchange.usage = _usage_of(answer.body)
+            if answer.status >= 400:
+                exchange.error_type = _error_kind(answer.body)
+            return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
+        response = await request.respond(status=answer.status, headers=answer.headers)
+        exchange.status, exchange.first_byte = answer.status, time.perf_counter()
+        stream_error = stream_error_encoder(route.endpoint)
+        usage = UsageSniffer(strip_usage_chunk=asked_usage)
+        try:
+            async with deadline.scope():
+                async for chunk in answer.chunks():
+                    relayed = usage.feed(chunk)
+                    if relayed:
+                        await response.send(relayed)
+                if rest := usage.rest():
+                    await response.send(rest)
+        except TimeoutError:
+            error = UpstreamTimeout("The answer took too long")
+            await send_stream_error(response, stream_error, exchange, error)
+        except GatewayError as error:
+            await send_stream_error(response, stream_error, exchange, error)
+        finally:
+            exchange.usage = usage.usage
+        await response.eof()
+        exchange.complete = True
+        return None
+    finally:
+        answer.close()
+
+
+def _error_kind(body: bytes) -> str:
+    """The ``error.type`` of a relayed error answer (both APIs put one there), for the logs."""
+    try:
+        error = loads(body).get("error")
+        kind = error.get("type") or error.get("code")
+    except (ValueError, AttributeError):
+        return "upstream_error"
+    return kind if isinstance(kind, str) and kind else "upstream_error"
+
+
+def _usage_of(body: bytes) -> ir.Usage | None:
+    """Token usage from a relayed JSON answer, for the access log."""
+    try:
+        usage = loads(body).get("usage")
+    except (ValueError, AttributeError):
+        return None
+    return _usage(usage)
+
+
+def _usage(usage: Any, base: ir.Usage | None = None) -> ir.Usage | None:
+    if not isinstance(usage, dict):
+        return base
+    if "prompt_tokens" in usage:
+        return openai_wire.usage_to_ir(usage)
+    return anthropic_wire.usage_to_ir(usage, base)
+
+
+class UsageSniffer:
+    """The usage reported in a relayed SSE stream, for the access log, metrics, ledger and a
+    key's token limits.
+
+    A fast scan skips every chunk that holds no ``"usage": {...}`` object; only the ``data:``
+    lines that do (Anthropic's ``message_start`` and ``message_delta``, OpenAI's usage chunk)
+    are parsed. :meth:`feed` returns what to relay of a chunk: the chunk itself, untouched,
+    unless the gateway asked the upstream for a usage chunk the client did not ask for
+    (``strip_usage_chunk``); then whole lines go on, the usage chunk's excepted, and a line's
+    start waits for its end (:meth:`rest` at the stream's end).
+    """
+
+    _MAX_TAIL = 1 << 20
+
+    def __init__(self, *, strip_usage_chunk: bool = False) -> None:
+        self._tail = b""  # the unfinished last line of the previous chunk
+        self._strip = strip_usage_chunk
+        self._dropped = False  # the usage chunk's line was just left out
+        self.usage: ir.Usage | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._tail + chunk if self._tail else chunk
+        end = data.rfind(b"\n") + 1
+        if not self._strip:  # on the relay's hot path: no copy of the chunk but its tail
+            self._tail = data[end:][-self._MAX_TAIL :]  # kept to be read, not to be sent
+            if b'"usage"' in data and _USAGE_OBJECT.search(data):
+                for line in data[:end].split(b"\n"):
+                    if line.startswith(b"data:") and _USAGE_OBJECT.search(line):
+                        self._read(line[5:])
+            return chunk
+        whole, tail = data[:end], data[end:]
+        if len(tail) >= self._MAX_TAIL:  # no line this long is a usage chunk: send it on
+            whole, tail = data, b""
+        self._tail = tail
+        if not self._dropped and not _USAGE_OBJECT.search(whole):
+            return whole
+        kept = []
+        for line in whole.splitlines(keepends=True):
+            if self._dropped:
+                self._dropped = False
+                if not line.strip():  # the blank line that ended the dropped event
+                    continue
+            if line.startswith(b"data:") and _USAGE_OBJECT.search(line):
+                event = self._read(line[5:])
+                if isinstance(event, dict) and event.get("choices") == []:
+                    self._dropped = True
+                    continue
+            kept.append(line)
+        return b"".join(kept)
+
+    def rest(self) -> bytes:
+        """What is held back at the stream's end (an unfinished last line), when stripping."""
+        rest, self._tail = (self._tail, b"") if self._strip else (b"", self._tail)
+        return rest
+
+    def _read(self, raw: bytes) -> Any:
+        try:
+            data = loads(raw)
+        except ValueError:
+            return None
+        if isinstance(data, dict):
+            found = data.get("usage") or (data.get("message") or {}).get("usage")
+            self.usage = _usage(found, self.usage)
+        return data
+
+
+# A usage object, not OpenAI's "usage": null of every chunk of a stream that reports usage.
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')

@@ -1,0 +1,160 @@
+"""A Runtime is one loaded configuration made live: its routes, models and started sinks.
+
+The app holds exactly one current Runtime. A reload builds a new one next to it and swaps it in;
+requests already running keep the Runtime they started with, and sinks that the new
+configuration no longer uses are closed once the last of those requests has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import pluggy
+
+from ..config import Config, SinkConfig, validate_with_schema
+from ..config.routing import Route, Router, Target
+from ..config.yaml_source import ConfigError, Problem
+from ..pipeline.transforms import Pipeline
+from ..sinks.base import Sink
+from .plugins import sink_kinds
+
+__all__ = ["Runtime", "Runtimes", "build_runtime", "build_sinks"]
+
+log = logging.getLogger("gateway")
+
+
+def build_sinks(
+    config: Config, pm: pluggy.PluginManager, reuse: Mapping[str, Sink] | None = None
+) -> dict[str, Sink]:
+    """One Sink per configured sink; an unchanged one is taken from ``reuse`` as it is."""
+    kinds = sink_kinds(pm)
+    problems: list[Problem] = []
+    sinks: dict[str, Sink] = {}
+    for name, sink_config in config.sinks.items():
+        previous = (reuse or {}).get(name)
+        if previous is not None and _same(previous.config, sink_config):
+            sinks[name] = previous
+            continue
+        cls = kinds.get(sink_config.kind)
+        if cls is None:
+            known = ", ".join(sorted(kinds))
+            problems.append(
+                config.problem(
+                    (*sink_config.path, "kind"), f"unknown sink kind '{sink_config.kind}' ({known})"
+                )
+            )
+            continue
+        schema = getattr(cls, "options_schema", None)
+        found = (
+            validate_with_schema(
+                config.document, {"kind": sink_config.kind, **sink_config.options}, schema,
+                sink_config.path,
+            )
+            if schema
+            else []
+        )  # fmt: skip
+        if found:
+            problems += found
+            continue
+        try:
+            sinks[name] = cls(sink_config)
+        except ValueError as exc:
+            problems.append(config.problem(sink_config.path, str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return sinks
+
+
+def build_runtime(
+    config: Config, pm: pluggy.PluginManager, previous: Runtime | None = None
+) -> Runtime:
+    """Everything a configuration needs to serve, checked; sinks of ``previous`` are reused."""
+    problems: list[Problem] = []
+    sinks: dict[str, Sink] = {}
+    pipeline = None
+    try:
+        sinks = build_sinks(config, pm, previous.sinks if previous else None)
+    except ConfigError as error:
+        problems += error.problems
+    try:
+        pipeline = Pipeline.load(config)
+    except ConfigError as error:
+        problems += error.problems
+    if problems or pipeline is None:
+        raise ConfigError(problems)
+    return Runtime(config, sinks, pipeline)
+
+
+def _same(a: SinkConfig, b: SinkConfig) -> bool:
+    return a.kind == b.kind and a.options == b.options and a.unset_env == b.unset_env
+
+
+class Runtime:
+    def __init__(self, config: Config, sinks: dict[str, Sink], pipeline: Pipeline) -> None:
+        self.config = config
+        self.router = Router(config)
+        self.sinks = sinks
+        self.pipeline = pipeline
+        self.in_flight = 0
+
+    def resolve(self, model: str, route: Route) -> Target:
+        return self.router.models.resolve(model, route.sink, self._forwards_unknown)
+
+    def _forwards_unknown(self, sink: str) -> bool:
+        return self.sinks[sink].forwards_unknown_models
+
+    async def start(self, previous: Runtime | None = None) -> None:
+        kept = set(map(id, previous.sinks.values())) if previous else set()
+        starting = [sink for sink in self.sinks.values() if id(sink) not in kept]
+        # Together: the claude sinks each ask their binary for its version and login.
+        await asyncio.gather(*(sink.start() for sink in starting))
+        for sink in starting:
+            problem = sink.readiness_problem()
+            if problem is None:
+                log.info("sink %s (%s): ready", sink.name, sink.kind)
+            else:
+                log.warning("sink %s (%s): not ready: %s", sink.name, sink.kind, problem)
+
+    async def close(self) -> None:
+        for sink in self.sinks.values():
+            try:
+                await sink.close()
+            except Exception:
+                log.exception("closing sink %s failed", sink.name)
+
+
+class Runtimes:
+    """The current Runtime, and the retired ones that still have requests in flight."""
+
+    def __init__(self, current: Runtime) -> None:
+        self.current = current
+        self._retired: list[Runtime] = []
+
+    def enter(self) -> Runtime:
+        """The runtime a new request runs on, counted until :meth:`leave`."""
+        runtime = self.current
+        runtime.in_flight += 1
+        return runtime
+
+    def leave(self, runtime: Runtime) -> list[Sink]:
+        """Ends a request; returns the sinks that nothing uses any more (to close)."""
+        runtime.in_flight -= 1
+        if runtime.in_flight == 0 and runtime in self._retired:
+            return self._unused_sinks()
+        return []
+
+    def swap(self, successor: Runtime) -> list[Sink]:
+        """Makes ``successor`` current; returns the sinks that nothing uses any more."""
+        self._retired.append(self.current)
+        self.current = successor
+        return self._unused_sinks()
+
+    def _unused_sinks(self) -> list[Sink]:
+        busy = [r for r in self._retired if r.in_flight]
+        idle = [r for r in self._retired if not r.in_flight]
+        self._retired = busy
+        in_use = {id(sink) for r in (self.current, *busy) for sink in r.sinks.values()}
+        unused = {id(s): s for r in idle for s in r.sinks.values() if id(s) not in in_use}
+        return list(unused.values())
