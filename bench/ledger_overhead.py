@@ -1,6 +1,6 @@
 """What the usage ledger adds to a request: the hook's own cost, and end-to-end latency.
 
-1. The hook alone: ``UsageLedger.gateway_request_finished`` timed per call, on an event loop
+1. The hook alone: ``Ledger.record`` (what the built-in plugin's hook calls) timed per call, on an event loop
    where the ledger's writer runs (batches going to SQLite on its thread meanwhile).
 2. End to end: two `gateway serve` processes on the same routes, one with the ledger (SQLite)
    and one with ``usage: {enabled: false}``, both in front of the mock upstream; requests
@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 from mock_upstream import MockUpstream  # noqa: E402
 
 from gateway import ir  # noqa: E402
-from gateway.builtin.usage_ledger import UsageLedger  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.exchange import Exchange  # noqa: E402
+from gateway.ledger.service import Ledger  # noqa: E402
 
 ROUTES = """
 version: 1
@@ -62,11 +62,11 @@ def _config(folder: Path, name: str, upstream: str, usage: str) -> Path:
 def hook_cost(folder: Path, calls: int) -> list[float]:
     """Nanoseconds per call of the request-finished hook, with the writer running."""
     config = load_config(_config(folder, "hook", "http://127.0.0.1:9", "{}"))
-    ledger = UsageLedger()
+    ledger = Ledger()
     timings: list[float] = []
 
     async def run() -> None:
-        await ledger.gateway_startup(config)
+        await ledger.configure(config)
         for i in range(calls):
             exchange = Exchange(f"r{i}", "POST", "/v1/messages", {}, "127.0.0.1")
             exchange.route, exchange.endpoint = "/v1/messages", "anthropic.messages"
@@ -74,11 +74,11 @@ def hook_cost(folder: Path, calls: int) -> list[float]:
             exchange.status, exchange.finished = 200, time.perf_counter()
             exchange.usage = ir.Usage(10, 5)
             started = time.perf_counter_ns()
-            ledger.gateway_request_finished(exchange)
+            ledger.record(exchange)
             timings.append(time.perf_counter_ns() - started)
             if i % 200 == 0:
                 await asyncio.sleep(0)  # let the writer hand batches to its thread
-        await ledger.gateway_shutdown()
+        await ledger.close()
 
     asyncio.run(run())
     return timings

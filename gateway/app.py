@@ -26,13 +26,13 @@ from .errors import (
     RequestTimeout,
     UpstreamTimeout,
 )
-from .exchange import Exchange
-from .flow.dispatch import dispatch, error_response, next_request_id
+from .flow.dispatch import dispatch, error_response, new_exchange
 from .server.context import GatewayContext
 from .server.http_reading import GatewayHttpProtocol
 from .server.plugins import build_plugin_manager, notify
 from .server.reload import Reloader
-from .server.runtime import Runtime, Runtimes, build_runtime
+from .server.runtime import Runtimes, build_runtime
+from .server.services import Services
 
 __all__ = ["create_app"]
 
@@ -57,7 +57,8 @@ def create_app(
     ``--allow-unauthenticated-remote``).
     """
     pm = plugins or build_plugin_manager(config)
-    context = GatewayContext(pm, Runtimes(build_runtime(config, pm)), open_to_remote=open_to_remote)
+    runtimes = Runtimes(build_runtime(config, pm))
+    context = GatewayContext(runtimes, Services(), open_to_remote=open_to_remote)
     app = _GatewaySanic(
         name or f"gateway_{next(_app_numbers)}", ctx=context, configure_logging=False
     )
@@ -90,12 +91,15 @@ def create_app(
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
-        runtime: Runtime = app.ctx.runtimes.current
+        context: GatewayContext = app.ctx
+        runtime = context.runtimes.current
         await runtime.start()
+        await context.services.configure(runtime.config)
         if has_mcp_route(runtime.config):
             await start_mcp(app)
-        await notify(app.ctx.plugins.hook.gateway_startup, config=runtime.config)
-        context: GatewayContext = app.ctx
+        await notify(
+            runtime.plugins.hook.gateway_startup, config=runtime.config, services=context.services
+        )
         reloader = context.reloader = Reloader(app, reload_interval or 1.0)
         if reload_interval:
             context.spawn(reloader.watch())
@@ -103,7 +107,7 @@ def create_app(
 
     @app.after_server_start
     async def _announce(app: Sanic) -> None:
-        runtime: Runtime = app.ctx.runtimes.current
+        runtime = app.ctx.runtimes.current
         log.info("serving %s on %s", runtime.config.source, app.serve_location)
 
     @app.after_server_stop
@@ -111,8 +115,10 @@ def create_app(
         for task in list(app.ctx.background):
             task.cancel()
         await stop_mcp(app)
-        await app.ctx.runtimes.current.close()
-        await notify(app.ctx.plugins.hook.gateway_shutdown)
+        runtime = app.ctx.runtimes.current
+        await runtime.close()
+        await notify(runtime.plugins.hook.gateway_shutdown)
+        await app.ctx.services.close()
 
     return app
 
@@ -157,30 +163,25 @@ class _DialectErrorHandler(ErrorHandler):
     HTTP) in the route's dialect; such a request is logged here, as the handler never ran."""
 
     async def default(self, request: Request, exception: BaseException) -> HTTPResponse:
+        runtime = request.app.ctx.runtimes.current
         exchange = getattr(request.ctx, "exchange", None)
         log_here = exchange is None  # else the handler ran, and logs the request itself
         if exchange is None:
-            exchange = _exchange_for(request)
+            exchange = new_exchange(request, runtime)
+        # The route's dialect decides the error's shape, also for methods Sanic refuses.
+        route = runtime.router.match(request.path)
+        if route is not None:
+            exchange.route, exchange.endpoint = route.path, route.endpoint.name
         if isinstance(exception, RequestCancelled):  # the client left: nothing can be sent
             response = HTTPResponse(status=499)
             exchange.status, exchange.error_type = 499, "client_disconnected"
         else:
-            response = error_response(exchange, _client_error(request, exception))
+            family = route.endpoint.family if route is not None else None
+            response = error_response(exchange, _client_error(request, exception), family)
         if log_here:
             exchange.finished = time.perf_counter()
-            await notify(request.app.ctx.plugins.hook.gateway_request_finished, exchange=exchange)
+            await notify(runtime.plugins.hook.gateway_request_finished, exchange=exchange)
         return response
-
-
-def _exchange_for(request: Request) -> Exchange:
-    runtime = request.app.ctx.runtimes.current
-    address = runtime.config.exposure.client_address(request.ip, request.headers)
-    exchange = Exchange(next_request_id(), request.method, request.path, request.headers, address)
-    # The route's dialect decides the error's shape, also for methods Sanic refuses.
-    route = runtime.router.match(request.path)
-    if route is not None:
-        exchange.route, exchange.endpoint = route.path, route.endpoint
-    return exchange
 
 
 def _client_error(request: Request, exception: BaseException) -> GatewayError:

@@ -5,11 +5,33 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from . import ir
 
-__all__ = ["Exchange"]
+__all__ = ["Exchange", "Identity"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who sent a request, as an authentication hook returns it: a named key (its limits, the
+    ledger and /metrics count under its name) and what it may use. An auth hook may return any
+    other value to accept a request; it then names no key and may use everything."""
+
+    key_name: str | None = None
+    #: Glob patterns of the models it may use; None: any.
+    models: tuple[str, ...] | None = None
+    #: Paths it may call (``/prefix/*`` for a subtree); None: any.
+    routes: tuple[str, ...] | None = None
+
+    def allows_model(self, model: str) -> bool:
+        return self.models is None or any(fnmatchcase(model, m) for m in self.models)
+
+    def allows_route(self, path: str) -> bool:
+        if self.routes is None:
+            return True
+        return any(path == r or (r.endswith("/*") and path.startswith(r[:-1])) for r in self.routes)
 
 
 @dataclass(slots=True)
@@ -17,7 +39,8 @@ class Exchange:
     """One request through the gateway, filled in as it goes; handed to every hook.
 
     ``headers`` are the inbound headers (lower-case names). ``identity`` is what the accepting
-    authentication hook returned. Message content is deliberately not here.
+    authentication hook returned (an :class:`Identity`, or any value a plugin chose). Message
+    content is deliberately not here.
     """
 
     id: str
@@ -28,8 +51,10 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     route: str | None = None
     endpoint: str | None = None
+    #: Monitoring traffic (health checks, /metrics, /status, the dashboard), not usage.
+    monitoring: bool = False
     identity: Any = None
-    #: The name of the client key that was accepted (never the key itself); None without keys.
+    #: The name of the client key that was accepted (never the key itself): the identity's.
     key_name: str | None = None
     model: str | None = None
     target_model: str | None = None

@@ -14,6 +14,8 @@ import pluggy
 if TYPE_CHECKING:
     from .config import Config
     from .exchange import Exchange
+    from .flow.endpoints import Endpoint
+    from .server.services import Services
     from .sinks.base import Sink
 
 __all__ = ["hookimpl", "hookspec"]
@@ -45,8 +47,14 @@ def gateway_register_sinks() -> dict[str, type[Sink]]:
 
 
 @hookspec
-def gateway_startup(config: Config) -> None:
-    """Fires when the server starts or reloads its configuration, after the sinks are started."""
+def gateway_register_endpoints() -> list[Endpoint]:
+    """Fires when a configuration is loaded. Return Endpoints; a route's ``dialect:`` names one."""
+
+
+@hookspec
+def gateway_startup(config: Config, services: Services) -> None:
+    """Fires when the server starts or reloads its configuration, after the sinks and services
+    are started; ``services`` holds the key limiter, the metrics registry and the ledger."""
 
 
 @hookspec

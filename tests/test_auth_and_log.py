@@ -222,7 +222,9 @@ def test_local_plugins_load_from_hooks_dir(env, serve, write_config, tmp_path):
     gateway = serve(write_config(ROUTES))
     httpx.get(gateway.url + "/health")
     module = next(
-        p for p in gateway.app.ctx.plugins.get_plugins() if getattr(p, "FINISHED", None) is not None
+        p
+        for p in gateway.app.ctx.runtimes.current.plugins.get_plugins()
+        if getattr(p, "FINISHED", None) is not None
     )
     wait_until(lambda: module.FINISHED, "the plugin's request-finished hook")
     assert module.FINISHED == ["/health"]

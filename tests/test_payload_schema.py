@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from gateway.pipeline.transforms.payload_schema import PayloadSchema
+
+from gateway.pipeline.payload_schema import PayloadSchema
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

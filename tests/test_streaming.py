@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from gateway.sinks.http.sink.sink import HttpSink
 from server import ServedApp
 
 from gateway import ir
@@ -24,6 +23,7 @@ from gateway.app import create_app
 from gateway.config import load_config
 from gateway.dialects import DIALECTS
 from gateway.flow.stream import _send_batch
+from gateway.sinks.http.sink import HttpSink
 
 WORDS = [f"w{n:02d} " for n in range(44)]  # 44 text deltas + 6 other events = 50 events
 GATE_TIMEOUT = 30.0  # generous: only a broken relay ever waits this long

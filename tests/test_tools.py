@@ -19,8 +19,10 @@ from server import ServedApp
 from waiting import wait_until
 
 from gateway.app import create_app
+from gateway.commands.main import load_checked
 from gateway.config import ConfigError, load_config
-from gateway.config.routing import Router
+from gateway.server.plugins import build_plugin_manager
+from gateway.server.runtime import build_runtime
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTES = """
@@ -267,9 +269,10 @@ def test_tool_endpoints_are_mcp_tools(tools):
 
 
 def test_tool_endpoints_are_off_by_default():
-    router = Router(load_config(REPO / "routes.yaml"))
+    config = load_config(REPO / "routes.yaml")
+    router = build_runtime(config, build_plugin_manager(config)).router
     assert router.match("/api/tools/bash") is None and router.match("/api/tools/file-read") is None
-    assert [r.endpoint for r in router if r.endpoint.startswith("tool.")] == []
+    assert [r for r in router if r.endpoint.name.startswith("tool.")] == []
 
 
 def test_config_refuses_a_shell_and_missing_options(write_config):
@@ -304,10 +307,17 @@ def test_config_refuses_a_shell_and_missing_options(write_config):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert [str(p) for p in caught.value.problems] == [
-        f"{path}:9:35 routes[0].tool.executables[1]: '/bin/bash' is a shell: it would run any "
-        "command it is given; list the programs themselves",
         f"{path}:15:5 routes[2].tool: only the routes of dialect tool.file_read and tool.bash "
         "take tool options",
+    ]
+    # The bash tool's own policy, checked when the routes are built (gateway check, serve).
+    fixed = "    dialect: custom\n"
+    path.write_text(path.read_text().replace(fixed + "    tool: {allowed_dirs: [.]}\n", fixed))
+    with pytest.raises(ConfigError) as caught:
+        load_checked(str(path))
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:9:35 routes[0].tool.executables[1]: '/bin/bash' is a shell: it would run any "
+        "command it is given; list the programs themselves",
     ]
 
 

@@ -1,94 +1,23 @@
-"""Prometheus metrics fed by the request-finished hook and served at ``/metrics``.
-
-With several workers (``gateway serve --workers N``) each worker writes its counts to the
-directory ``PROMETHEUS_MULTIPROC_DIR`` names (prometheus-client's multiprocess mode, set up by
-the command before the workers start) and ``/metrics``, whichever worker answers, adds up all
-of them. One process keeps its counts in memory, in a registry of its own per app.
-"""
+"""The metrics plugin: each finished request is observed by the app's metrics registry."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
-
 from ..exchange import Exchange
 from ..hookspecs import hookimpl
+from ..server.services import Services
 
-__all__ = ["MULTIPROCESS_DIR", "Metrics"]
-
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-
-# The *_created series say when a process first counted a label set: noise for a gateway.
-disable_created_metrics()
+__all__ = ["Metrics"]
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "gateway_requests",
-            "Requests by route, sink, HTTP status and client key.",
-            ["route", "sink", "status", "key"],
-            registry=self.registry,
-        )
-        self.tokens = Counter(
-            "gateway_tokens",
-            "Tokens reported by the backends.",
-            ["sink", "direction"],
-            registry=self.registry,
-        )
-        self.key_tokens = Counter(
-            "gateway_key_tokens",
-            "Tokens of the answers to each named client key.",
-            ["key", "direction"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "gateway_request_seconds",
-            "Time from request to the end of the response.",
-            ["sink"],
-            buckets=_BUCKETS,
-            registry=self.registry,
-        )
+        self._services: Services | None = None
 
-        # The series of each label set, found once: ``labels()`` checks and locks on every call.
-        self._series: dict[tuple[Any, ...], Any] = {}
+    @hookimpl
+    def gateway_startup(self, services: Services) -> None:
+        self._services = services
 
     @hookimpl
     def gateway_request_finished(self, exchange: Exchange) -> None:
-        sink, key = exchange.sink or "", exchange.key_name or ""
-        series = self._series_of
-        series(self.requests, exchange.route or "", sink, str(exchange.status or 0), key).inc()
-        usage = exchange.usage
-        if usage is not None:
-            series(self.tokens, sink, "input").inc(usage.prompt_tokens)
-            series(self.tokens, sink, "output").inc(usage.output_tokens)
-            if key:
-                series(self.key_tokens, key, "input").inc(usage.prompt_tokens)
-                series(self.key_tokens, key, "output").inc(usage.output_tokens)
-        if exchange.latency_ms is not None:
-            series(self.latency, sink).observe(exchange.latency_ms / 1000)
-
-    def _series_of(self, metric: Any, *labels: str) -> Any:
-        found = self._series.get((metric, *labels))
-        if found is None:
-            found = self._series[(metric, *labels)] = metric.labels(*labels)
-        return found
-
-    def render(self) -> bytes:
-        """The exposition text: of every worker when they share a multiprocess directory."""
-        if os.environ.get(MULTIPROCESS_DIR):
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+        if self._services is not None:
+            self._services.metrics.observe(exchange)

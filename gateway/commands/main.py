@@ -18,11 +18,10 @@ from typing import Any
 
 from .. import __version__
 from ..config import Config, load_config
-from ..config.routing import DASHBOARD_FORMS, Router
 from ..config.starter import ExistingFiles, find_config, write_starter
 from ..config.yaml_source import ConfigError
 from ..server.plugins import build_plugin_manager, sink_kinds
-from ..server.runtime import build_runtime
+from ..server.runtime import Runtime, build_runtime
 from . import usage as usage_report
 
 __all__ = ["main"]
@@ -156,9 +155,12 @@ def _configure_logging() -> None:
 def load_checked(path: str) -> Config:
     """Everything ``serve`` would refuse, found without serving: schema, references, plugins,
     sinks and transforms."""
+    return _checked_runtime(path).config
+
+
+def _checked_runtime(path: str) -> Runtime:
     config = load_config(path)
-    build_runtime(config, build_plugin_manager(config))
-    return config
+    return build_runtime(config, build_plugin_manager(config))
 
 
 def _report(error: ConfigError, path: str | None = None) -> int:
@@ -186,29 +188,22 @@ def _check(path: str) -> int:
 
 
 def _routes(path: str) -> int:
-    from ..endpoints.info import INFO_ENDPOINTS
-    from ..endpoints.tools import TOOL_ENDPOINTS
-
     try:
-        config = load_checked(path)
+        runtime = _checked_runtime(path)
     except ConfigError as error:
         return _report(error, path)
-    router = Router(config)
-    kinds = sink_kinds(build_plugin_manager(config))
-    names = ", ".join(name for name, _ in router.models.listed())
+    config = runtime.config
+    kinds = sink_kinds(runtime.plugins)
+    names = ", ".join(name for name, _ in runtime.models.listed())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
-    for route in router:
-        posted = route.endpoint not in INFO_ENDPOINTS and route.endpoint != "dashboard"
-        method = "POST" if posted or route.path in DASHBOARD_FORMS else "GET"
-        # The MCP endpoint, the tool endpoints and the dashboard call no sink of their own.
-        sinkless = not posted or route.endpoint == "mcp" or route.endpoint in TOOL_ENDPOINTS
-        sink = route.sink or ("" if sinkless else config.default_sink)
-        models = (
-            ""
-            if sinkless
-            else ("(any)" if route.sink and _forwards_any_model(config, kinds, sink) else names)
-        )
-        rows.append((method, route.path, route.endpoint, sink, models))
+    for route in runtime.router:
+        endpoint = route.endpoint
+        # Only the completion endpoints call a sink; models and status name their mount's.
+        sink = route.sink or (config.default_sink if endpoint.calls_sink else "")
+        models = ""
+        if endpoint.calls_sink:
+            models = "(any)" if route.sink and _forwards_any_model(config, kinds, sink) else names
+        rows.append(("|".join(endpoint.methods), route.path, endpoint.name, sink, models))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])

@@ -11,11 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..config.routing import Route
 from ..dialects import error_encoder
-from ..endpoints.tools import TOOL_ENDPOINTS
 from ..errors import GatewayError, InvalidRequest, RouteNotFound
 from ..flow.prepare import prepare
+from ..flow.routes import Route
 from ..ir_json import request_to_json
 from ..server.runtime import Runtime
 
@@ -30,16 +29,17 @@ async def dry_run(
     try:
         if route is None:
             raise RouteNotFound(f"No route serves {path}")
-        if route.endpoint == "mcp" or route.endpoint in TOOL_ENDPOINTS:
+        if not route.endpoint.calls_sink:
             raise InvalidRequest(
-                f"{path} is {route.endpoint}, which calls no sink: `gateway try` shows what a "
-                "completion or custom route would send (docs/mcp.md, docs/tools.md)."
+                f"{path} is {route.endpoint.name}, which calls no sink: `gateway try` shows what "
+                "a completion or custom route would send (docs/mcp.md, docs/tools.md)."
             )
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object.")
         return 0, await _plan(runtime, route, body, headers)
     except GatewayError as error:
-        status, shape = error_encoder(route.endpoint if route else None, headers)(error)
+        family = route.endpoint.family if route else None
+        status, shape = error_encoder(family, headers)(error)
         return 1, {"error": {"status": status, "body": shape}}
 
 
@@ -48,13 +48,13 @@ async def _plan(
 ) -> dict[str, Any]:
     prepared = await prepare(runtime, route, body, headers, "dry-run")
     target, sink = prepared.target, prepared.sink
-    report: dict[str, Any] = {"route": route.path, "dialect": route.endpoint}
+    report: dict[str, Any] = {"route": route.path, "dialect": route.endpoint.name}
     if prepared.transformed is not None:
         report["transformed"] = prepared.transformed
     report["model"] = {"requested": target.requested, "target": target.model, "sink": sink.name}
     if prepared.request is None:
         report["passthrough"] = True
-        report["sink_call"] = sink.describe_forward(route.endpoint, body, target.model)
+        report["sink_call"] = sink.describe_forward(route.endpoint.name, body, target.model)
     else:
         report["request"] = request_to_json(prepared.request)
         report["sink_call"] = sink.describe(prepared.request)

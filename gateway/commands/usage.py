@@ -11,10 +11,10 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from ..config import load_config
+from ..ledger.opening import open_store
 from ..ledger.report import DIMENSIONS, Totals, summary
 from ..ledger.settings import LedgerSettings
 from ..ledger.sqlite_store import LedgerMissing
-from ..ledger.store import open_store
 
 __all__ = ["add_arguments", "run"]
 

@@ -13,7 +13,6 @@ starter.py       the packaged starter configuration (`gateway init`)
 
 from .load import load_config
 from .model import (
-    STANDARD_DIALECTS,
     Config,
     Limits,
     ModelRule,
@@ -25,7 +24,6 @@ from .schemas import gateway_schema, validate_with_schema
 from .yaml_source import ConfigError, Problem
 
 __all__ = [
-    "STANDARD_DIALECTS",
     "Config",
     "ConfigError",
     "Limits",

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from .model import Config
 from .yaml_source import JsonPath, Problem
 
 __all__ = ["check_references"]
 
-# Programs that run whatever command line they are given; never on a tool.bash allowlist.
-_SHELL = re.compile(r"/(?:(?:ba|da|z|k|c|tc|fi|mk|a|y|rb|le)?sh|busybox|toybox)$")
 # Routes the MCP endpoint offers as tools.
 _TOOL_DIALECTS = ("custom", "tool.file_read", "tool.bash")
 
@@ -69,15 +65,6 @@ def check_references(config: Config) -> list[Problem]:
                     at_key=True,
                 )
             )
-        for j, path in enumerate(route.tool.get("executables", ())):
-            if _SHELL.search(path):
-                problems.append(
-                    config.problem(
-                        ("routes", i, "tool", "executables", j),
-                        f"'{path}' is a shell: it would run any command it is given; list "
-                        "the programs themselves",
-                    )
-                )
     tool_names: dict[str, int] = {}
     for i, route in enumerate(config.routes):
         if route.dialect not in _TOOL_DIALECTS:

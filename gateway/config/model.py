@@ -15,7 +15,6 @@ from .exposure import Exposure
 from .yaml_source import JsonPath, Located, Problem
 
 __all__ = [
-    "STANDARD_DIALECTS",
     "Config",
     "Limits",
     "ModelRule",
@@ -27,12 +26,6 @@ __all__ = [
 # What every MCP client accepts in a tool name: Claude Code passes it on to the Messages API,
 # whose tool names allow no '.' (and the path pattern also allows '~').
 _TOOL_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-STANDARD_DIALECTS = (
-    "openai.chat",
-    "openai.responses",
-    "anthropic.messages",
-    "anthropic.count_tokens",
-)
 
 
 @dataclass(frozen=True, slots=True)

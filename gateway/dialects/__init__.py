@@ -88,20 +88,9 @@ DIALECTS: Mapping[str, Dialect] = {
 }
 
 
-#: An endpoint's error family: the API whose error shape its clients read.
+#: Error families: the API whose error shapes (and rate-limit headers) a client reads.
 ANTHROPIC, OPENAI, JSONRPC = "anthropic", "openai", "jsonrpc"
 COUNT_TOKENS = "anthropic.count_tokens"
-#: Endpoints whose clients speak one API. Any other (``models`` before it is told apart,
-#: ``status``, ``custom``, the tools) answers in the family its client's headers suggest.
-_FAMILIES: Mapping[str, str] = {
-    anthropic_messages.NAME: ANTHROPIC,
-    COUNT_TOKENS: ANTHROPIC,
-    "anthropic.models": ANTHROPIC,
-    openai_chat.NAME: OPENAI,
-    openai_responses.NAME: OPENAI,
-    "openai.models": OPENAI,
-    "mcp": JSONRPC,
-}
 _ERROR_ENCODERS: Mapping[str, ErrorEncoder] = {
     ANTHROPIC: anthropic_messages.encode_error,
     OPENAI: openai_chat_out.encode_error,
@@ -109,23 +98,20 @@ _ERROR_ENCODERS: Mapping[str, ErrorEncoder] = {
 }
 
 
-def error_family(endpoint: str | None, headers: Mapping[str, str]) -> str:
-    """The API whose error shapes (and rate-limit headers) a client expects: its route's, or
-    a guess from its headers."""
-    family = _FAMILIES.get(endpoint) if endpoint is not None else None
+def error_family(family: str | None, headers: Mapping[str, str]) -> str:
+    """An endpoint's error family, or (None: an endpoint any client may call, or no route) a
+    guess from the client's headers."""
     if family is not None:
         return family
     return ANTHROPIC if "anthropic-version" in headers else OPENAI
 
 
-def error_encoder(endpoint: str | None, headers: Mapping[str, str]) -> ErrorEncoder:
-    """The error shape a client expects: its route's dialect, else a guess from its headers."""
-    return _ERROR_ENCODERS[error_family(endpoint, headers)]
+def error_encoder(family: str | None, headers: Mapping[str, str]) -> ErrorEncoder:
+    """The error shape a client expects: its endpoint's family, else a guess from its headers."""
+    return _ERROR_ENCODERS[error_family(family, headers)]
 
 
-def stream_error_encoder(endpoint: str) -> Callable[[GatewayError], bytes]:
-    """The in-band error event for a relayed stream of ``endpoint``'s family, whose encoder
-    the gateway never built (the bytes came from the upstream)."""
-    if _FAMILIES.get(endpoint) == ANTHROPIC:
-        return anthropic_messages.stream_error
-    return openai_chat_out.stream_error
+def stream_error_encoder(anthropic: bool) -> Callable[[GatewayError], bytes]:
+    """The in-band error event for a relayed stream, whose encoder the gateway never built
+    (the bytes came from the upstream)."""
+    return anthropic_messages.stream_error if anthropic else openai_chat_out.stream_error

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sanic import Request
 from sanic.response import HTTPResponse
 
 from .. import __version__
-from ..builtin.key_limits import limiter_of
-from ..builtin.metrics import Metrics
-from ..config.routing import Route
-from ..exchange import Exchange
+from ..exchange import Identity
 from ..flow.answers import json_response
-from ..server.plugins import builtin_plugin
+from ..flow.endpoints import Call, Endpoint
 from ..server.runtime import Runtime
 from ..sinks.base import ModelEntry
 
 __all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list", "sink_states"]
-
-Endpoint = Callable[[Request, Runtime, Route, Exchange], Awaitable[HTTPResponse]]
 
 
 def openai_model_list(models: list[ModelEntry], owner: str) -> dict[str, Any]:
@@ -51,11 +44,10 @@ def anthropic_model_list(models: list[ModelEntry]) -> dict[str, Any]:
     }
 
 
-async def models(
-    request: Request, runtime: Runtime, route: Route, exchange: Exchange
-) -> HTTPResponse:
+async def models(call: Call) -> HTTPResponse:
     """The models of the route's sink when it lists its backend's own (relayed untouched when
     the backend speaks the client's dialect), else the models routes.yaml declares."""
+    request, runtime, route, exchange = call.request, call.runtime, call.route, call.exchange
     wants_anthropic = "anthropic-version" in request.headers
     exchange.endpoint = "anthropic.models" if wants_anthropic else "openai.models"
     sink = runtime.sinks.get(route.sink or "")
@@ -71,19 +63,18 @@ async def models(
         entries = await sink.list_models()
     if entries is None:
         created = int(runtime.config.source.stat().st_mtime)
-        listed = runtime.router.models.listed()
-        key = runtime.config.keys.get(exchange.key_name)
-        if key is not None:  # a named key sees the models it may use
-            listed = [(name, rule) for name, rule in listed if key.allows_model(name)]
+        listed = runtime.models.listed()
+        identity = exchange.identity
+        if isinstance(identity, Identity):  # a named key sees the models it may use
+            listed = [(name, rule) for name, rule in listed if identity.allows_model(name)]
         entries = [ModelEntry(name, created, rule.description) for name, rule in listed]
     if wants_anthropic:
         return json_response(anthropic_model_list(entries))
     return json_response(openai_model_list(entries, "anthropic"))
 
 
-async def status(
-    request: Request, runtime: Runtime, route: Route, exchange: Exchange
-) -> HTTPResponse:
+async def status(call: Call) -> HTTPResponse:
+    runtime, route = call.runtime, call.route
     names = [route.sink] if route.sink else list(runtime.sinks)
     paths = sorted(r.path for r in runtime.router if route.mount is None or r.mount == route.mount)
     sinks = sink_states(runtime, names)
@@ -94,9 +85,9 @@ async def status(
         "sinks": sinks,
         "endpoints": paths,
     }
-    limiter = limiter_of(request.app.ctx.plugins)
-    if limiter is not None and (runtime.config.keys or runtime.config.state.url):
+    if runtime.config.keys or runtime.config.state.url:
         keys = [key.name for key in runtime.config.keys]
+        limiter = call.request.app.ctx.services.limiter
         body["limits"] = dict(await limiter.status()) | {"keys": keys}
     return json_response(body)
 
@@ -110,23 +101,22 @@ def sink_states(runtime: Runtime, names: list[str]) -> dict[str, dict[str, Any]]
     return states
 
 
-async def health(
-    request: Request, runtime: Runtime, route: Route, exchange: Exchange
-) -> HTTPResponse:
+async def health(call: Call) -> HTTPResponse:
     return json_response({"status": "ok", "version": __version__})
 
 
-async def metrics(
-    request: Request, runtime: Runtime, route: Route, exchange: Exchange
-) -> HTTPResponse:
-    plugin = builtin_plugin(request.app.ctx.plugins, Metrics)
-    text = plugin.render() if plugin is not None else ""
+async def metrics(call: Call) -> HTTPResponse:
+    text = call.request.app.ctx.services.metrics.render()
     return HTTPResponse(text, content_type="text/plain; version=0.0.4")
 
 
-INFO_ENDPOINTS: dict[str, Endpoint] = {
-    "models": models,
-    "status": status,
-    "health": health,
-    "metrics": metrics,
-}
+#: GET endpoints every gateway serves; models and status also under each mount.
+INFO_ENDPOINTS = (
+    Endpoint("models", models, methods=("GET",), paths=("/v1/models", "/models"),
+             mounted_paths=("/v1/models", "/models")),
+    Endpoint("status", status, methods=("GET",), monitoring=True, paths=("/status",),
+             mounted_paths=("/status",)),
+    Endpoint("health", health, methods=("GET",), monitoring=True, authenticated=False,
+             paths=("/health",)),
+    Endpoint("metrics", metrics, methods=("GET",), monitoring=True, paths=("/metrics",)),
+)  # fmt: skip

@@ -1,14 +1,20 @@
-"""JSON answers, as every endpoint of the gateway sends them."""
+"""What an endpoint answers: JSON as every endpoint sends it, and the three kinds of opened
+completion answer (whole, streamed, relayed) that the senders write out."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sanic.response import HTTPResponse
 
+from .. import ir
+from ..dialects import StreamEncoder
+from ..sinks.base import RawAnswer, Sink
 from ..wire.json_codec import dumps
 
-__all__ = ["json_response"]
+__all__ = ["Answer", "RelayedAnswer", "StreamedAnswer", "WholeAnswer", "json_response"]
 
 
 def json_response(
@@ -18,3 +24,36 @@ def json_response(
     return HTTPResponse(
         dumps(body), status=status, headers=headers, content_type="application/json"
     )
+
+
+@dataclass(slots=True)
+class WholeAnswer:
+    """The whole answer, in the client's dialect (or the route's transforms' shape)."""
+
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StreamedAnswer:
+    """A stream whose first events have arrived; the rest follows from ``batches``."""
+
+    sink: Sink
+    first: list[ir.Event]
+    batches: AsyncIterator[list[ir.Event]]
+    encoder: StreamEncoder
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RelayedAnswer:
+    """An upstream's answer to bytes relayed in the client's own dialect."""
+
+    sink: Sink
+    answer: RawAnswer
+    #: The sink asked the upstream for a stream's usage the client did not ask for.
+    strip_usage: bool
+    anthropic: bool
+
+
+Answer = WholeAnswer | StreamedAnswer | RelayedAnswer

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import ir
-from ..config.routing import Route, Target
-from ..dialects import COUNT_TOKENS, DIALECTS, Dialect, anthropic_messages, openai_chat
+from ..config.routing import Target
+from ..dialects import COUNT_TOKENS, Dialect, anthropic_messages, openai_chat
 from ..dialects.chat_shapes import shape_of
 from ..errors import InvalidRequest, PermissionDenied, TransformFailed
+from ..exchange import Exchange, Identity
 from ..ir_json import request_from_json, request_to_json, response_from_json, response_to_json
 from ..pipeline.transforms import TransformContext
 from ..server.runtime import Runtime
 from ..sinks.base import Sink
+from .routes import Route
 
 __all__ = ["Prepared", "prepare", "refuse_model_not_allowed", "transform_response"]
 
@@ -39,13 +41,13 @@ class Prepared:
     dropped_tools: list[str] = field(default_factory=list)
 
 
-def refuse_model_not_allowed(runtime: Runtime, key_name: str | None, model: str) -> None:
-    """A 403 when the client's named key may not use ``model`` (its ``models:`` list); every
-    way in to a sink checks it, HTTP routes and MCP tool calls alike."""
-    key = runtime.config.keys.get(key_name)
-    if key is not None and not key.allows_model(model):
+def refuse_model_not_allowed(exchange: Exchange, model: str) -> None:
+    """A 403 when the caller's identity may not use ``model`` (a named key's ``models:``);
+    every way in to a sink goes through :func:`gateway.flow.complete.complete`, which checks."""
+    identity = exchange.identity
+    if isinstance(identity, Identity) and not identity.allows_model(model):
         raise PermissionDenied(
-            f"The key '{key.name}' may not use the model '{model}'.",
+            f"The key '{identity.key_name}' may not use the model '{model}'.",
             param="model",
             code="model_not_allowed",
         )
@@ -61,7 +63,8 @@ async def prepare(
     config = route.config
     request_transforms = config.request_transforms if config else ()
     response_transforms = config.response_transforms if config else ()
-    dialect = DIALECTS.get(route.endpoint)
+    endpoint = route.endpoint.name
+    dialect = route.endpoint.dialect
     resolved = None  # the body's model, resolved to tell a passthrough
     if not request_transforms and not response_transforms:
         model = body.get("model") or (config.model if config else None)
@@ -69,9 +72,9 @@ async def prepare(
             raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
         resolved = runtime.resolve(model, route)
         sink = runtime.sinks[resolved.sink]
-        if _passes_through(sink, route.endpoint, body):
+        if _passes_through(sink, endpoint, body):
             return Prepared(resolved, sink, None, None)
-    if route.endpoint == COUNT_TOKENS:
+    if endpoint == COUNT_TOKENS:
         if request_transforms or response_transforms:
             raise InvalidRequest(
                 f"{route.path} counts tokens, which transforms cannot apply to: remove the "
@@ -82,9 +85,9 @@ async def prepare(
         request.model = target.model
         return Prepared(target, runtime.sinks[target.sink], request, None)
     if dialect is None:
-        raise InvalidRequest(f"{route.path} ({route.endpoint}) cannot be served by this gateway.")
+        raise InvalidRequest(f"{route.path} ({endpoint}) cannot be served by this gateway.")
     transformed = None
-    if route.endpoint == "custom":
+    if endpoint == "custom":
         # A custom route's transforms turn the client's body into the IR's JSON form.
         context = TransformContext(route.path, "request", request_id, headers, body.get("model"))
         transformed = await runtime.pipeline.run(request_transforms, body, context)
@@ -167,7 +170,7 @@ async def transform_response(
     payload = await runtime.pipeline.run(
         config.response_transforms, response_to_json(response), context
     )
-    if route.endpoint == "custom":
+    if route.endpoint.name == "custom":
         return payload
     try:
         return response_from_json(payload)

@@ -1,4 +1,4 @@
-"""Passthrough: bytes relayed to an upstream of the client's own dialect and back."""
+"""Passthrough: an upstream's answer to relayed bytes, sent on to the client untouched."""
 
 from __future__ import annotations
 
@@ -10,43 +10,24 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from .. import ir
-from ..config.routing import Route
 from ..dialects import stream_error_encoder
 from ..errors import GatewayError, UpstreamTimeout
 from ..exchange import Exchange
-from ..sinks.base import Sink
 from ..wire import anthropic as anthropic_wire
 from ..wire import openai as openai_wire
-from ..wire.json_codec import dumps, loads
+from ..wire.json_codec import loads
+from .answers import RelayedAnswer
 from .deadline import Deadline
 from .stream import send_stream_error
 
-__all__ = ["relay"]
+__all__ = ["UsageSniffer", "send_relayed"]
 
 
-async def relay(
-    request: Request,
-    sink: Sink,
-    route: Route,
-    exchange: Exchange,
-    body: dict[str, Any],
-    model: str,
-    deadline: Deadline,
+async def send_relayed(
+    request: Request, relayed: RelayedAnswer, exchange: Exchange, deadline: Deadline
 ) -> HTTPResponse | None:
-    """Relays bytes to an upstream of the client's own dialect; only the model may be renamed,
-    and an OpenAI chat stream asked to report its usage (see ``UsageSniffer``)."""
-    exchange.passthrough = True
-    changes = sink.relayed_fields(route.endpoint, body, model)
-    # The sink asked for a stream's usage the client did not ask for: its chunk is left out.
-    asked_usage = "stream_options" in changes
-    raw = dumps({**body, **changes}) if changes else request.body
-    try:
-        async with deadline.scope():
-            answer = await sink.forward(
-                route.endpoint, "POST", request.query_string, request.headers, raw
-            )
-    except TimeoutError:
-        raise UpstreamTimeout(f"The upstream '{sink.name}' did not answer in time") from None
+    """Sends an upstream's relayed answer on as it came: whole, or streamed chunk by chunk."""
+    answer = relayed.answer
     try:
         if not answer.streaming:
             exchange.usage = _usage_of(answer.body)
@@ -55,14 +36,14 @@ async def relay(
             return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
         response = await request.respond(status=answer.status, headers=answer.headers)
         exchange.status, exchange.first_byte = answer.status, time.perf_counter()
-        stream_error = stream_error_encoder(route.endpoint)
-        usage = UsageSniffer(strip_usage_chunk=asked_usage)
+        stream_error = stream_error_encoder(relayed.anthropic)
+        usage = UsageSniffer(strip_usage_chunk=relayed.strip_usage)
         try:
             async with deadline.scope():
                 async for chunk in answer.chunks():
-                    relayed = usage.feed(chunk)
-                    if relayed:
-                        await response.send(relayed)
+                    sent = usage.feed(chunk)
+                    if sent:
+                        await response.send(sent)
                 if rest := usage.rest():
                     await response.send(rest)
         except TimeoutError:

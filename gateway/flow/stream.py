@@ -13,10 +13,10 @@ from sanic import Request
 from .. import ir
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout
 from ..exchange import Exchange
-from ..sinks.base import Sink
+from .answers import StreamedAnswer
 from .deadline import Deadline
 
-__all__ = ["SSE_HEADERS", "send_stream_error", "stream_events"]
+__all__ = ["SSE_HEADERS", "send_stream", "send_stream_error"]
 
 log = logging.getLogger("gateway")
 
@@ -24,38 +24,25 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _NO_USAGE = ir.Usage()
 
 
-async def stream_events(
-    request: Request,
-    sink: Sink,
-    dialect: Any,
-    ir_request: ir.Request,
-    exchange: Exchange,
-    deadline: Deadline,
+async def send_stream(
+    request: Request, answer: StreamedAnswer, exchange: Exchange, deadline: Deadline
 ) -> None:
-    """Streams a sink's events; the status is decided by the first event, not before it.
+    """Sends an opened stream as SSE in the client's dialect; a failure from here on is the
+    dialect's in-band error event, and the stream is closed properly.
 
     The events of one read from the sink's backend go out in one write (measured with
     bench/run.py: 50-event bursts, a write per event took most of the CPU of a translated
     stream); nothing waits for more: a batch is written as soon as it is encoded.
     """
-    async with aclosing(sink.stream_batches(ir_request)) as batches:
-        try:
-            async with deadline.scope():
-                first = await anext(batches)
-        except StopAsyncIteration:
-            raise UpstreamError(f"The sink '{sink.name}' ended without an answer") from None
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"The sink '{sink.name}' did not start answering in time"
-            ) from None
-        encoder = dialect.stream_encoder(ir_request)
+    sink, encoder = answer.sink, answer.encoder
+    async with aclosing(answer.batches) as batches:
         response = await request.respond(
-            content_type="text/event-stream", headers=SSE_HEADERS | exchange.response_headers
+            content_type="text/event-stream", headers=SSE_HEADERS | answer.headers
         )
         exchange.status, exchange.first_byte = 200, time.perf_counter()
         try:
             async with deadline.scope():
-                if not await _send_batch(response, encoder, exchange, first):
+                if not await _send_batch(response, encoder, exchange, answer.first):
                     async for batch in batches:
                         if await _send_batch(response, encoder, exchange, batch):
                             break  # the client has its answer; the sink cleans up after eof

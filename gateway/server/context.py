@@ -6,12 +6,11 @@ import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
 if TYPE_CHECKING:
     from ..sinks.base import Sink
     from .reload import Reloader
     from .runtime import Runtimes
+    from .services import Services
 
 __all__ = ["GatewayContext"]
 
@@ -22,17 +21,15 @@ class GatewayContext:
         "mcp",
         "mcp_lock",
         "open_to_remote",
-        "plugins",
         "reloader",
         "runtimes",
+        "services",
     )
 
-    def __init__(
-        self, plugins: pluggy.PluginManager, runtimes: Runtimes, *, open_to_remote: bool
-    ) -> None:
-        #: Replaced by a reload that changes the local plugins.
-        self.plugins = plugins
+    def __init__(self, runtimes: Runtimes, services: Services, *, open_to_remote: bool) -> None:
+        #: The current runtime (config, sinks, plugins) and those still finishing requests.
         self.runtimes = runtimes
+        self.services = services
         #: The operator's --allow-unauthenticated-remote.
         self.open_to_remote = open_to_remote
         self.reloader: Reloader | None = None

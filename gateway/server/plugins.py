@@ -8,7 +8,7 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pluggy
 
@@ -18,10 +18,12 @@ from ..config.yaml_source import ConfigError, Problem
 from ..errors import AuthenticationFailed
 
 __all__ = [
-    "authenticate", "build_plugin_manager", "builtin_plugin", "notify", "sink_kinds",
+    "BUILTIN_PACKAGE", "authenticate", "build_plugin_manager", "builtin_plugins", "notify",
+    "sink_kinds",
 ]  # fmt: skip
 
-T = TypeVar("T")
+#: The package of the built-in plugins, registered under names that start with it.
+BUILTIN_PACKAGE = "gateway.builtin"
 
 
 def build_plugin_manager(
@@ -35,11 +37,10 @@ def build_plugin_manager(
     pm = pluggy.PluginManager("gateway")
     pm.add_hookspecs(hookspecs)
     if builtins is None:
-        from ..builtin import default_plugins
-
-        builtins = default_plugins()
+        # By name, as any plugin module: the core depends on no built-in (docs/hooks.md).
+        builtins = importlib.import_module(BUILTIN_PACKAGE).default_plugins()
     for plugin in builtins:
-        pm.register(plugin, name=_builtin_name(type(plugin)))
+        pm.register(plugin, name=f"{BUILTIN_PACKAGE}.{type(plugin).__name__}")
     try:
         for module in _local_plugins(config):
             if pm.get_plugin(module.__name__) is None:
@@ -153,15 +154,7 @@ def sink_kinds(pm: pluggy.PluginManager) -> dict[str, type]:
     return kinds
 
 
-def builtin_plugin(pm: pluggy.PluginManager, cls: type[T]) -> T | None:
-    """The registered plugin of class ``cls`` (a built-in one: the metrics, the key limits,
-    the usage ledger), or None when it is not registered. Called per request: the name it is
-    registered under is tried first, a dict lookup, before a walk over every plugin."""
-    named = pm.get_plugin(_builtin_name(cls))
-    if isinstance(named, cls):
-        return named
-    return next((p for p in pm.get_plugins() if isinstance(p, cls)), None)
-
-
-def _builtin_name(cls: type) -> str:
-    return f"gateway.builtin.{cls.__name__}"
+def builtin_plugins(pm: pluggy.PluginManager) -> list[Any]:
+    """The running built-in plugins, kept across reloads (their open files)."""
+    prefix = BUILTIN_PACKAGE + "."
+    return [plugin for name, plugin in pm.list_name_plugin() if name.startswith(prefix)]

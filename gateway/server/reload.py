@@ -15,12 +15,12 @@ from typing import Any
 
 from ..config import Config, load_config
 from ..config.yaml_source import ConfigError
-from .plugins import build_plugin_manager, notify
+from .plugins import build_plugin_manager, builtin_plugins, notify
 from .runtime import Runtime, build_runtime
 
 __all__ = ["Reloader", "watched_files"]
 
-log = logging.getLogger("gateway.server.reload")
+log = logging.getLogger("gateway.reload")
 
 
 def watched_files(config: Config) -> list[Path]:
@@ -85,7 +85,7 @@ class Reloader:
             before = _snapshot(list(self._stamps))
             try:
                 config = load_config(path)
-                plugins = build_plugin_manager(config, builtins=_builtins(self.app.ctx.plugins))
+                plugins = build_plugin_manager(config, builtins=builtin_plugins(current.plugins))
                 runtime = build_runtime(config, plugins, previous=current)
             except ConfigError as error:
                 self._stamps = before
@@ -97,10 +97,11 @@ class Reloader:
             except Exception as exc:
                 await _close_new(runtime, current)
                 return self._refuse(reason, [f"{path}: a sink failed to start: {exc!r}"])
-            self.app.ctx.plugins = plugins
             for sink in self.app.ctx.runtimes.swap(runtime):
                 await sink.close()
-            await notify(plugins.hook.gateway_startup, config=config)
+            services = self.app.ctx.services
+            await services.configure(config)
+            await notify(plugins.hook.gateway_startup, config=config, services=services)
             self.last_problems = []
             log.info("reloaded %s (%s)", path, reason)
             return True
@@ -119,8 +120,3 @@ async def _close_new(runtime: Runtime, previous: Runtime) -> None:
     for sink in runtime.sinks.values():
         if id(sink) not in kept:
             await sink.close()
-
-
-def _builtins(plugins: Any) -> list[Any]:
-    """The running built-in plugins, kept across reloads (their counters and open files)."""
-    return [p for name, p in plugins.list_name_plugin() if name.startswith("gateway.builtin.")]

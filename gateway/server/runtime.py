@@ -1,4 +1,5 @@
-"""A Runtime is one loaded configuration made live: its routes, models and started sinks.
+"""A Runtime is one loaded configuration made live: its routes, models, started sinks,
+transforms and plugins, the one consistent set a request sees from its start to its end.
 
 The app holds exactly one current Runtime. A reload builds a new one next to it and swaps it in;
 requests already running keep the Runtime they started with, and sinks that the new
@@ -14,8 +15,10 @@ from collections.abc import Mapping
 import pluggy
 
 from ..config import Config, SinkConfig, validate_with_schema
-from ..config.routing import Route, Router, Target
+from ..config.routing import ModelTable, Target
 from ..config.yaml_source import ConfigError, Problem
+from ..flow.endpoints import EndpointTable
+from ..flow.routes import Route, Router
 from ..pipeline.transforms import Pipeline
 from ..sinks.base import Sink
 from .plugins import sink_kinds
@@ -73,7 +76,7 @@ def build_runtime(
     """Everything a configuration needs to serve, checked; sinks of ``previous`` are reused."""
     problems: list[Problem] = []
     sinks: dict[str, Sink] = {}
-    pipeline = None
+    pipeline = router = None
     try:
         sinks = build_sinks(config, pm, previous.sinks if previous else None)
     except ConfigError as error:
@@ -82,9 +85,33 @@ def build_runtime(
         pipeline = Pipeline.load(config)
     except ConfigError as error:
         problems += error.problems
-    if problems or pipeline is None:
+    try:
+        endpoints = endpoint_table(pm)
+        router = Router(config, endpoints)
+        problems += _route_problems(config, endpoints)
+    except ConfigError as error:
+        problems += error.problems
+    if problems or pipeline is None or router is None:
         raise ConfigError(problems)
-    return Runtime(config, sinks, pipeline)
+    return Runtime(config, sinks, pipeline, pm, router)
+
+
+def endpoint_table(pm: pluggy.PluginManager) -> EndpointTable:
+    """Every endpoint the plugins register (the built-in ones through the built-in plugin)."""
+    return EndpointTable(
+        endpoint for registered in pm.hook.gateway_register_endpoints() for endpoint in registered
+    )
+
+
+def _route_problems(config: Config, endpoints: EndpointTable) -> list[Problem]:
+    """What each route's endpoint refuses in its options (a shell on a tool.bash allowlist)."""
+    problems = []
+    for i, route in enumerate(config.routes):
+        endpoint = endpoints.get(route.dialect)
+        check = endpoint.check if endpoint is not None else None
+        if check is not None:
+            problems += [config.problem(("routes", i, *at), text) for at, text in check(route)]
+    return problems
 
 
 def _same(a: SinkConfig, b: SinkConfig) -> bool:
@@ -92,15 +119,24 @@ def _same(a: SinkConfig, b: SinkConfig) -> bool:
 
 
 class Runtime:
-    def __init__(self, config: Config, sinks: dict[str, Sink], pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        config: Config,
+        sinks: dict[str, Sink],
+        pipeline: Pipeline,
+        plugins: pluggy.PluginManager,
+        router: Router,
+    ) -> None:
         self.config = config
-        self.router = Router(config)
+        self.router = router
+        self.models = ModelTable(config.models, config.default_sink)
         self.sinks = sinks
         self.pipeline = pipeline
+        self.plugins = plugins
         self.in_flight = 0
 
     def resolve(self, model: str, route: Route) -> Target:
-        return self.router.models.resolve(model, route.sink, self._forwards_unknown)
+        return self.models.resolve(model, route.sink, self._forwards_unknown)
 
     def _forwards_unknown(self, sink: str) -> bool:
         return self.sinks[sink].forwards_unknown_models

@@ -17,7 +17,7 @@ from typing import Any
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
-from ..builtin.metrics import MULTIPROCESS_DIR
+from .metrics import MULTIPROCESS_DIR
 
 __all__ = ["serve_workers"]
 

@@ -13,8 +13,9 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
+
+from ..exchange import Identity
 
 __all__ = ["NAME_PATTERN", "ClientKey", "KeyRing", "hash_key", "key_from_entry", "new_key"]
 
@@ -46,13 +47,10 @@ class ClientKey:
     def limited(self) -> bool:
         return bool(self.requests_per_minute or self.tokens_per_minute or self.concurrency)
 
-    def allows_model(self, model: str) -> bool:
-        return self.models is None or any(fnmatchcase(model, m) for m in self.models)
-
-    def allows_route(self, path: str) -> bool:
-        if self.routes is None:
-            return True
-        return any(path == r or (r.endswith("/*") and path.startswith(r[:-1])) for r in self.routes)
+    @property
+    def identity(self) -> Identity:
+        """What a request that presents this key is allowed."""
+        return Identity(self.name, self.models, self.routes)
 
 
 class KeyRing:

@@ -23,10 +23,12 @@ from gateway.app import create_app
 from gateway.config import load_config
 from gateway.endpoints.dashboard.access import authorise
 from gateway.errors import PermissionDenied
-from gateway.exchange import Exchange
+from gateway.exchange import Exchange, Identity
+from gateway.flow.endpoints import Call
 from gateway.hookspecs import hookimpl
 from gateway.ledger.report import FAILED
 from gateway.server.plugins import build_plugin_manager
+from gateway.server.runtime import build_runtime
 
 TOKEN = "dashboard-test-token"
 ROUTES = """
@@ -56,11 +58,12 @@ usage:
 
 
 class NamedKeys:
-    """Stands in for named client keys: sets ``exchange.key_name`` (from a header here)."""
+    """Stands in for named client keys: the identity of a key named by a header."""
 
     @hookimpl
     def gateway_authenticate(self, exchange):
-        exchange.key_name = exchange.headers.get("x-test-key-name")
+        name = exchange.headers.get("x-test-key-name")
+        return Identity(name) if name else None
 
 
 class Gateway(SimpleNamespace):
@@ -274,7 +277,9 @@ def test_without_a_token_only_this_machine_sees_it(
     assert [json.loads(line)["path"] for line in logged] == ["/dashboard/login"]
 
     config = load_config(tmp_path / "routes.yaml")
+    runtime = build_runtime(config, build_plugin_manager(config))
     remote = SimpleNamespace(ip="192.0.2.7", headers={}, cookies={})
     exchange = Exchange("1", "GET", "/dashboard", {}, "192.0.2.7")
+    call = Call(remote, runtime, runtime.router.match("/dashboard"), exchange)
     with pytest.raises(PermissionDenied):
-        asyncio.run(authorise(remote, exchange, config, build_plugin_manager(config)))
+        asyncio.run(authorise(call))

@@ -16,13 +16,14 @@ import pytest
 from mock_upstream import Reply
 from postgres_server import PostgresServer
 
-from gateway.builtin.token_auth import presented_token
 from gateway.commands.main import main
 from gateway.config import load_config
+from gateway.exchange import Identity
+from gateway.flow.auth import presented_token
 from gateway.hookspecs import hookimpl
+from gateway.ledger.opening import open_store
 from gateway.ledger.report import summary, window
 from gateway.ledger.settings import LedgerSettings
-from gateway.ledger.store import open_store
 from gateway.server.plugins import build_plugin_manager
 
 ROUTES = """
@@ -53,12 +54,11 @@ REQUESTS = 120
 
 
 class NamedKeys:
-    """Stands in for named client keys: sets ``exchange.key_name`` as that feature does."""
+    """Stands in for named client keys: answers the identity of a named key, as they do."""
 
     @hookimpl
     def gateway_authenticate(self, exchange):
-        exchange.key_name = KEYS.get(presented_token(exchange.headers) or "")
-        return {"key": exchange.key_name}
+        return Identity(KEYS.get(presented_token(exchange.headers) or ""))
 
 
 @pytest.fixture(scope="module")

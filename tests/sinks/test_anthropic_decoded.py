@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import anthropic
 import pytest
-from gateway.sinks.http.sink.anthropic_upstream import decode_response
 
 from gateway import ir
 from gateway.errors import UpstreamError
+from gateway.sinks.http.anthropic_upstream import decode_response
 from gateway.wire.turns import results_follow_calls
 
 ROUTES = """

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gateway.sinks.http.sink.openai_upstream import StreamDecoder
-
 from gateway import ir
+from gateway.sinks.http.openai_upstream import StreamDecoder
 from gateway.wire.sse import ServerSentEvent
 
 

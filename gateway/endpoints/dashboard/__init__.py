@@ -1,5 +1,5 @@
 """``/dashboard``: a page of live charts drawn from the usage ledger (docs/usage.md)."""
 
-from .pages import serve_dashboard
+from .pages import DASHBOARD_ENDPOINTS
 
-__all__ = ["serve_dashboard"]
+__all__ = ["DASHBOARD_ENDPOINTS"]

@@ -11,15 +11,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Mapping
 
-import pluggy
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from ...builtin.token_auth import presented_token
-from ...config import Config
 from ...errors import PermissionDenied
-from ...exchange import Exchange
-from ...server.plugins import authenticate
+from ...flow.auth import authenticate_call, presented_token
+from ...flow.endpoints import Call
 
 __all__ = ["COOKIE", "authorise", "forget_token", "keep_token", "same_origin"]
 
@@ -55,18 +52,13 @@ def with_token(headers: Mapping[str, str], token: str | None) -> Mapping[str, st
     return _WithCredential(headers, token)
 
 
-async def authorise(
-    request: Request, exchange: Exchange, config: Config, plugins: pluggy.PluginManager,
-    token: str | None = None,
-) -> None:  # fmt: skip
+async def authorise(call: Call, token: str | None = None) -> None:
     """Raises AuthenticationFailed (no or a wrong credential) or PermissionDenied (an open
     gateway seen from another machine); ``token`` is tried instead of the cookie."""
+    request, exchange = call.request, call.exchange
     exchange.headers = with_token(request.headers, token or request.cookies.get(COOKIE))
-    identity = await authenticate(
-        plugins.hook.gateway_authenticate, exchange=exchange, config=config
-    )
-    exchange.identity = identity
-    if identity is None and not _loopback(request.ip):
+    await authenticate_call(call.runtime, exchange)
+    if exchange.identity is None and not _loopback(request.ip):
         raise PermissionDenied(
             "Without auth.token the dashboard is shown on this machine only: set auth.token to "
             "open it from others."

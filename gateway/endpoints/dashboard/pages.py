@@ -11,18 +11,15 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from ... import __version__
-from ...builtin.usage_ledger import UsageLedger
-from ...config.routing import DASHBOARD_FORMS, Route
 from ...errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed
-from ...exchange import Exchange
 from ...flow.answers import json_response
+from ...flow.endpoints import Call, Endpoint
 from ...ledger.report import window
-from ...server.plugins import builtin_plugin
 from ...server.runtime import Runtime
 from ..info import sink_states
 from .access import COOKIE, authorise, forget_token, keep_token, same_origin
 
-__all__ = ["serve_dashboard"]
+__all__ = ["DASHBOARD_ENDPOINTS"]
 
 _STATIC = resources.files(__package__) / "static"
 _ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
@@ -40,14 +37,13 @@ _HEADERS = {
 }
 
 
-async def serve_dashboard(
-    request: Request, runtime: Runtime, route: Route, exchange: Exchange
-) -> HTTPResponse:
+async def serve_dashboard(call: Call) -> HTTPResponse:
+    request, runtime, route, exchange = call.request, call.runtime, call.route, call.exchange
     page = route.path.removeprefix("/dashboard").lstrip("/")
-    method = "POST" if route.path in DASHBOARD_FORMS else "GET"
-    if request.method != method:
+    if not route.endpoint.allows(request.method):
+        allowed = ", ".join(route.endpoint.methods)
         raise MethodNotAllowed(
-            f"{request.path} accepts {method}, not {request.method}", headers={"allow": method}
+            f"{request.path} accepts {allowed}, not {request.method}", headers={"allow": allowed}
         )
     if page in _ASSETS:  # the same for everyone: nothing in them is private
         return _static(page, _ASSETS[page], status=200, cache="max-age=300")
@@ -58,10 +54,9 @@ async def serve_dashboard(
         forget_token(response, secure=secure)
         return response
     if page == "login":
-        return await _login(request, runtime, exchange, secure)
-    plugins = request.app.ctx.plugins
+        return await _login(call, secure)
     try:
-        await authorise(request, exchange, runtime.config, plugins)
+        await authorise(call)
     except AuthenticationFailed as refused:
         if page == "data":
             raise
@@ -72,16 +67,15 @@ async def serve_dashboard(
     return _static("index.html", "text/html; charset=utf-8", status=200)
 
 
-async def _login(
-    request: Request, runtime: Runtime, exchange: Exchange, secure: bool
-) -> HTTPResponse:
+async def _login(call: Call, secure: bool) -> HTTPResponse:
+    request, exchange = call.request, call.exchange
     if not same_origin(request):
         raise AuthenticationFailed("The dashboard's login form posts from its own page only.")
     token = (request.form or {}).get("token") or ""
     if not token:
         return _login_page("Enter the gateway's token.", status=401)
     try:
-        await authorise(request, exchange, runtime.config, request.app.ctx.plugins, token=token)
+        await authorise(call, token=token)
     except AuthenticationFailed:
         exchange.status = 401
         return _login_page("That token is not accepted by this gateway.", status=401)
@@ -97,8 +91,7 @@ async def _data(request: Request, runtime: Runtime) -> dict[str, Any]:
         raise InvalidRequest("minutes must be a whole number") from None
     if minutes not in _MINUTES:
         raise InvalidRequest(f"minutes must be one of {', '.join(map(str, _MINUTES))}")
-    ledger = builtin_plugin(request.app.ctx.plugins, UsageLedger)
-    writer = getattr(ledger, "writer", None)
+    writer = request.app.ctx.services.ledger.writer
     data: dict[str, Any] = {
         "version": __version__,
         "now": time.time(),
@@ -142,3 +135,12 @@ def _see_other() -> HTTPResponse:
     return HTTPResponse(
         status=303, headers={"location": quote("/dashboard"), **_HEADERS}, content_type="text/plain"
     )
+
+
+#: The page, its script, style and data (GET), and the login and logout forms (POST).
+DASHBOARD_ENDPOINTS = (
+    Endpoint("dashboard", serve_dashboard, methods=("GET",), page=True, monitoring=True,
+             paths=("/dashboard", "/dashboard/data", "/dashboard/app.js", "/dashboard/app.css")),
+    Endpoint("dashboard.session", serve_dashboard, methods=("POST",), page=True,
+             monitoring=True, paths=("/dashboard/login", "/dashboard/logout")),
+)  # fmt: skip

@@ -11,13 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sanic import Request
-
 from ...config import Config
-from ...exchange import Exchange
-from ...server.runtime import Runtime
+from ...dialects import JSONRPC
+from ...flow.endpoints import Call, Endpoint
 
-__all__ = ["has_mcp_route", "serve_mcp", "start_mcp", "stop_mcp"]
+__all__ = ["MCP_ENDPOINT", "has_mcp_route", "start_mcp", "stop_mcp"]
 
 
 def has_mcp_route(config: Config) -> bool:
@@ -44,6 +42,9 @@ async def stop_mcp(app: Any) -> None:
         await service.close()
 
 
-async def serve_mcp(request: Request, runtime: Runtime, exchange: Exchange) -> None:
-    service = await start_mcp(request.app)
-    await service.serve(request, runtime, exchange)
+async def serve_mcp(call: Call) -> None:
+    service = await start_mcp(call.request.app)
+    await service.serve(call.request, call.runtime, call.exchange)
+
+
+MCP_ENDPOINT = Endpoint("mcp", serve_mcp, family=JSONRPC)

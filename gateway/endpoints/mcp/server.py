@@ -27,8 +27,10 @@ from sanic import Request
 
 from ... import __version__
 from ...errors import GatewayError, InvalidRequest
-from ...exchange import Exchange
-from ...flow.route_call import call_custom_route
+from ...exchange import Exchange, Identity
+from ...flow.answers import WholeAnswer
+from ...flow.complete import Asked, complete
+from ...flow.deadline import Deadline
 from ...server.runtime import Runtime
 from ..tools import TOOL_ENDPOINTS
 from .asgi_bridge import AsgiApp, Message, serve_asgi
@@ -140,19 +142,19 @@ class McpService:
     async def _run(
         tool: RouteTool, arguments: dict[str, Any], call: _Call, reporter: ProgressReporter | None
     ) -> Any:
-        endpoint = TOOL_ENDPOINTS.get(tool.route.endpoint)
+        endpoint = TOOL_ENDPOINTS.get(tool.route.endpoint.name)
         if endpoint is not None:
             assert tool.route.config is not None
             base_dir = call.runtime.config.base_dir
             return await endpoint.run(tool.route.config.tool, arguments, base_dir)
-        return await call_custom_route(
-            call.runtime,
-            tool.route,
-            arguments,
-            call.headers,
-            call.exchange,
-            on_text=reporter.text if reporter else None,
+        deadline = Deadline.after(call.runtime.config.limits.request_timeout)
+        asked = Asked(arguments, call.headers)
+        on_text = reporter.text if reporter else None
+        answer = await complete(
+            call.runtime, tool.route, asked, call.exchange, deadline, whole=True, on_text=on_text
         )
+        assert isinstance(answer, WholeAnswer)  # asked whole, and a custom route relays nothing
+        return answer.body
 
 
 def _completed_by_response(app: AsgiApp, complete: Callable[[int], None]) -> AsgiApp:
@@ -211,11 +213,11 @@ class _Call:
     def tools(self) -> dict[str, RouteTool]:
         """The routes offered as tools to this client: a named key sees only the routes its
         ``routes:`` list allows over HTTP (the /mcp route alone opens no other)."""
-        key = self.runtime.config.keys.get(self.exchange.key_name)
+        identity = self.exchange.identity
         tools = route_tools(self.runtime)
-        if key is None:
+        if not isinstance(identity, Identity):
             return tools
-        return {name: t for name, t in tools.items() if key.allows_route(t.route.path)}
+        return {name: t for name, t in tools.items() if identity.allows_route(t.route.path)}
 
 
 def _call_of(ctx: Any) -> _Call:

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from ...config import gateway_schema
-from ...config.routing import Route
+from ...flow.routes import Route
 from ...server.runtime import Runtime
 from ..tools import TOOL_ENDPOINTS
 
@@ -40,14 +40,14 @@ def route_tools(runtime: Runtime) -> dict[str, RouteTool]:
         if route.config is None:
             continue
         config = route.config
-        endpoint = TOOL_ENDPOINTS.get(route.endpoint)
+        endpoint = TOOL_ENDPOINTS.get(route.endpoint.name)
         if endpoint is not None:
             tools[config.tool_name] = RouteTool(
                 config.tool_name, route, config.description or endpoint.description,
                 copy.deepcopy(endpoint.input_schema), None,
             )  # fmt: skip
             continue
-        if route.endpoint != "custom":
+        if route.endpoint.name != "custom":
             continue
         transforms = runtime.pipeline.transforms
         first = transforms[config.request_transforms[0]] if config.request_transforms else None

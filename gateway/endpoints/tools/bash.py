@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from ...pipeline.payload_schema import PayloadSchema
 from .paths import allowed_roots, confine, refuse_control_characters
 from .request import checked_body
 
-__all__ = ["INPUT_SCHEMA", "allowed_executable", "bash"]
+__all__ = ["INPUT_SCHEMA", "allowed_executable", "bash", "option_problems"]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_OUTPUT = 1024 * 1024
@@ -64,6 +65,18 @@ INPUT_SCHEMA: dict[str, Any] = {
     },
 }
 _BODY = PayloadSchema(INPUT_SCHEMA)
+# Programs that run whatever command line they are given; never on an allowlist.
+_SHELL = re.compile(r"/(?:(?:ba|da|z|k|c|tc|fi|mk|a|y|rb|le)?sh|busybox|toybox)$")
+
+
+def option_problems(options: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """What ``gateway check`` refuses in a route's ``tool:`` options, by option path."""
+    return [
+        (("executables", i), f"'{path}' is a shell: it would run any command it is given; "
+         "list the programs themselves")
+        for i, path in enumerate(options.get("executables", ()))
+        if _SHELL.search(path)
+    ]  # fmt: skip
 
 
 async def bash(options: Mapping[str, Any], body: Any, base_dir: Path) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""Authentication: the auth hooks judge a request, and what they accept is recorded once.
+
+The accepting hook's identity goes on the exchange; an :class:`~gateway.exchange.Identity`
+also names the key (limits, ledger, metrics) and the routes and models it may use.
+"""
+
+from __future__ import annotations
+
+from ..errors import PermissionDenied
+from ..exchange import Exchange, Identity
+from ..server.plugins import authenticate
+from ..server.runtime import Runtime
+
+__all__ = ["authenticate_call", "presented_token"]
+
+
+async def authenticate_call(runtime: Runtime, exchange: Exchange) -> None:
+    """Runs the auth hooks on ``exchange``; raises when they refuse it, or when its identity
+    may not call its route."""
+    identity = await authenticate(
+        runtime.plugins.hook.gateway_authenticate, exchange=exchange, config=runtime.config
+    )
+    exchange.identity = identity
+    if not isinstance(identity, Identity):
+        return
+    exchange.key_name = identity.key_name
+    if exchange.route is not None and not identity.allows_route(exchange.route):
+        raise PermissionDenied(
+            f"The key '{identity.key_name}' may not call {exchange.route}.",
+            code="route_not_allowed",
+        )
+
+
+def presented_token(headers: object) -> str | None:
+    """The token in ``x-api-key`` or ``Authorization: Bearer`` (as the Anthropic and OpenAI
+    SDKs send their API keys)."""
+    get = headers.get  # type: ignore[attr-defined]
+    token = get("x-api-key")
+    if token:
+        return token
+    authorization = get("authorization") or ""
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None

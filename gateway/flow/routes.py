@@ -1,0 +1,78 @@
+"""The route table of one configuration: a request path to a Route, which holds its Endpoint.
+
+Built once per runtime from routes.yaml and the registered endpoints: the endpoints' own paths
+(``/health``, ``/v1/models``, the dashboard's), the file's routes, the standard API routes again
+under every mount's prefix, and each standard route under ``/v1/`` once more without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..config import Config, RouteConfig
+from ..config.yaml_source import ConfigError
+from .endpoints import Endpoint, EndpointTable
+
+__all__ = ["Route", "Router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str
+    endpoint: Endpoint
+    #: The sink forced by the route or its mount.
+    sink: str | None = None
+    config: RouteConfig | None = None
+    mount: str | None = None
+
+
+class Router:
+    def __init__(self, config: Config, endpoints: EndpointTable) -> None:
+        routes: dict[str, Route] = {}
+        for endpoint in endpoints:
+            for path in endpoint.paths:
+                routes[path] = Route(path, endpoint)
+        files = [(r, _endpoint_of(config, endpoints, i)) for i, r in enumerate(config.routes)]
+        for mount in config.mounts:
+            for endpoint in endpoints:
+                for path in endpoint.mounted_paths:
+                    full = mount.prefix + path
+                    routes[full] = Route(full, endpoint, mount.sink, mount=mount.prefix)
+            for route, endpoint in files:
+                if endpoint.mountable and not route.path.startswith(mount.prefix):
+                    full = mount.prefix + route.path
+                    routes[full] = Route(
+                        full, endpoint, mount.sink or route.sink, route, mount.prefix
+                    )
+        for route, endpoint in files:
+            routes[route.path] = Route(route.path, endpoint, route.sink, route)
+        # Clients configured with the root as their base URL post to /messages or
+        # /chat/completions: a standard route under /v1 answers there too, unless a route of
+        # the file claims that path.
+        for path, route in list(routes.items()):
+            if route.endpoint.mountable and "/v1/" in path:
+                routes.setdefault(path.replace("/v1/", "/", 1), route)
+        self._routes = routes
+
+    def match(self, path: str) -> Route | None:
+        route = self._routes.get(path)
+        if route is None and len(path) > 1 and path.endswith("/"):
+            route = self._routes.get(path.rstrip("/"))
+        return route
+
+    def __iter__(self) -> Iterator[Route]:
+        """Every route once (the unversioned paths are aliases, not routes of their own)."""
+        unique = {id(route): route for route in self._routes.values()}
+        return iter(sorted(unique.values(), key=lambda r: r.path))
+
+
+def _endpoint_of(config: Config, endpoints: EndpointTable, index: int) -> Endpoint:
+    name = config.routes[index].dialect
+    endpoint = endpoints.get(name)
+    if endpoint is None:
+        known = ", ".join(sorted(e.name for e in endpoints))
+        raise ConfigError(
+            [config.problem(("routes", index, "dialect"), f"no endpoint '{name}' ({known})")]
+        )
+    return endpoint

@@ -1,0 +1,32 @@
+"""The app's services: the key limiter, the metrics registry and the usage ledger.
+
+Opened when the server starts, configured again by every reload (counters, the Redis client
+and the ledger's store survive one that keeps their settings), closed at shutdown. The request
+path uses the limiter itself; the built-in plugins feed the metrics and the ledger from their
+hooks, and receive the services in ``gateway_startup`` as any plugin can.
+"""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..ledger.service import Ledger
+from ..teams.limiter import Limiter
+from .metrics import MetricsRegistry
+
+__all__ = ["Services"]
+
+
+class Services:
+    def __init__(self) -> None:
+        self.limiter = Limiter()
+        self.metrics = MetricsRegistry()
+        self.ledger = Ledger()
+
+    async def configure(self, config: Config) -> None:
+        """Takes a configuration, at start and after each reload."""
+        await self.limiter.configure(config.state, config.limits.request_timeout)
+        await self.ledger.configure(config)
+
+    async def close(self) -> None:
+        await self.ledger.close()
+        await self.limiter.close()
