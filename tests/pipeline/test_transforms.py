@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import httpx
 import pytest
 from mock_upstream import Reply
+from paths import REPO
 from processes import wait_for_no_claude
 
 from gateway.commands.main import main
 from gateway.config import load_config
-
-REPO = Path(__file__).resolve().parent.parent
-
 
 # --- the shipped endpoints, through the default routes.yaml and the real claude binary -------
 

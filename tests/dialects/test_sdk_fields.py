@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import re
-from pathlib import Path
 
 import anthropic
 import openai
@@ -17,10 +16,11 @@ import pytest
 from anthropic.resources.messages import Messages
 from openai.resources.chat.completions import Completions
 from openai.resources.responses import Responses
+from paths import REPO
 
 from gateway.dialects import anthropic_messages, openai_chat, openai_responses
 
-DOCS = (Path(__file__).resolve().parent.parent / "docs" / "compatibility.md").read_text()
+DOCS = (REPO / "docs" / "compatibility.md").read_text()
 # How to send, not what to send.
 TRANSPORT = {"extra_headers", "extra_query", "extra_body", "timeout"}
 # The anthropic SDK sends these as headers; a passthrough route forwards them.

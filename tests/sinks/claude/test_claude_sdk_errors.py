@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import claude_agent_sdk
 import pytest
+from paths import TESTS
 
 from gateway import ir
 from gateway.config import SinkConfig
 from gateway.errors import SinkUnavailable, UpstreamError
 from gateway.sinks.claude.sdk import ClaudeSdkSink
 
-FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "fake_claude.py"
+FAKE_CLAUDE = TESTS / "fake_claude.py"
 
 
 def sdk_sink(**options: object) -> ClaudeSdkSink:

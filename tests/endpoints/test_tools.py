@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from paths import REPO
 from server import ServedApp
 from waiting import wait_until
 
@@ -24,7 +25,6 @@ from gateway.config import ConfigError, load_config
 from gateway.server.plugins import build_plugin_manager
 from gateway.server.runtime import build_runtime
 
-REPO = Path(__file__).resolve().parent.parent
 ROUTES = """
 version: 1
 sinks:

@@ -4,16 +4,15 @@ against the mock upstream, which asks for Bash commands; only those the rules na
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import httpx
 import pytest
 from mock_upstream import Reply
+from paths import REPO
 from processes import wait_for_no_claude
 
 from gateway.sinks.claude.settings import ClaudeSettings
 
-REPO = Path(__file__).resolve().parent.parent.parent
 ROUTES = """
 version: 1
 default_sink: claude-code

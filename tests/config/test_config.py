@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from paths import REPO
 
 from gateway.commands.main import main
 from gateway.config import ConfigError, load_config
@@ -243,9 +244,8 @@ def test_routes_command_prints_the_table(write_config, capsys):
 
 
 def test_shipped_routes_files_are_valid(monkeypatch):
-    from pathlib import Path
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = REPO
     files = [repo / "routes.yaml", *sorted(repo.glob("examples/*/routes.yaml"))]
     for path in files:
         assert main(["check", str(path)]) == 0, path

@@ -17,6 +17,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mock_upstream import Reply
+from paths import REPO
 from server import ServedApp
 
 from gateway.app import create_app
@@ -24,7 +25,6 @@ from gateway.config import ConfigError, load_config
 from gateway.sinks.claude.binary import locate
 from gateway.teams.keys import hash_key, new_key
 
-REPO = Path(__file__).resolve().parent.parent
 TOKEN = "mcp-test-token"
 AUTH = {"x-api-key": TOKEN}
 CI_KEY = new_key()

@@ -19,11 +19,11 @@ import anthropic
 import openai
 import pytest
 from mock_upstream import Reply
+from paths import REPO
 from processes import wait_for_no_claude
 
 from gateway.sinks.claude.run_dirs import RunArea, runs_parent
 
-REPO = Path(__file__).resolve().parents[2]
 FAKE_CLAUDE = REPO / "tests" / "fake_claude.py"
 
 ROUTES = """

@@ -6,12 +6,13 @@ import logging
 import re
 from pathlib import Path
 
+from paths import REPO
+
 from gateway.commands.main import main
 from gateway.config import load_config
 from gateway.config.starter import packaged_config
 from gateway.server.plugins import build_plugin_manager
 
-REPO = Path(__file__).resolve().parent.parent
 STARTER_PARTS = ("routes.yaml", "transforms", "schemas", "hooks")
 
 

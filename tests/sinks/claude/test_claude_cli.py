@@ -10,7 +10,6 @@ import json
 import socket
 import threading
 import time
-from pathlib import Path
 
 import anthropic
 import httpx
@@ -18,12 +17,13 @@ import openai
 import pytest
 from media import tiny_png
 from mock_upstream import Reply
+from paths import TESTS
 from processes import claude_children, wait_for_no_claude
 
 from gateway.sinks.claude.run_plan import fixed_flags
 from gateway.sinks.claude.settings import ClaudeSettings
 
-FAKE_CLAUDE = Path(__file__).resolve().parent.parent / "fake_claude.py"
+FAKE_CLAUDE = TESTS / "fake_claude.py"
 
 ROUTES = """
 version: 1
