@@ -57,8 +57,9 @@ def create_app(
     ``--allow-unauthenticated-remote``).
     """
     pm = plugins or build_plugin_manager(config)
-    runtimes = Runtimes(build_runtime(config, pm))
-    context = GatewayContext(runtimes, Services(), open_to_remote=open_to_remote)
+    services = Services()
+    runtimes = Runtimes(build_runtime(config, pm, services=services))
+    context = GatewayContext(runtimes, services, open_to_remote=open_to_remote)
     app = _GatewaySanic(
         name or f"gateway_{next(_app_numbers)}", ctx=context, configure_logging=False
     )

@@ -12,8 +12,10 @@
     ├── PayloadTooLarge               413  the headers or the body are over their limit
     ├── Unprocessable                 422  well-formed but refused (schema of a custom endpoint)
     ├── RateLimited                   429  a key's limit, or the upstream asked us to slow down
+    │   └── UsageLimited                   a subscription's window is used up (until its reset)
     ├── Overloaded                    429 (OpenAI) / 529 (Anthropic), with Retry-After
     ├── UpstreamError                 502  the backend failed or answered nonsense
+    │   └── UpstreamUnreachable            the upstream refused or dropped the connection
     ├── SinkUnavailable               503  the backend cannot run at all (binary missing, ...)
     │   └── LimitsUnavailable              the limits' store (Redis) is unreachable, policy closed
     ├── UpstreamTimeout               504
@@ -48,6 +50,8 @@ __all__ = [
     "Unprocessable",
     "UpstreamError",
     "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "UsageLimited",
     "error_for_upstream_status",
     "error_from_upstream_body",
 ]
@@ -141,6 +145,18 @@ class RateLimited(GatewayError):
     kind = "rate_limit_error"
 
 
+class UsageLimited(RateLimited):
+    """The subscription behind a sink has used up a window (five hours, seven days) or would
+    spend overage the configuration refuses; ``retry-after`` says when it resets."""
+
+    def __init__(self, message: str, *, resets_at: float | None = None, now: float) -> None:
+        headers = {}
+        if resets_at is not None and resets_at > now:
+            headers["retry-after"] = str(max(1, round(resets_at - now)))
+        super().__init__(message, code="usage_limit_reached", headers=headers)
+        self.resets_at = resets_at
+
+
 class Overloaded(GatewayError):
     """Too many requests in flight for a sink. Anthropic clients see 529, OpenAI clients 429."""
 
@@ -156,6 +172,10 @@ class Overloaded(GatewayError):
 class UpstreamError(GatewayError):
     status = 502
     kind = "api_error"
+
+
+class UpstreamUnreachable(UpstreamError):
+    """No answer at all: the connection was refused, failed or dropped before a response."""
 
 
 class SinkUnavailable(GatewayError):

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import ir
 
-__all__ = ["Exchange", "Identity"]
+__all__ = ["Attempt", "Exchange", "Identity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,18 @@ class Identity:
         if self.routes is None:
             return True
         return any(path == r or (r.endswith("/*") and path.startswith(r[:-1])) for r in self.routes)
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of a target for a request (routing may try several: docs/configuration.md)."""
+
+    sink: str
+    model: str
+    started: float
+    ended: float | None = None
+    #: The kind of failure that ended it (``overloaded``, ``connect``, ...); None: it answered.
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +71,10 @@ class Exchange:
     model: str | None = None
     target_model: str | None = None
     sink: str | None = None
+    #: The target that answered, as ``sink/model``.
+    target: str | None = None
+    #: Every try of a target, in order (more than one when routing retried or moved on).
+    attempts: list[Attempt] = field(default_factory=list)
     stream: bool = False
     passthrough: bool = False
     status: int | None = None

@@ -31,6 +31,8 @@ def record(exchange: Exchange) -> dict[str, Any]:
         "model": exchange.model,
         "target_model": exchange.target_model,
         "sink": exchange.sink,
+        "target": exchange.target,
+        "attempts": len(exchange.attempts) or None,
         "stream": exchange.stream,
         "passthrough": exchange.passthrough,
         "status": exchange.status,

@@ -11,9 +11,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..config.routing import Plan
 from ..dialects import error_encoder
 from ..errors import GatewayError, InvalidRequest, RouteNotFound
-from ..flow.prepare import prepare
+from ..flow.auth import presented_token
+from ..flow.prepare import for_target, prepare
 from ..flow.routes import Route
 from ..ir_json import request_to_json
 from ..server.runtime import Runtime
@@ -46,19 +48,51 @@ async def dry_run(
 async def _plan(
     runtime: Runtime, route: Route, body: dict[str, Any], headers: Mapping[str, str]
 ) -> dict[str, Any]:
-    prepared = await prepare(runtime, route, body, headers, "dry-run")
-    target, sink = prepared.target, prepared.sink
+    prepared = await prepare(runtime, route, body, headers, "dry-run", _key_name(runtime, headers))
+    plan = prepared.plan
+    target = plan.primary
+    sink = runtime.sinks[target.sink]
     report: dict[str, Any] = {"route": route.path, "dialect": route.endpoint.name}
     if prepared.transformed is not None:
         report["transformed"] = prepared.transformed
-    report["model"] = {"requested": target.requested, "target": target.model, "sink": sink.name}
-    if prepared.request is None:
+    report["model"] = {"requested": plan.requested, "target": target.model, "sink": sink.name}
+    report["routing"] = _routing(runtime, plan)
+    name = route.endpoint.name
+    if prepared.passes_through(sink, name, body):
         report["passthrough"] = True
-        report["sink_call"] = sink.describe_forward(route.endpoint.name, body, target.model)
+        report["sink_call"] = sink.describe_forward(name, body, target.model)
     else:
-        report["request"] = request_to_json(prepared.request)
-        report["sink_call"] = sink.describe(prepared.request)
+        request, _ = for_target(prepared, sink, route, target.model)
+        report["request"] = request_to_json(request)
+        report["sink_call"] = sink.describe(request)
     return report
+
+
+def _routing(runtime: Runtime, plan: Plan) -> dict[str, Any]:
+    """Which targets the request would get, in which order, and why."""
+    health = runtime.services.targets.snapshot()
+    why = f"rule '{plan.rule}' matched" if plan.rule else "the model's own targets"
+    if len(plan.targets) > 1:
+        why += f"; strategy {plan.strategy}"
+    return {
+        "why": why,
+        "rule": plan.rule,
+        "strategy": plan.strategy,
+        "targets": [
+            {"target": t.key, "sink": t.sink, "model": t.model, "weight": t.weight,
+             "health": health.get(t.key, {}).get("state", "ok")}
+            for t in plan.targets
+        ],
+        "retry": {"attempts": plan.retry.attempts, "on": sorted(plan.retry.on)},
+        "fallback_on": sorted(plan.fallback_on),
+    }  # fmt: skip
+
+
+def _key_name(runtime: Runtime, headers: Mapping[str, str]) -> str | None:
+    """The named key the headers present, for rules on ``key`` (no request is authenticated)."""
+    token = presented_token(headers)
+    key = runtime.config.keys.find(token) if token else None
+    return key.name if key is not None else None
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .model import Config
+from .targets import TargetSpec
 from .yaml_source import JsonPath, Problem
 
 __all__ = ["check_references"]
@@ -19,9 +20,17 @@ def check_references(config: Config) -> list[Problem]:
         if name is not None and name not in config.sinks:
             problems.append(config.problem(path, f"'{name}' is not a defined sink ({known})"))
 
+    def targets_exist(targets: tuple[TargetSpec, ...], path: JsonPath) -> None:
+        for j, target in enumerate(targets):
+            sink_exists(target.sink, (*path, "targets", j, "sink"))
+
     sink_exists(config.document.data.get("default_sink"), ("default_sink",))
     for i, model in enumerate(config.models):
         sink_exists(model.sink, ("models", i, "sink"))
+        targets_exist(model.targets, ("models", i))
+        for j, rule in enumerate(model.rules):
+            targets_exist(rule.targets, ("models", i, "rules", j))
+    problems += _rule_references(config)
     seen_names: dict[str, int] = {}
     for i, model in enumerate(config.models):
         for j, name in enumerate(filter(None, (model.name, *model.aliases))):
@@ -36,6 +45,7 @@ def check_references(config: Config) -> list[Problem]:
     seen_paths: dict[str, int] = {}
     for i, route in enumerate(config.routes):
         sink_exists(route.sink, ("routes", i, "sink"))
+        targets_exist(route.targets, ("routes", i))
         if route.path in seen_paths:
             problems.append(
                 config.problem(
@@ -56,6 +66,7 @@ def check_references(config: Config) -> list[Problem]:
                     )
     for i, mount in enumerate(config.mounts):
         sink_exists(mount.sink, ("mounts", i, "sink"))
+        targets_exist(mount.targets, ("mounts", i))
     for i, route in enumerate(config.routes):
         if route.tool and not route.dialect.startswith("tool."):
             problems.append(
@@ -78,4 +89,24 @@ def check_references(config: Config) -> list[Problem]:
                 )
             )
         tool_names.setdefault(route.tool_name, i)
+    return problems
+
+
+def _rule_references(config: Config) -> list[Problem]:
+    """A rule's ``use`` names a model entry by its name or an alias, and not its own entry."""
+    entries = {
+        name: i for i, m in enumerate(config.models) for name in (m.name, *m.aliases) if name
+    }
+    problems = []
+    for i, model in enumerate(config.models):
+        for j, rule in enumerate(model.rules):
+            if rule.use is None:
+                continue
+            if rule.use not in entries:
+                known = ", ".join(entries) or "none"
+                message = f"'{rule.use}' is not the name or an alias of a model entry ({known})"
+                problems.append(config.problem(("models", i, "rules", j, "use"), message))
+            elif entries[rule.use] == i:
+                message = f"'{rule.use}' is this entry itself: name another entry"
+                problems.append(config.problem(("models", i, "rules", j, "use"), message))
     return problems

@@ -16,9 +16,19 @@ from .exposure import Exposure
 from .keys_file import load_keys
 from .model import Config, Limits, ModelRule, MountConfig, RouteConfig, SinkConfig
 from .schemas import validate_with_schema
+from .targets import (
+    RoutingDefaults,
+    retry_policy,
+    routing_defaults,
+    routing_rule,
+    target_specs,
+)
 from .yaml_source import ConfigError, Located, load_yaml
 
 __all__ = ["load_config"]
+
+# Keys of a sink that the routing reads; the rest are the sink kind's own options.
+_ROUTING_KEYS = frozenset({"kind", "when_limited", "overage"})
 
 
 def load_config(path: Path | str) -> Config:
@@ -42,14 +52,17 @@ def _build(source: Path, document: Located) -> Config:
         name: SinkConfig(
             name=name,
             kind=raw["kind"],
-            options={k: v for k, v in raw.items() if k != "kind"},
+            options={k: v for k, v in raw.items() if k not in _ROUTING_KEYS},
             path=("sinks", name),
             unset_env={
                 p[2:]: tuple(v) for p, v in document.unset_env.items() if p[:2] == ("sinks", name)
             },
+            when_limited=raw.get("when_limited", "fallback"),
+            overage=raw.get("overage", "allow"),
         )
         for name, raw in data["sinks"].items()
     }
+    routing = routing_defaults(data.get("routing", {}))
     auth = data.get("auth", {})
     log = data.get("access_log", {})
     keys, keys_file = load_keys(document, auth, source.parent)
@@ -58,9 +71,11 @@ def _build(source: Path, document: Located) -> Config:
         source=source,
         default_sink=data.get("default_sink") or next(iter(sinks)),
         sinks=sinks,
-        models=tuple(_model(document, i, raw) for i, raw in enumerate(data.get("models", []))),
+        models=tuple(
+            _model(document, i, raw, routing) for i, raw in enumerate(data.get("models", []))
+        ),
         routes=tuple(_route(raw) for raw in data["routes"]),
-        mounts=tuple(MountConfig(m["prefix"], m.get("sink")) for m in data.get("mounts", [])),
+        mounts=tuple(_mount(raw) for raw in data.get("mounts", [])),
         hooks=tuple(data.get("hooks", [])),
         transforms=data.get("transforms", {}),
         limits=Limits(**data.get("limits", {})),
@@ -71,6 +86,7 @@ def _build(source: Path, document: Located) -> Config:
         keys=keys,
         keys_file=keys_file,
         state=StateOptions.from_options(data.get("state", {})),
+        routing=routing,
     )
 
 
@@ -105,7 +121,9 @@ def _exposure(document: Located, raw: dict[str, Any], token: bool) -> Exposure:
     return exposure
 
 
-def _model(document: Located, index: int, raw: dict[str, Any]) -> ModelRule:
+def _model(
+    document: Located, index: int, raw: dict[str, Any], routing: RoutingDefaults
+) -> ModelRule:
     regex = None
     if "regex" in raw:
         try:
@@ -122,7 +140,17 @@ def _model(document: Located, index: int, raw: dict[str, Any]) -> ModelRule:
         target=raw.get("target"),
         sink=raw.get("sink"),
         description=raw.get("description"),
+        targets=target_specs(raw.get("targets")),
+        strategy=raw.get("strategy", "fallback"),
+        retry=retry_policy(raw["retry"], routing.retry) if "retry" in raw else None,
+        fallback_on=frozenset(raw["fallback_on"]) if "fallback_on" in raw else None,
+        rules=tuple(routing_rule(rule, i) for i, rule in enumerate(raw.get("rules", ()))),
     )
+
+
+def _mount(raw: dict[str, Any]) -> MountConfig:
+    targets = target_specs(raw.get("targets"))
+    return MountConfig(raw["prefix"], raw.get("sink"), targets, raw.get("strategy", "fallback"))
 
 
 def _route(raw: dict[str, Any]) -> RouteConfig:
@@ -138,4 +166,6 @@ def _route(raw: dict[str, Any]) -> RouteConfig:
         hosted_tools=raw.get("hosted_tools", "refuse"),
         name=raw.get("name"),
         tool=raw.get("tool", {}),
+        targets=target_specs(raw.get("targets")),
+        strategy=raw.get("strategy", "fallback"),
     )

@@ -12,6 +12,7 @@ from typing import Any
 from ..teams.keys import KeyRing
 from ..teams.options import StateOptions
 from .exposure import Exposure
+from .targets import RetryPolicy, RoutingDefaults, RoutingRule, TargetSpec
 from .yaml_source import JsonPath, Located, Problem
 
 __all__ = [
@@ -36,6 +37,11 @@ class SinkConfig:
     path: JsonPath
     # Environment variables the options refer to that were not set, by option path.
     unset_env: Mapping[JsonPath, tuple[str, ...]] = field(default_factory=dict)
+    #: A subscription window used up: try the next target (``fallback``), or answer 429 until
+    #: it resets (``refuse``).
+    when_limited: str = "fallback"
+    #: Paid extra usage beyond the subscription: spend it (``allow``) or treat it as limited.
+    overage: str = "allow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,14 @@ class ModelRule:
     target: str | None = None
     sink: str | None = None
     description: str | None = None
+    #: Several places to serve it (``sink`` is then not set), picked by ``strategy``.
+    targets: tuple[TargetSpec, ...] = ()
+    strategy: str = "fallback"
+    #: None: the ``routing:`` defaults.
+    retry: RetryPolicy | None = None
+    fallback_on: frozenset[str] | None = None
+    #: Checked in order before the targets; the first that holds decides.
+    rules: tuple[RoutingRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,9 @@ class RouteConfig:
     name: str | None = None
     #: A tool endpoint's options (``tool:``; docs/tools.md).
     tool: Mapping[str, Any] = field(default_factory=dict)
+    #: Sinks that serve it instead of the model entry's, picked by ``strategy``.
+    targets: tuple[TargetSpec, ...] = ()
+    strategy: str = "fallback"
 
     @property
     def tool_name(self) -> str:
@@ -78,6 +95,8 @@ class RouteConfig:
 class MountConfig:
     prefix: str
     sink: str | None = None
+    targets: tuple[TargetSpec, ...] = ()
+    strategy: str = "fallback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +131,7 @@ class Config:
     keys: KeyRing = field(default_factory=KeyRing)
     keys_file: Path | None = None
     state: StateOptions = field(default_factory=StateOptions)
+    routing: RoutingDefaults = field(default_factory=RoutingDefaults)
 
     @property
     def auth_required(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +12,10 @@ from .. import __version__
 from ..exchange import Identity
 from ..flow.answers import json_response
 from ..flow.endpoints import Call, Endpoint
+from ..server.metrics import live_gauges
 from ..server.runtime import Runtime
-from ..sinks.base import ModelEntry
+from ..sinks.base import ModelEntry, Sink
+from ..sinks.quota import Quota
 
 __all__ = ["INFO_ENDPOINTS", "anthropic_model_list", "openai_model_list", "sink_states"]
 
@@ -83,6 +86,7 @@ async def status(call: Call) -> HTTPResponse:
         "version": __version__,
         "config": str(runtime.config.source),
         "sinks": sinks,
+        "targets": runtime.services.targets.snapshot(),
         "endpoints": paths,
     }
     if runtime.config.keys or runtime.config.state.url:
@@ -96,9 +100,21 @@ def sink_states(runtime: Runtime, names: list[str]) -> dict[str, dict[str, Any]]
     """What /status and /dashboard show of each sink: its own status, and whether it is ready."""
     states = {}
     for name in names:
-        problem = runtime.sinks[name].readiness_problem()
-        states[name] = runtime.sinks[name].status() | {"ready": problem is None, "problem": problem}
+        sink = runtime.sinks[name]
+        problem = sink.readiness_problem()
+        quota = sink.quota
+        states[name] = sink.status() | {
+            "ready": problem is None,
+            "problem": problem,
+            # The subscription's windows as the sink last heard (none with an API key).
+            "subscription": None if quota is None else _subscription(sink, quota),
+        }
     return states
+
+
+def _subscription(sink: Sink, quota: Quota) -> dict[str, Any]:
+    until = quota.limited_until(time.time(), allow_overage=sink.config.overage == "allow")
+    return quota.to_json() | {"limited_until": until, "when_limited": sink.config.when_limited}
 
 
 async def health(call: Call) -> HTTPResponse:
@@ -106,7 +122,10 @@ async def health(call: Call) -> HTTPResponse:
 
 
 async def metrics(call: Call) -> HTTPResponse:
-    text = call.request.app.ctx.services.metrics.render()
+    runtime = call.runtime
+    text = runtime.services.metrics.render() + live_gauges(
+        runtime.sinks.values(), runtime.services.targets.snapshot()
+    )
     return HTTPResponse(text, content_type="text/plain; version=0.0.4")
 
 

@@ -3,8 +3,8 @@ completion answer (whole, streamed, relayed) that the senders write out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sanic.response import HTTPResponse
@@ -26,12 +26,17 @@ def json_response(
     )
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(slots=True)
 class WholeAnswer:
     """The whole answer, in the client's dialect (or the route's transforms' shape)."""
 
     body: Any
-    headers: dict[str, str] = field(default_factory=dict)
+    #: Called once the answer has been sent (routing counts its target's requests in flight).
+    on_sent: Callable[[], None] = _nothing
 
 
 @dataclass(slots=True)
@@ -42,7 +47,7 @@ class StreamedAnswer:
     first: list[ir.Event]
     batches: AsyncIterator[list[ir.Event]]
     encoder: StreamEncoder
-    headers: dict[str, str] = field(default_factory=dict)
+    on_sent: Callable[[], None] = _nothing
 
 
 @dataclass(slots=True)
@@ -54,6 +59,7 @@ class RelayedAnswer:
     #: The sink asked the upstream for a stream's usage the client did not ask for.
     strip_usage: bool
     anthropic: bool
+    on_sent: Callable[[], None] = _nothing
 
 
 Answer = WholeAnswer | StreamedAnswer | RelayedAnswer

@@ -10,12 +10,15 @@ the client gets in its own dialect. Writing the answer is the caller's: HTTP sen
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from .. import ir
+from ..config.routing import Target
+from ..config.targets import RetryPolicy
 from ..dialects import (
     ANTHROPIC,
     COUNT_TOKENS,
@@ -32,10 +35,11 @@ from ..server.runtime import Runtime
 from ..sinks.base import Sink
 from ..wire.json_codec import dumps
 from .answers import Answer, RelayedAnswer, StreamedAnswer, WholeAnswer, json_response
+from .attempts import try_targets
 from .body import read_json_body
 from .deadline import Deadline
 from .endpoints import Call, Endpoint
-from .prepare import Prepared, prepare, refuse_model_not_allowed, transform_response
+from .prepare import Prepared, for_target, prepare, refuse_model_not_allowed, transform_response
 from .relay import send_relayed
 from .routes import Route
 from .stream import send_stream
@@ -57,15 +61,16 @@ class Asked:
 
 async def serve_completion(call: Call) -> Any:
     """A completion endpoint over HTTP: the answer is sent as soon as it is open."""
-    request = call.request
+    request, exchange = call.request, call.exchange
     asked = Asked(read_json_body(request), request.headers, request.body, request.query_string)
     deadline = Deadline.after(call.runtime.config.limits.request_timeout)
-    answer = await complete(call.runtime, call.route, asked, call.exchange, deadline)
+    answer = await complete(call.runtime, call.route, asked, exchange, deadline)
     if isinstance(answer, WholeAnswer):
-        return json_response(answer.body, headers=answer.headers or None)
+        answer.on_sent()  # the body is whole: its target has done its part
+        return json_response(answer.body, headers=exchange.response_headers or None)
     if isinstance(answer, StreamedAnswer):
-        return await send_stream(request, answer, call.exchange, deadline)
-    return await send_relayed(request, answer, call.exchange, deadline)
+        return await send_stream(request, answer, exchange, deadline)
+    return await send_relayed(request, answer, exchange, deadline)
 
 
 async def complete(
@@ -78,44 +83,138 @@ async def complete(
     whole: bool = False,
     on_text: TextListener | None = None,
 ) -> Answer:
-    """The answer to ``asked`` on ``route``, opened. ``whole``: a whole answer even when the
-    body asks for a stream (an MCP tool call), its text shown to ``on_text`` as it comes."""
-    prepared = await prepare(runtime, route, asked.body, asked.headers, exchange.id)
-    target, sink = prepared.target, prepared.sink
-    exchange.model, exchange.target_model, exchange.sink = target.requested, target.model, sink.name
-    refuse_model_not_allowed(exchange, target.requested)
-    if prepared.dropped_tools:
-        exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(prepared.dropped_tools)
-    if prepared.request is None:
-        exchange.stream = asked.body.get("stream") is True
-        return await _open_relay(route, asked, prepared, exchange, deadline)
+    """The answer to ``asked`` on ``route``, opened by the first target of its model's plan
+    that can (flow/attempts.py). ``whole``: a whole answer even when the body asks for a
+    stream (an MCP tool call), its text shown to ``on_text`` as it comes."""
+    prepared = await prepare(
+        runtime, route, asked.body, asked.headers, exchange.id, exchange.key_name
+    )
+    plan = prepared.plan
+    exchange.model = plan.requested
+    refuse_model_not_allowed(exchange, plan.requested)
     request = prepared.request
-    if route.endpoint.name == COUNT_TOKENS:
-        async with _waiting_on(sink, deadline):
-            return WholeAnswer({"input_tokens": await sink.count_tokens(request)})
-    exchange.stream = request.stream and not whole
-    if exchange.stream:
-        return await _open_stream(prepared, exchange, deadline)
-    async with _waiting_on(sink, deadline):
-        if on_text is None:
-            response = await sink.complete(request)
+    if request is None:
+        exchange.stream = asked.body.get("stream") is True
+    else:
+        exchange.stream = request.stream and not whole
+    opening = _Opening(runtime, route, asked, prepared, exchange, deadline, plan.retry, on_text)
+    health = runtime.services.targets
+    return await try_targets(plan, runtime.sinks, health, exchange, deadline, opening.open)
+
+
+class _Opening:
+    """Opens the answer of one target: relayed, streamed or whole, as the target's sink and
+    the request call for."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        route: Route,
+        asked: Asked,
+        prepared: Prepared,
+        exchange: Exchange,
+        deadline: Deadline,
+        retry: RetryPolicy,
+        on_text: TextListener | None,
+    ) -> None:
+        self.runtime, self.route, self.asked, self.prepared = runtime, route, asked, prepared
+        self.exchange, self.deadline, self.on_text = exchange, deadline, on_text
+        self.first_byte_timeout = retry.first_byte_timeout_seconds
+
+    async def open(self, target: Target, sink: Sink) -> Answer:
+        route, asked, prepared, exchange = self.route, self.asked, self.prepared, self.exchange
+        name = route.endpoint.name
+        exchange.sink, exchange.target_model = sink.name, target.model
+        if prepared.passes_through(sink, name, asked.body):
+            exchange.passthrough = True
+            return await self._relay(sink, target.model)
+        exchange.passthrough = False
+        request, dropped = for_target(prepared, sink, route, target.model)
+        if dropped:
+            exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(dropped)
+        if name == COUNT_TOKENS:
+            async with self._waiting_on(sink, whole=True):
+                return WholeAnswer({"input_tokens": await sink.count_tokens(request)})
+        if exchange.stream:
+            answer: Answer = await self._stream(sink, request)
         else:
-            response = await _followed(sink.stream(request), on_text)
-    exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
-    return WholeAnswer(await _answer_body(runtime, route, prepared, exchange, asked, response),
-                       dict(exchange.response_headers))  # fmt: skip
+            answer = await self._whole(sink, request)
+        if route.endpoint.family == ANTHROPIC and sink.quota is not None:
+            # Claude Code's own limit warnings read these (they are the sink's latest).
+            exchange.response_headers.update(sink.quota.headers())
+        return answer
+
+    async def _whole(self, sink: Sink, request: ir.Request) -> WholeAnswer:
+        exchange = self.exchange
+        async with self._waiting_on(sink, whole=True):
+            if self.on_text is None:
+                response = await sink.complete(request)
+            else:
+                response = await _followed(sink.stream(request), self.on_text)
+        exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
+        body = await _answer_body(self.runtime, self.route, request, exchange, self.asked, response)
+        return WholeAnswer(body)
+
+    async def _stream(self, sink: Sink, request: ir.Request) -> StreamedAnswer:
+        """The sink's stream, once its first events are in: the status is decided by them."""
+        dialect = self.prepared.dialect
+        assert dialect is not None
+        batches = sink.stream_batches(request)
+        try:
+            async with self._waiting_on(sink, whole=False):
+                first = await anext(batches)
+        except StopAsyncIteration:
+            await batches.aclose()
+            raise UpstreamError(f"The sink '{sink.name}' ended without an answer") from None
+        except BaseException:
+            await batches.aclose()
+            raise
+        return StreamedAnswer(sink, first, batches, dialect.stream_encoder(request))
+
+    async def _relay(self, sink: Sink, model: str) -> RelayedAnswer:
+        """Bytes to an upstream of the client's own dialect; only the model may be renamed, and
+        an OpenAI chat stream asked to report its usage (see ``relay.UsageSniffer``)."""
+        asked, name = self.asked, self.route.endpoint.name
+        changes = sink.relayed_fields(name, asked.body, model)
+        raw = dumps({**asked.body, **changes}) if changes or asked.raw is None else asked.raw
+        async with self._waiting_on(sink, whole=False):
+            answer = await sink.forward(name, "POST", asked.query, asked.headers, raw)
+        anthropic = self.route.endpoint.family == ANTHROPIC
+        return RelayedAnswer(sink, answer, "stream_options" in changes, anthropic)
+
+    @asynccontextmanager
+    async def _waiting_on(self, sink: Sink, *, whole: bool) -> AsyncIterator[None]:
+        """The request's deadline, or the plan's first-byte timeout if it comes first, around
+        a call to a sink; its end is a 504 naming the sink (a timeout routing may move on for).
+        """
+        deadline, at = self.deadline, self.deadline.at
+        if self.first_byte_timeout is not None:
+            at = min(at, asyncio.get_running_loop().time() + self.first_byte_timeout)
+        try:
+            async with asyncio.timeout_at(at):
+                yield
+        except TimeoutError:
+            if at < deadline.at:
+                what = "its whole answer" if whole else "its first byte"
+                raise UpstreamTimeout(
+                    f"The sink '{sink.name}' did not send {what} within "
+                    f"{self.first_byte_timeout:g} s (routing.retry.first_byte_timeout_seconds)"
+                ) from None
+            raise UpstreamTimeout(
+                f"The sink '{sink.name}' did not answer within {deadline.seconds:g} s"
+            ) from None
 
 
 async def _answer_body(
     runtime: Runtime,
     route: Route,
-    prepared: Prepared,
+    request: ir.Request,
     exchange: Exchange,
     asked: Asked,
     response: ir.Response,
 ) -> Any:
-    request, dialect = prepared.request, route.endpoint.dialect
-    assert request is not None and dialect is not None
+    dialect = route.endpoint.dialect
+    assert dialect is not None
     if route.config is None or not route.config.response_transforms:
         return dialect.encode_response(response, request)
     answer = await transform_response(
@@ -124,69 +223,6 @@ async def _answer_body(
     if route.endpoint.name == "custom":
         return answer
     return dialect.encode_response(answer, request)
-
-
-async def _open_stream(
-    prepared: Prepared, exchange: Exchange, deadline: Deadline
-) -> StreamedAnswer:
-    """The sink's stream, once its first events are in: the status is decided by them."""
-    sink, request, dialect = prepared.sink, prepared.request, prepared.dialect
-    assert request is not None and dialect is not None
-    batches = sink.stream_batches(request)
-    try:
-        async with deadline.scope():
-            first = await anext(batches)
-    except StopAsyncIteration:
-        await batches.aclose()
-        raise UpstreamError(f"The sink '{sink.name}' ended without an answer") from None
-    except TimeoutError:
-        await batches.aclose()
-        raise UpstreamTimeout(f"The sink '{sink.name}' did not start answering in time") from None
-    except BaseException:
-        await batches.aclose()
-        raise
-    encoder = dialect.stream_encoder(request)
-    return StreamedAnswer(sink, first, batches, encoder, dict(exchange.response_headers))
-
-
-async def _open_relay(
-    route: Route, asked: Asked, prepared: Prepared, exchange: Exchange, deadline: Deadline
-) -> RelayedAnswer:
-    """Bytes to an upstream of the client's own dialect; only the model may be renamed, and an
-    OpenAI chat stream asked to report its usage (see ``relay.UsageSniffer``)."""
-    exchange.passthrough = True
-    sink, name = prepared.sink, route.endpoint.name
-    changes = sink.relayed_fields(name, asked.body, prepared.target.model)
-    raw = dumps({**asked.body, **changes}) if changes or asked.raw is None else asked.raw
-    try:
-        async with deadline.scope():
-            answer = await sink.forward(name, "POST", asked.query, asked.headers, raw)
-    except TimeoutError:
-        raise UpstreamTimeout(f"The upstream '{sink.name}' did not answer in time") from None
-    anthropic = route.endpoint.family == ANTHROPIC
-    return RelayedAnswer(sink, answer, "stream_options" in changes, anthropic)
-
-
-class _waiting_on:
-    """The request's deadline around a call to a sink; its end is a 504 naming the sink."""
-
-    __slots__ = ("_deadline", "_scope", "_sink")
-
-    def __init__(self, sink: Sink, deadline: Deadline) -> None:
-        self._sink, self._deadline = sink, deadline
-        self._scope = deadline.scope()
-
-    async def __aenter__(self) -> None:
-        await self._scope.__aenter__()
-
-    async def __aexit__(self, kind: Any, error: Any, trace: Any) -> bool:
-        try:
-            await self._scope.__aexit__(kind, error, trace)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"The sink '{self._sink.name}' did not answer within {self._deadline.seconds:g} s"
-            ) from None
-        return False
 
 
 async def _followed(events: AsyncIterator[ir.Event], on_text: TextListener) -> ir.Response:

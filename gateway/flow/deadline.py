@@ -21,6 +21,10 @@ class Deadline:
     def after(cls, seconds: float) -> Deadline:
         return cls(seconds, asyncio.get_running_loop().time() + seconds)
 
+    def remaining(self) -> float:
+        """Seconds left (negative once it has passed)."""
+        return self.at - asyncio.get_running_loop().time()
+
     def scope(self) -> asyncio.Timeout:
         """Raises TimeoutError in the block once the deadline passes."""
         return asyncio.timeout_at(self.at)

@@ -10,11 +10,11 @@ route without transforms takes the body untouched instead (passthrough).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import ir
-from ..config.routing import Target
+from ..config.routing import Facts, Plan
 from ..dialects import COUNT_TOKENS, Dialect, anthropic_messages, openai_chat
 from ..dialects.chat_shapes import shape_of
 from ..errors import InvalidRequest, PermissionDenied, TransformFailed
@@ -25,20 +25,24 @@ from ..server.runtime import Runtime
 from ..sinks.base import Sink
 from .routes import Route
 
-__all__ = ["Prepared", "prepare", "refuse_model_not_allowed", "transform_response"]
+__all__ = ["Prepared", "for_target", "prepare", "refuse_model_not_allowed", "transform_response"]
 
 
 @dataclass(slots=True)
 class Prepared:
-    target: Target
-    sink: Sink
-    #: None on a passthrough: the body goes to the upstream as it came.
+    plan: Plan
+    #: The neutral request, its model set for each target tried; None when every target
+    #: passes the body through untouched.
     request: ir.Request | None
     dialect: Dialect | None
     #: What the request transforms produced (shown by ``gateway try``).
     transformed: Any = None
-    #: Hosted tools the route let go because the sink cannot run them.
-    dropped_tools: list[str] = field(default_factory=list)
+    #: The route has no transforms: a sink of the client's own dialect may take the body.
+    relayable: bool = True
+
+    def passes_through(self, sink: Sink, endpoint: str, body: dict[str, Any]) -> bool:
+        """Whether ``sink`` takes the body as it came, untouched."""
+        return self.request is None or (self.relayable and _passes_through(sink, endpoint, body))
 
 
 def refuse_model_not_allowed(exchange: Exchange, model: str) -> None:
@@ -59,21 +63,23 @@ async def prepare(
     body: dict[str, Any],
     headers: Mapping[str, str],
     request_id: str,
+    key_name: str | None = None,
 ) -> Prepared:
     config = route.config
     request_transforms = config.request_transforms if config else ()
     response_transforms = config.response_transforms if config else ()
     endpoint = route.endpoint.name
     dialect = route.endpoint.dialect
-    resolved = None  # the body's model, resolved to tell a passthrough
+    facts = Facts(body, headers, key_name)
+    plan = None  # the body's model, resolved to tell a passthrough
     if not request_transforms and not response_transforms:
         model = body.get("model") or (config.model if config else None)
         if not isinstance(model, str) or not model:
             raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
-        resolved = runtime.resolve(model, route)
-        sink = runtime.sinks[resolved.sink]
-        if _passes_through(sink, endpoint, body):
-            return Prepared(resolved, sink, None, None)
+        plan = runtime.resolve(model, route, facts)
+        sinks = runtime.sinks
+        if all(_passes_through(sinks[t.sink], endpoint, body) for t in plan.targets):
+            return Prepared(plan, None, None)
     if endpoint == COUNT_TOKENS:
         if request_transforms or response_transforms:
             raise InvalidRequest(
@@ -81,9 +87,8 @@ async def prepare(
                 "route's transforms in routes.yaml"
             )
         request = anthropic_messages.decode_request(body, max_tokens_required=False)
-        target = runtime.resolve(request.model, route)
-        request.model = target.model
-        return Prepared(target, runtime.sinks[target.sink], request, None)
+        return Prepared(plan or runtime.resolve(request.model, route, facts), request, None)
+    relayable = not request_transforms and not response_transforms
     if dialect is None:
         raise InvalidRequest(f"{route.path} ({endpoint}) cannot be served by this gateway.")
     transformed = None
@@ -106,14 +111,19 @@ async def prepare(
                 '"stream": false',
                 param="stream",
             )
-    if resolved is not None and resolved.requested == request.model:
-        target = resolved
-    else:
-        target = runtime.resolve(request.model, route)
-    request.model = target.model
-    sink = runtime.sinks[target.sink]
-    dropped = _unrunnable_hosted_tools(request, sink, route)
-    return Prepared(target, sink, request, dialect, transformed, dropped)
+    if plan is None or plan.requested != request.model:
+        plan = runtime.resolve(request.model, route, facts)
+    return Prepared(plan, request, dialect, transformed, relayable)
+
+
+def for_target(
+    prepared: Prepared, sink: Sink, route: Route, model: str
+) -> tuple[ir.Request, list[str]]:
+    """The neutral request as ``sink`` receives it (``model`` its name there), and the hosted
+    tools the route lets go because that sink cannot run them."""
+    assert prepared.request is not None
+    request = replace(prepared.request, model=model)
+    return request, _unrunnable_hosted_tools(request, sink, route)
 
 
 def _passes_through(sink: Sink, endpoint: str, body: dict[str, Any]) -> bool:

@@ -28,13 +28,14 @@ async def send_relayed(
 ) -> HTTPResponse | None:
     """Sends an upstream's relayed answer on as it came: whole, or streamed chunk by chunk."""
     answer = relayed.answer
+    headers = {**answer.headers, **exchange.response_headers}
     try:
         if not answer.streaming:
             exchange.usage = _usage_of(answer.body)
             if answer.status >= 400:
                 exchange.error_type = _error_kind(answer.body)
-            return HTTPResponse(answer.body, status=answer.status, headers=answer.headers)
-        response = await request.respond(status=answer.status, headers=answer.headers)
+            return HTTPResponse(answer.body, status=answer.status, headers=headers)
+        response = await request.respond(status=answer.status, headers=headers)
         exchange.status, exchange.first_byte = answer.status, time.perf_counter()
         stream_error = stream_error_encoder(relayed.anthropic)
         usage = UsageSniffer(strip_usage_chunk=relayed.strip_usage)
@@ -58,6 +59,7 @@ async def send_relayed(
         return None
     finally:
         answer.close()
+        relayed.on_sent()
 
 
 def _error_kind(body: bytes) -> str:

@@ -8,9 +8,10 @@ under every mount's prefix, and each standard route under ``/v1/`` once more wit
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import Config, RouteConfig
+from ..config.routing import Via
 from ..config.yaml_source import ConfigError
 from .endpoints import Endpoint, EndpointTable
 
@@ -25,6 +26,8 @@ class Route:
     sink: str | None = None
     config: RouteConfig | None = None
     mount: str | None = None
+    #: The sinks the route or its mount decides for every model (``sink``, or ``targets``).
+    via: Via = field(default_factory=Via)
 
 
 class Router:
@@ -35,18 +38,20 @@ class Router:
                 routes[path] = Route(path, endpoint)
         files = [(r, _endpoint_of(config, endpoints, i)) for i, r in enumerate(config.routes)]
         for mount in config.mounts:
+            via = Via(mount.sink, mount.targets, mount.strategy)
+            mount_decides = bool(mount.sink or mount.targets)
             for endpoint in endpoints:
                 for path in endpoint.mounted_paths:
                     full = mount.prefix + path
-                    routes[full] = Route(full, endpoint, mount.sink, mount=mount.prefix)
+                    routes[full] = Route(full, endpoint, mount.sink, mount=mount.prefix, via=via)
             for route, endpoint in files:
                 if endpoint.mountable and not route.path.startswith(mount.prefix):
                     full = mount.prefix + route.path
-                    routes[full] = Route(
-                        full, endpoint, mount.sink or route.sink, route, mount.prefix
-                    )
+                    sink = mount.sink or route.sink
+                    chosen = via if mount_decides else _via(route)
+                    routes[full] = Route(full, endpoint, sink, route, mount.prefix, chosen)
         for route, endpoint in files:
-            routes[route.path] = Route(route.path, endpoint, route.sink, route)
+            routes[route.path] = Route(route.path, endpoint, route.sink, route, via=_via(route))
         # Clients configured with the root as their base URL post to /messages or
         # /chat/completions: a standard route under /v1 answers there too, unless a route of
         # the file claims that path.
@@ -65,6 +70,10 @@ class Router:
         """Every route once (the unversioned paths are aliases, not routes of their own)."""
         unique = {id(route): route for route in self._routes.values()}
         return iter(sorted(unique.values(), key=lambda r: r.path))
+
+
+def _via(route: RouteConfig) -> Via:
+    return Via(route.sink, route.targets, route.strategy)
 
 
 def _endpoint_of(config: Config, endpoints: EndpointTable, index: int) -> Endpoint:

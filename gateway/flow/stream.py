@@ -34,10 +34,19 @@ async def send_stream(
     bench/run.py: 50-event bursts, a write per event took most of the CPU of a translated
     stream); nothing waits for more: a batch is written as soon as it is encoded.
     """
+    try:
+        await _send(request, answer, exchange, deadline)
+    finally:
+        answer.on_sent()
+
+
+async def _send(
+    request: Request, answer: StreamedAnswer, exchange: Exchange, deadline: Deadline
+) -> None:
     sink, encoder = answer.sink, answer.encoder
     async with aclosing(answer.batches) as batches:
         response = await request.respond(
-            content_type="text/event-stream", headers=SSE_HEADERS | answer.headers
+            content_type="text/event-stream", headers=SSE_HEADERS | exchange.response_headers
         )
         exchange.status, exchange.first_byte = 200, time.perf_counter()
         try:
@@ -63,7 +72,6 @@ async def send_stream(
             )
         await response.eof()
         exchange.complete = True
-    return None
 
 
 async def _send_batch(

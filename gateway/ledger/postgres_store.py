@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from .record import CREATE_STATEMENTS, INSERT, TABLE
+from .record import CREATE_STATEMENTS, INSERT, TABLE, UPGRADES
 from .store import Store
 
 __all__ = ["PostgresStore"]
@@ -55,6 +55,10 @@ class PostgresStore(Store):
                 await connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))
                 for statement in CREATE_STATEMENTS:
                     await connection.execute(statement)
+                for name, kind in UPGRADES:
+                    await connection.execute(
+                        f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}"
+                    )
         self._connection = connection
         return connection
 

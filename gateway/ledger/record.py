@@ -8,7 +8,7 @@ from typing import Any
 
 from ..exchange import Exchange
 
-__all__ = ["COLUMNS", "CREATE_STATEMENTS", "INSERT", "TABLE", "row_from"]
+__all__ = ["COLUMNS", "CREATE_STATEMENTS", "INSERT", "TABLE", "UPGRADES", "row_from"]
 
 TABLE = "gateway_requests"
 
@@ -38,6 +38,12 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("latency_ms", "DOUBLE PRECISION"),
     ("cost_usd", "DOUBLE PRECISION"),
 )
+#: Columns added after the first release: a ledger made before gets them when it is opened.
+UPGRADES: tuple[tuple[str, str], ...] = (
+    ("target", "TEXT"),  # sink/model of the target that answered
+    ("attempts", "INTEGER"),  # tries of targets it took (retries and moves to other targets)
+)
+_COLUMNS += UPGRADES
 COLUMNS = tuple(name for name, _ in _COLUMNS)
 
 CREATE_STATEMENTS = (
@@ -98,4 +104,6 @@ def row_from(exchange: Exchange) -> tuple[Any, ...]:
         None if ttfb is None else round(ttfb, 3),
         None if latency is None else round(latency, 3),
         exchange.cost_usd,
+        exchange.target,
+        len(exchange.attempts) or None,
     )

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .record import COLUMNS, CREATE_STATEMENTS, INSERT, TABLE
+from .record import COLUMNS, CREATE_STATEMENTS, INSERT, TABLE, UPGRADES
 from .store import Store
 
 __all__ = ["LedgerMissing", "SqliteStore"]
@@ -64,6 +64,10 @@ class SqliteStore(Store):
             connection.execute("PRAGMA journal_mode = WAL")
             for statement in CREATE_STATEMENTS:
                 connection.execute(statement)
+            present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
+            for name, kind in UPGRADES:
+                if name not in present:
+                    connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {kind}")
         # WAL with synchronous=NORMAL: a crash of the machine may lose the last batches, never
         # corrupt the file; a full fsync per batch would cost more than the rest together.
         connection.execute("PRAGMA synchronous = NORMAL")

@@ -10,6 +10,7 @@ of them. One process keeps its counts in memory, in a registry of its own per ap
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -23,7 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from ..exchange import Exchange
 
-__all__ = ["MULTIPROCESS_DIR", "MetricsRegistry"]
+__all__ = ["MULTIPROCESS_DIR", "MetricsRegistry", "live_gauges"]
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -53,6 +54,12 @@ class MetricsRegistry:
             ["key", "direction"],
             registry=self.registry,
         )
+        self.attempts = Counter(
+            "gateway_target_attempts",
+            "Tries of each target (sink/model) by outcome: ok, or the failure's kind.",
+            ["target", "outcome"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "gateway_request_seconds",
             "Time from request to the end of the response.",
@@ -78,6 +85,9 @@ class MetricsRegistry:
                 series(self.key_tokens, key, "output").inc(usage.output_tokens)
         if exchange.latency_ms is not None:
             series(self.latency, sink).observe(exchange.latency_ms / 1000)
+        for attempt in exchange.attempts:
+            target = f"{attempt.sink}/{attempt.model}"
+            series(self.attempts, target, attempt.error or "ok").inc()
 
     def _series_of(self, metric: Any, *labels: str) -> Any:
         found = self._series.get((metric, *labels))
@@ -92,3 +102,48 @@ class MetricsRegistry:
             MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def live_gauges(sinks: Iterable[Any], targets: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """Gauges read at each scrape from the live state of this process: each sink's
+    subscription windows (utilization, reset, whether it is used up) and each target's
+    cooldown. Not in the registry: they are what is, not counts of what happened."""
+    lines = [
+        "# HELP gateway_subscription_utilization Share of a subscription window used, as the "
+        "sink last heard.",
+        "# TYPE gateway_subscription_utilization gauge",
+    ]
+    resets, limited = [], []
+    for sink in sinks:
+        quota = getattr(sink, "quota", None)
+        if quota is None:
+            continue
+        for window, state in quota.windows.items():
+            labels = f'sink="{_label(sink.name)}",window="{_label(window)}"'
+            if state.utilization is not None:
+                lines.append(f"gateway_subscription_utilization{{{labels}}} {state.utilization}")
+            if state.resets_at is not None:
+                resets.append(
+                    f"gateway_subscription_resets_at_seconds{{{labels}}} {state.resets_at}"
+                )
+        used_up = 1 if quota.status == "rejected" else 0
+        limited.append(f'gateway_subscription_rejected{{sink="{_label(sink.name)}"}} {used_up}')
+    lines += [
+        "# HELP gateway_subscription_resets_at_seconds When a window resets (unix seconds).",
+        "# TYPE gateway_subscription_resets_at_seconds gauge",
+        *resets,
+        "# HELP gateway_subscription_rejected 1 while the subscription refuses (a used-up window).",
+        "# TYPE gateway_subscription_rejected gauge",
+        *limited,
+        "# HELP gateway_target_cooling 1 while a target is cooled down after failing.",
+        "# TYPE gateway_target_cooling gauge",
+    ]
+    lines += [
+        f'gateway_target_cooling{{target="{_label(key)}"}} {int(state["state"] == "cooling")}'
+        for key, state in targets.items()
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -86,7 +86,7 @@ class Reloader:
             try:
                 config = load_config(path)
                 plugins = build_plugin_manager(config, builtins=builtin_plugins(current.plugins))
-                runtime = build_runtime(config, plugins, previous=current)
+                runtime = build_runtime(config, plugins, current, current.services)
             except ConfigError as error:
                 self._stamps = before
                 return self._refuse(reason, [str(p) for p in error.problems])

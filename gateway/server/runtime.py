@@ -15,13 +15,14 @@ from collections.abc import Mapping
 import pluggy
 
 from ..config import Config, SinkConfig, validate_with_schema
-from ..config.routing import ModelTable, Target
+from ..config.routing import Facts, ModelTable, Plan
 from ..config.yaml_source import ConfigError, Problem
 from ..flow.endpoints import EndpointTable
 from ..flow.routes import Route, Router
 from ..pipeline.transforms import Pipeline
 from ..sinks.base import Sink
 from .plugins import sink_kinds
+from .services import Services
 
 __all__ = ["Runtime", "Runtimes", "build_runtime", "build_sinks"]
 
@@ -65,15 +66,22 @@ def build_sinks(
             sinks[name] = cls(sink_config)
         except ValueError as exc:
             problems.append(config.problem(sink_config.path, str(exc)))
+            continue
+        if previous is not None:  # what it last heard of its subscription still holds
+            sinks[name].quota = previous.quota
     if problems:
         raise ConfigError(problems)
     return sinks
 
 
 def build_runtime(
-    config: Config, pm: pluggy.PluginManager, previous: Runtime | None = None
+    config: Config,
+    pm: pluggy.PluginManager,
+    previous: Runtime | None = None,
+    services: Services | None = None,
 ) -> Runtime:
-    """Everything a configuration needs to serve, checked; sinks of ``previous`` are reused."""
+    """Everything a configuration needs to serve, checked; sinks of ``previous`` are reused.
+    ``services``: the app's (new ones for a command that serves nothing)."""
     problems: list[Problem] = []
     sinks: dict[str, Sink] = {}
     pipeline = router = None
@@ -93,7 +101,7 @@ def build_runtime(
         problems += error.problems
     if problems or pipeline is None or router is None:
         raise ConfigError(problems)
-    return Runtime(config, sinks, pipeline, pm, router)
+    return Runtime(config, sinks, pipeline, pm, router, services or Services())
 
 
 def endpoint_table(pm: pluggy.PluginManager) -> EndpointTable:
@@ -115,7 +123,13 @@ def _route_problems(config: Config, endpoints: EndpointTable) -> list[Problem]:
 
 
 def _same(a: SinkConfig, b: SinkConfig) -> bool:
-    return a.kind == b.kind and a.options == b.options and a.unset_env == b.unset_env
+    return (a.kind, a.options, a.unset_env, a.when_limited, a.overage) == (
+        b.kind,
+        b.options,
+        b.unset_env,
+        b.when_limited,
+        b.overage,
+    )
 
 
 class Runtime:
@@ -126,17 +140,21 @@ class Runtime:
         pipeline: Pipeline,
         plugins: pluggy.PluginManager,
         router: Router,
+        services: Services,
     ) -> None:
         self.config = config
         self.router = router
-        self.models = ModelTable(config.models, config.default_sink)
+        self.models = ModelTable(config.models, config.default_sink, config.routing)
         self.sinks = sinks
         self.pipeline = pipeline
         self.plugins = plugins
+        #: The app's, shared by every runtime it swaps in (they outlive reloads).
+        self.services = services
         self.in_flight = 0
 
-    def resolve(self, model: str, route: Route) -> Target:
-        return self.models.resolve(model, route.sink, self._forwards_unknown)
+    def resolve(self, model: str, route: Route, facts: Facts | None = None) -> Plan:
+        """The plan for ``model`` on ``route``; its rules are looked at only with ``facts``."""
+        return self.models.resolve(model, route.via, self._forwards_unknown, facts)
 
     def _forwards_unknown(self, sink: str) -> bool:
         return self.sinks[sink].forwards_unknown_models

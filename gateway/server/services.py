@@ -1,4 +1,5 @@
-"""The app's services: the key limiter, the metrics registry and the usage ledger.
+"""The app's services: the key limiter, the metrics registry, the usage ledger and the health
+of routing's targets.
 
 Opened when the server starts, configured again by every reload (counters, the Redis client
 and the ledger's store survive one that keeps their settings), closed at shutdown. The request
@@ -9,6 +10,7 @@ hooks, and receive the services in ``gateway_startup`` as any plugin can.
 from __future__ import annotations
 
 from ..config import Config
+from ..flow.targets import TargetHealth
 from ..ledger.service import Ledger
 from ..teams.limiter import Limiter
 from .metrics import MetricsRegistry
@@ -21,11 +23,14 @@ class Services:
         self.limiter = Limiter()
         self.metrics = MetricsRegistry()
         self.ledger = Ledger()
+        #: Cooldowns, probes and requests in flight of each target (flow/targets.py).
+        self.targets = TargetHealth()
 
     async def configure(self, config: Config) -> None:
         """Takes a configuration, at start and after each reload."""
         await self.limiter.configure(config.state, config.limits.request_timeout)
         await self.ledger.configure(config)
+        self.targets.configure(config.routing)
 
     async def close(self) -> None:
         await self.ledger.close()

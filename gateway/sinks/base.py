@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 from .. import ir
 from ..config import SinkConfig
 from ..errors import InvalidRequest
+from .quota import Quota
 
 __all__ = ["DEFAULT_MAX_TOKENS", "ModelEntry", "RawAnswer", "Sink"]
 
@@ -70,6 +71,14 @@ class Sink(abc.ABC):
     def __init__(self, config: SinkConfig) -> None:
         self.config = config
         self.name = config.name
+        #: The subscription's rate-limit windows as the backend last reported them (a CLI
+        #: logged in with a subscription, an API answer's unified headers); None: never seen.
+        self.quota: Quota | None = None
+
+    def saw_quota(self, quota: Quota | None) -> None:
+        """Records what an answer reported of the windows (routing reads ``quota``)."""
+        if quota is not None:
+            self.quota = quota
 
     @property
     def options(self) -> Mapping[str, Any]:

@@ -89,12 +89,12 @@ def test_read_limits_load_and_bad_ones_are_refused(write_config):
 
 
 def test_unknown_keys_and_missing_fields_are_all_reported(write_config):
-    path = write_config(VALID + "  - dialect: openai.chat\nrouting: {}\n")
+    path = write_config(VALID + "  - dialect: openai.chat\nrouter: {}\n")
     problems = problems_of(path)
     assert len(problems) == 2
     assert (
         problems[0]
-        == f"{path}:11:1 routing: Additional properties are not allowed ('routing' was unexpected)"
+        == f"{path}:11:1 router: Additional properties are not allowed ('router' was unexpected)"
     )
     assert problems[1] == f"{path}:10:5 routes[1]: 'path' is a required property"
 

@@ -61,7 +61,7 @@ def test_a_mount_repeats_the_standard_routes_and_its_own_paths_with_its_sink(con
     assert (mounted.endpoint.name, mounted.sink, mounted.mount) == ("openai.chat", "api", "/api")
     assert router.match("/api/v1/models").sink == "api"
     assert router.match("/api/chat") is None  # custom routes are not standard: not mounted
-    assert router.match("/chat").sink == "cli"
+    assert router.match("/chat").via.sink == "cli" and mounted.via.sink == "api"
     assert sorted(r.path for r in router) == [
         "/api/v1/chat/completions", "/api/v1/models", "/chat", "/health",
         "/v1/chat/completions", "/v1/models",

@@ -154,6 +154,7 @@ class McpService:
             call.runtime, tool.route, asked, call.exchange, deadline, whole=True, on_text=on_text
         )
         assert isinstance(answer, WholeAnswer)  # asked whole, and a custom route relays nothing
+        answer.on_sent()
         return answer.body
 
 

@@ -63,6 +63,9 @@ def message_to_dict(message: Any) -> dict[str, Any]:
             "usage": getattr(message, "usage", None),
         }
         return {"type": "assistant", "message": whole}
+    if name == "RateLimitEvent":  # claude-agent-sdk keeps the CLI's own fields in ``raw``
+        info = getattr(message.rate_limit_info, "raw", None)
+        return {"type": "rate_limit_event", "rate_limit_info": info if info is not None else {}}
     return {"type": name}
 
 

@@ -17,6 +17,7 @@ from ... import ir
 from ...errors import InvalidRequest, SinkUnavailable, UpstreamTimeout
 from ..base import Sink
 from ..concurrency import ConcurrencyLimiter
+from ..quota import Quota
 from .binary import TESTED_VERSION, ClaudeBinary, find_claude
 from .confinement import confine
 from .login import RECHECK_AFTER, LoginState, check_login
@@ -165,7 +166,10 @@ class ClaudeSink(Sink):
         ``unfinished(translator, deadline)`` gives the closing events (or raises) when the
         output ended before the answer did.
         """
-        translator = StreamJsonTranslator(agent=self.settings.agent)
+        translator = StreamJsonTranslator(
+            agent=self.settings.agent,
+            on_rate_limit=lambda info: self.saw_quota(Quota.from_event(info)),
+        )
         deadline = asyncio.get_running_loop().time() + self.settings.timeout
         try:
             async for event in run_events(

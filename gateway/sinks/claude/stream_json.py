@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from ... import ir
@@ -27,6 +28,7 @@ from ...errors import (
     InvalidRequest,
     SinkUnavailable,
     UpstreamError,
+    UsageLimited,
     error_for_upstream_status,
 )
 from ...wire.anthropic import usage_to_ir
@@ -44,9 +46,17 @@ _API_ERROR_STATUS = re.compile(r"API Error: (\d{3})\b|Request rejected \((\d{3})
 _LOGIN_HINT = f"The claude CLI on the gateway host has no valid login: {LOGIN_HINT}, then retry."
 
 
-def result_error(result: dict[str, Any]) -> GatewayError:
-    """The client-facing error for a ``result`` line with ``is_error: true``."""
+def result_error(
+    result: dict[str, Any], rate_limit: Mapping[str, Any] | None = None
+) -> GatewayError:
+    """The client-facing error for a ``result`` line with ``is_error: true``; ``rate_limit``
+    is the run's last ``rate_limit_info`` (it names the reset of a used-up window)."""
     text = str(result.get("result") or "; ".join(map(str, result.get("errors") or [])) or "")
+    if result.get("api_error") == "usage_limit_reached":
+        # A subscription window is used up ("You've hit your 5-hour limit · resets 11:42pm").
+        reset = (rate_limit or {}).get("resetsAt")
+        resets_at = float(reset) if isinstance(reset, int | float) else None
+        return UsageLimited(f"claude: {text}", resets_at=resets_at, now=time.time())
     status = result.get("api_error_status")
     if status is None and result.get("subtype") == "success":
         # Older SDKs drop api_error_status; the CLI's text still names it ("API Error: 529 ...").
@@ -68,8 +78,16 @@ def result_error(result: dict[str, Any]) -> GatewayError:
 
 
 class StreamJsonTranslator:
-    def __init__(self, *, agent: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        agent: bool = False,
+        on_rate_limit: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self.agent = agent
+        #: Sees each ``rate_limit_info`` the CLI reports (a subscription login only).
+        self.on_rate_limit = on_rate_limit
+        self.rate_limit: Mapping[str, Any] | None = None
         self.done = False  # nothing more will be relayed; the process may be stopped
         self._events = EventDecoder()
         self._started = False
@@ -94,6 +112,12 @@ class StreamJsonTranslator:
                 return self._unstreamed(whole)
         if kind == "result":
             return self._result(message)
+        if kind == "rate_limit_event":
+            info = message.get("rate_limit_info")
+            if isinstance(info, Mapping):
+                self.rate_limit = info
+                if self.on_rate_limit is not None:
+                    self.on_rate_limit(info)
         return []
 
     def _unstreamed(self, message: dict[str, Any]) -> list[ir.Event]:
@@ -173,7 +197,7 @@ class StreamJsonTranslator:
             return []
         if not self._started:
             if result.get("is_error"):
-                raise result_error(result)
+                raise result_error(result, self.rate_limit)
             raise UpstreamError("claude finished without sending an answer")
 
         usage = usage_to_ir(result.get("usage"))
@@ -185,7 +209,7 @@ class StreamJsonTranslator:
             if result.get("subtype") == "error_max_turns":
                 held.stop_reason = "max_tokens"
             elif result.get("is_error"):
-                raise result_error(result)
+                raise result_error(result, self.rate_limit)
             else:
                 held.stop_reason = result.get("stop_reason") or held.stop_reason or "end_turn"
         return self._finish(held)
@@ -225,7 +249,7 @@ async def run_events(
         if acknowledgements and message.get("type") == "result":
             acknowledgements -= 1
             if message.get("is_error"):
-                raise result_error(message)
+                raise result_error(message, translator.rate_limit)
             acknowledge()
             continue
         for event in translator.feed(message):

@@ -14,7 +14,13 @@ from typing import Any
 
 import aiohttp
 
-from ...errors import GatewayError, SinkUnavailable, UpstreamError, UpstreamTimeout
+from ...errors import (
+    GatewayError,
+    SinkUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from ...redaction import shown_url
 from ..concurrency import ConcurrencyLimiter
 
@@ -98,6 +104,11 @@ class UpstreamConnection:
     def transport_error(self, exc: BaseException) -> GatewayError:
         if isinstance(exc, TimeoutError):
             return UpstreamTimeout(f"The upstream '{self.name}' ({self.shown_url}) timed out")
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+            return UpstreamUnreachable(
+                f"Cannot reach the upstream '{self.name}' at {self.shown_url}: "
+                f"{exc.__class__.__name__}: {exc}"
+            )
         return UpstreamError(
             f"Cannot reach the upstream '{self.name}' at {self.shown_url}: "
             f"{exc.__class__.__name__}: {exc}"

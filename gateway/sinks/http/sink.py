@@ -24,6 +24,7 @@ from ...wire.openai import stream_options_asking_usage
 from ...wire.sse import SSEDecoder
 from ..base import DEFAULT_MAX_TOKENS, ModelEntry, Sink
 from ..concurrency import ConcurrencyLimiter
+from ..quota import Quota, limited_error
 from . import anthropic_upstream as upstream_anthropic
 from . import openai_upstream as upstream_openai
 from .connection import UpstreamConnection
@@ -153,7 +154,9 @@ class HttpSink(Sink):
         url = self.base_url + _UPSTREAM_PATHS[self.dialect][endpoint]
         if query:
             url += "?" + query
-        return await forward(self._upstream, method, url, headers, body)
+        answer = await forward(self._upstream, method, url, headers, body)
+        self._record_quota(answer.headers)
+        return answer
 
     async def list_models(self) -> list[ModelEntry]:
         answer = await self.forward(_MODELS_ENDPOINT[self.dialect], "GET", "", {}, b"")
@@ -259,13 +262,24 @@ class HttpSink(Sink):
         headers = {**self._upstream.auth_headers(), "content-type": "application/json"}
         url = self.base_url + _UPSTREAM_PATHS[self.dialect][self.dialect]
         response = await self._upstream.send("POST", url, headers, dumps(body))
+        quota = self._record_quota(response.headers)
         if response.status >= 400:
             try:
                 raw = await response.read()
             finally:
                 response.release()
+            if response.status == 429 and quota is not None and quota.status == "rejected":
+                raise limited_error(self.name, quota)
             raise error_from_upstream_body(response.status, raw, response.headers)
         return response
+
+    def _record_quota(self, headers: Mapping[str, str]) -> Quota | None:
+        """An Anthropic upstream's subscription windows (none come with an API key)."""
+        if self.dialect != "anthropic.messages":
+            return None
+        quota = Quota.from_headers(headers)
+        self.saw_quota(quota)
+        return quota
 
 
 async def _read_to_end(response: aiohttp.ClientResponse) -> None:
