@@ -71,9 +71,7 @@ SONNET = ModelRule(
         RoutingRule("ci", Condition(header={"x-job": "ci-*"}, key="bot*"), use="haiku"),
     ),
 )
-ROUTED = ModelTable(
-    (*RULES, SONNET), "cli", RoutingDefaults(fallback_on=frozenset({"connect"}))
-)
+ROUTED = ModelTable((*RULES, SONNET), "cli", RoutingDefaults(fallback_on=frozenset({"connect"})))
 
 
 def facts(body=None, headers=None, key=None):
