@@ -75,6 +75,9 @@ class Exchange:
     target: str | None = None
     #: Every try of a target, in order (more than one when routing retried or moved on).
     attempts: list[Attempt] = field(default_factory=list)
+    #: The subscription windows the serving sink last heard of: ``status`` and the share of
+    #: the ``five_hour`` and ``seven_day`` windows used; None with an API key.
+    subscription: Mapping[str, Any] | None = None
     stream: bool = False
     passthrough: bool = False
     status: int | None = None

@@ -207,7 +207,37 @@ def _routes(path: str) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    routed = _routed_models(config)
+    if routed:
+        print()
+        print("\n".join(routed))
     return 0
+
+
+def _routed_models(config: Config) -> list[str]:
+    """The model entries with several targets or rules, and where they send requests."""
+    lines = []
+    for rule in config.models:
+        if len(rule.targets) < 2 and not rule.rules:
+            continue
+        name = rule.name or rule.match or (rule.regex.pattern if rule.regex else "?")
+        model = rule.target or rule.name or "(the name asked for)"
+        targets = ", ".join(f"{t.sink}/{t.model or model}" + (f" x{t.weight:g}" if t.weight != 1
+                            else "") for t in rule.targets)  # fmt: skip
+        if targets:
+            lines.append(f"{name}: {rule.strategy} over {targets}")
+        for routing_rule in rule.rules:
+            then = f"as {routing_rule.use}" if routing_rule.use else ", ".join(
+                f"{t.sink}/{t.model or model}" for t in routing_rule.targets)  # fmt: skip
+            when = ", ".join(f"{k}={v}" for k, v in _set_conditions(routing_rule.when))
+            lines.append(f"{name}: rule {routing_rule.name}: when {when} -> {then}")
+    return lines
+
+
+def _set_conditions(condition: Any) -> list[tuple[str, Any]]:
+    return [(name, value) for name, value in
+            ((f, getattr(condition, f)) for f in condition.__dataclass_fields__)
+            if value not in (None, {}) ]  # fmt: skip
 
 
 def _try(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import load_config
 from ..ledger.opening import open_store
-from ..ledger.report import DIMENSIONS, Totals, summary
+from ..ledger.report import DEFAULT_TABLES, DIMENSIONS, Totals, subscriptions, summary
 from ..ledger.settings import LedgerSettings
 from ..ledger.sqlite_store import LedgerMissing
 
@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser, config_help: str) -> None:
                         help="first day (YYYY-MM-DD) or moment (YYYY-MM-DDTHH:MM)")  # fmt: skip
     parser.add_argument("--until", type=_moment, default=None,
                         help="last day, included (default: now)")  # fmt: skip
-    parser.add_argument("--by", default=",".join(DIMENSIONS),
-                        help="tables to print: day,model,key,route (default: all)")  # fmt: skip
+    parser.add_argument("--by", default=",".join(DEFAULT_TABLES),
+                        help=f"tables to print, of {','.join(DIMENSIONS)} (default: "
+                        f"{','.join(DEFAULT_TABLES)})")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace, config_path: str) -> int:
     settings = LedgerSettings.from_config(load_config(config_path))
     since, until = _period(args)
     try:
-        tables = asyncio.run(_read(settings, by, since.timestamp(), until.timestamp()))
+        tables, windows = asyncio.run(_read(settings, by, since.timestamp(), until.timestamp()))
     except LedgerMissing as missing:
         print(f"{missing}. It fills as the gateway serves requests.", file=sys.stderr)
         return 1
@@ -91,23 +92,42 @@ def run(args: argparse.Namespace, config_path: str) -> int:
             "until": until.isoformat(timespec="seconds"),
             "total": total.as_dict(),
             "by": {name: [t.as_dict() for t in rows] for name, rows in tables.items()},
+            "subscriptions": windows,
         }, indent=2))  # fmt: skip
         return 0
     print(f"Usage from {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} ({settings.location})")
     for name, rows in tables.items():
         print()
         print(_table(name, rows, total))
+    if windows:
+        print()
+        print(_subscriptions(windows))
     return 0
 
 
 async def _read(
     settings: LedgerSettings, by: list[str], since: float, until: float
-) -> dict[str, list[Totals]]:
+) -> tuple[dict[str, list[Totals]], list[dict[str, Any]]]:
     store = await open_store(settings, create=False)
     try:
-        return {name: await summary(store, name, since, until) for name in by}
+        tables = {name: await summary(store, name, since, until) for name in by}
+        return tables, await subscriptions(store, since, until)
     finally:
         await store.close()
+
+
+def _subscriptions(windows: list[dict[str, Any]]) -> str:
+    """The subscription of each sink, as its last request of the period heard."""
+    lines = [["SUBSCRIPTION", "STATUS", "5 HOURS", "7 DAYS", "AS OF"]]
+    for row in windows:
+        used = [
+            f"{row[w] * 100:.0f}%" if row[w] is not None else "" for w in ("five_hour", "seven_day")
+        ]
+        seen = datetime.fromtimestamp(row["seen_at"]).strftime("%Y-%m-%d %H:%M")
+        lines.append([row["sink"], row["status"], *used, seen])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)  # fmt: skip
 
 
 def _total(rows: list[Totals]) -> Totals:

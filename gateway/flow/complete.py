@@ -139,9 +139,12 @@ class _Opening:
             answer: Answer = await self._stream(sink, request)
         else:
             answer = await self._whole(sink, request)
-        if route.endpoint.family == ANTHROPIC and sink.quota is not None:
-            # Claude Code's own limit warnings read these (they are the sink's latest).
-            exchange.response_headers.update(sink.quota.headers())
+        quota = sink.quota
+        if quota is not None:
+            exchange.subscription = quota.summary()
+            if route.endpoint.family == ANTHROPIC:
+                # Claude Code's own limit warnings read these (they are the sink's latest).
+                exchange.response_headers.update(quota.headers())
         return answer
 
     async def _whole(self, sink: Sink, request: ir.Request) -> WholeAnswer:

@@ -42,6 +42,10 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
 UPGRADES: tuple[tuple[str, str], ...] = (
     ("target", "TEXT"),  # sink/model of the target that answered
     ("attempts", "INTEGER"),  # tries of targets it took (retries and moves to other targets)
+    # The subscription as the serving sink last heard (NULL with an API key).
+    ("subscription_status", "TEXT"),
+    ("five_hour_utilization", "DOUBLE PRECISION"),
+    ("seven_day_utilization", "DOUBLE PRECISION"),
 )
 _COLUMNS += UPGRADES
 COLUMNS = tuple(name for name, _ in _COLUMNS)
@@ -106,4 +110,11 @@ def row_from(exchange: Exchange) -> tuple[Any, ...]:
         exchange.cost_usd,
         exchange.target,
         len(exchange.attempts) or None,
+        *_subscription(exchange.subscription),
     )
+
+
+def _subscription(state: Any) -> tuple[Any, Any, Any]:
+    if not state:
+        return None, None, None
+    return state.get("status"), state.get("five_hour"), state.get("seven_day")

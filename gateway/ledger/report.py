@@ -12,7 +12,10 @@ from typing import Any
 from .record import TABLE
 from .store import Store
 
-__all__ = ["DIMENSIONS", "FAILED", "Totals", "percentile", "summary", "window"]
+__all__ = [
+    "DEFAULT_TABLES", "DIMENSIONS", "FAILED", "Totals", "percentile", "subscriptions", "summary",
+    "window",
+]  # fmt: skip
 
 #: What ``gateway usage`` groups by. A model is the one that served (the name the sink got).
 DIMENSIONS = {
@@ -20,7 +23,10 @@ DIMENSIONS = {
     "model": "COALESCE(target_model, model, '')",
     "key": "COALESCE(key_name, '')",
     "route": "COALESCE(route, path, '')",
+    "target": "COALESCE(target, '')",
 }
+#: The tables ``gateway usage`` prints unless told which.
+DEFAULT_TABLES = ("day", "model", "key", "route")
 #: A refused request, or a stream that failed after it began (its status was already 200).
 FAILED = "(status >= 400 OR error_kind IS NOT NULL)"
 _TOKENS = "COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), " \
@@ -68,6 +74,24 @@ async def summary(store: Store, by: str, since: float, until: float) -> list[Tot
     if by == "day":
         return sorted(rows, key=lambda t: t.name)
     return sorted(rows, key=lambda t: (-t.requests, t.name))
+
+
+async def subscriptions(store: Store, since: float, until: float) -> list[dict[str, Any]]:
+    """Each sink's subscription as the latest row of [since, until) that reported it."""
+    sql = (
+        f"SELECT sink, ts, subscription_status, five_hour_utilization, seven_day_utilization "
+        f"FROM {TABLE} WHERE subscription_status IS NOT NULL AND ts >= ? AND ts < ? "
+        "ORDER BY ts DESC"
+    )
+    try:
+        rows = await store.fetch(sql, (since, until))
+    except Exception:  # a ledger an older gateway made, never opened by this one: no column
+        return []
+    latest: dict[str, dict[str, Any]] = {}
+    for sink, ts, status, five, seven in rows:
+        latest.setdefault(sink or "", {"sink": sink or "", "seen_at": ts, "status": status,
+                                       "five_hour": five, "seven_day": seven})  # fmt: skip
+    return sorted(latest.values(), key=lambda row: row["sink"])
 
 
 def percentile(ordered: list[float], p: float) -> float | None:

@@ -147,6 +147,15 @@ class Quota:
                     out[f"{prefix}-{suffix}"] = _text(value)
         return {HEADER_PREFIX + name: value for name, value in out.items()}
 
+    def summary(self) -> dict[str, Any]:
+        """What a request's ledger row keeps: the status and each window's share used."""
+        five, seven = self.windows.get("five_hour"), self.windows.get("seven_day")
+        return {
+            "status": self.status,
+            "five_hour": five.utilization if five else None,
+            "seven_day": seven.utilization if seven else None,
+        }
+
     def to_json(self) -> dict[str, Any]:
         """What /status and the dashboard show."""
         return {

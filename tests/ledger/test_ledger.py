@@ -22,8 +22,10 @@ from gateway.exchange import Identity
 from gateway.flow.auth import presented_token
 from gateway.hookspecs import hookimpl
 from gateway.ledger.opening import open_store
+from gateway.ledger.record import COLUMNS
 from gateway.ledger.report import summary, window
 from gateway.ledger.settings import LedgerSettings
+from gateway.ledger.sqlite_store import SqliteStore
 from gateway.server.plugins import build_plugin_manager
 
 ROUTES = """
@@ -191,11 +193,11 @@ def test_reports_agree_with_the_rows(ledger, tmp_path):
     assert drawn["totals"]["requests"] == 30 and drawn["totals"]["errors"] == 6
 
 
-def _row(ts, day, model, key, status, latency):
+def _row(ts, day, model, key, status, latency, subscription=(None, None, None)):
     error = None if status < 400 else "overloaded_error"
     return (ts, day, f"r{ts}", "host", key, "POST", "/v1/messages", "/v1/messages",
             "anthropic.messages", model, model, "up", False, status, error, 10, 4, 1, 1,
-            latency / 2, latency, None)  # fmt: skip
+            latency / 2, latency, None, f"up/{model}", 1, *subscription)  # fmt: skip
 
 
 def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
@@ -206,7 +208,9 @@ def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
 
     async def fill():
         store = await open_store(settings)
-        await store.insert([_row(1_699_963_200.0 + i, "2023-11-14", "opus", "bob", 200, 5.0)
+        await store.insert([_row(1_699_963_200.0 + i, "2023-11-14", "opus", "bob", 200, 5.0,
+                                 ("allowed_warning", 0.5 + i / 10, 0.25) if i < 3 else
+                                 (None, None, None))
                             for i in range(4)])  # fmt: skip
         await store.close()
 
@@ -221,13 +225,35 @@ def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
          "total_tokens": 64}
     ]  # fmt: skip
     assert report["total"]["requests"] == 4
+    # Each sink's subscription as the last row of the period that reported it.
+    assert [(s["sink"], s["status"], s["five_hour"], s["seven_day"])
+            for s in report["subscriptions"]] == [("up", "allowed_warning", 0.7, 0.25)]  # fmt: skip
     assert main(["usage", "--config", str(config_path), "--since", "2023-11-14",
                  "--until", "2023-11-14", "--by", "model"]) == 0  # fmt: skip
     table = capsys.readouterr().out.splitlines()
     assert table[2].split() == ["MODEL", "REQUESTS", "INPUT", "OUTPUT", "CACHE", "READ", "CACHE",
                                 "WRITE", "TOTAL", "TOKENS", "ERRORS"]  # fmt: skip
     assert table[4].split() == ["opus", "4", "40", "16", "4", "4", "64", "0"]
-    assert table[-1].split() == ["TOTAL", "4", "40", "16", "4", "4", "64", "0"]
+    assert table[-4].split() == ["TOTAL", "4", "40", "16", "4", "4", "64", "0"]
+    assert table[-2].split() == ["SUBSCRIPTION", "STATUS", "5", "HOURS", "7", "DAYS", "AS", "OF"]
+    assert table[-1].split()[:4] == ["up", "allowed_warning", "70%", "25%"]
+
+
+def test_a_ledger_an_earlier_version_made_gets_the_new_columns(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:  # the table as the first release made it
+        old.execute(f"CREATE TABLE gateway_requests ({', '.join(COLUMNS[:22])})")
+        old.execute(f"INSERT INTO gateway_requests VALUES ({', '.join('?' * 22)})",
+                    _row(1.0, "2026-01-01", "opus", None, 200, 5.0)[:22])  # fmt: skip
+
+    async def reopen():
+        store = await SqliteStore.open(path)
+        await store.insert([_row(2.0, "2026-01-01", "opus", None, 200, 5.0)])
+        rows = await store.fetch("SELECT ts, target, attempts FROM gateway_requests ORDER BY ts")
+        await store.close()
+        return rows
+
+    assert asyncio.run(reopen()) == [(1.0, None, None), (2.0, "up/opus", 1)]
 
 
 def test_a_reload_that_moves_the_ledger_loses_no_row(

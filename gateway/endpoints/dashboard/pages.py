@@ -97,6 +97,7 @@ async def _data(request: Request, runtime: Runtime) -> dict[str, Any]:
         "now": time.time(),
         "minutes": minutes,
         "sinks": sink_states(runtime, list(runtime.sinks)),
+        "targets": runtime.services.targets.snapshot(),
         "ledger": None if writer is None else writer.status(),
         "usage": None,
     }

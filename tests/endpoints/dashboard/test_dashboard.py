@@ -8,6 +8,7 @@ import json
 import math
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -168,7 +169,7 @@ def _login(browser: Browser, url: str) -> None:
     browser.wait_for("Number(document.getElementById('updated')?.dataset.updates) >= 1")
 
 
-def test_the_page_shows_the_ledger_live(gateway, browser, tmp_path):
+def test_the_page_shows_the_ledger_live(gateway, browser, tmp_path, upstream):
     _login(browser, gateway.url)
     _traffic(gateway.url, 24)
     browser.wait_for("document.querySelector('[data-metric=requests]').dataset.value === '24'")
@@ -225,6 +226,22 @@ def test_the_page_shows_the_ledger_live(gateway, browser, tmp_path):
             assert _shown(browser, f"{name}-p{p}") == expected, (name, p)
     sink = browser.evaluate("document.querySelector('tr[data-sink=up]').innerText")
     assert sink.split("\t")[:3] == ["up", "http", "yes"]
+
+    # A subscription's windows, as the upstream's headers report them, appear by the sink.
+    reset = int(time.time()) + 7200
+    windows = {"anthropic-ratelimit-unified-status": "allowed",
+               "anthropic-ratelimit-unified-5h-utilization": "0.42",
+               "anthropic-ratelimit-unified-5h-reset": str(reset)}  # fmt: skip
+    upstream.when("windows", Reply(text="ok", headers=windows))
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=TOKEN, max_retries=0)
+    client.messages.create(
+        model="opus", max_tokens=5, messages=[{"role": "user", "content": "windows"}]
+    )
+    browser.wait_for(
+        "document.querySelector('tr[data-sink=up]').innerText.split('\\t')[7].startsWith('42%')"
+    )
+    assert browser.evaluate("document.querySelector('tr[data-sink=up]').innerText").split(
+        "\t")[9] == "allowed"  # fmt: skip
 
 
 def test_the_page_refuses_a_client_without_the_token(gateway, browser):

@@ -1,6 +1,6 @@
 """A subscription's windows as the real `claude` reports them (logged in with a subscription
-token, against the mock sending the API's anthropic-ratelimit-unified-* headers): the CLI sink
-records them, Anthropic clients get them back, and a used-up window moves requests to the next
+token, against the mock sending the API's anthropic-ratelimit-unified-* headers), run by the CLI
+sink and through the Python SDK: the sink records them, Anthropic clients get them back, and a used-up window moves requests to the next
 target until its reset."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ REJECTED = {
 ROUTES = """
 version: 1
 sinks:
-  claude: {{kind: cli, profile: plain, bare: false}}
+  claude: {{kind: {kind}, profile: plain, bare: false}}
   api: {{kind: http, dialect: anthropic.messages, base_url: "{api}"}}
 models:
   - name: opus
@@ -43,15 +43,15 @@ access_log: {{enabled: false}}
 """
 
 
-@pytest.fixture
-def subscription(mock, monkeypatch, serve, write_config):
+@pytest.fixture(params=["cli", "sdk"])
+def subscription(request, mock, monkeypatch, serve, write_config):
     """A gateway whose CLI sink is logged in with a (fake) subscription token; its second
     target, an API key's upstream, is another mock."""
     monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.base_url)
     monkeypatch.setenv("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-not-a-real-token")
     api = MockUpstream().start()
     try:
-        yield serve(write_config(ROUTES.format(api=api.base_url))), api
+        yield serve(write_config(ROUTES.format(kind=request.param, api=api.base_url))), api
     finally:
         api.stop()
     assert wait_for_no_claude() == [], "a claude process outlived its request"

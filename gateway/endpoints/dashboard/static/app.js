@@ -164,23 +164,57 @@ function errors(usage) {
   replaceBody(figure, table);
 }
 
-function sinks(states) {
+function sinks(states, targets) {
   const table = el("table");
-  table.append(row("th", ["sink", "kind", "ready", "login", "running", "waiting", "warm spares"]));
+  table.append(row("th", ["sink", "kind", "ready", "login", "running", "waiting", "warm spares",
+    "5 hours", "7 days", "subscription"]));
   for (const [name, s] of Object.entries(states)) {
     const load = s.processes || s.requests || null;
     const login = s.login ? (s.login.logged_in ? `yes (${s.login.method || "?"})` : "no") : "–";
     const warm = s.warm ? `${s.warm.ready} of ${s.warm.size}` : "–";
+    const sub = s.subscription;
     const tr = row("td", [name, s.kind, s.ready ? "yes" : "no", login,
       load ? `${load.running} of ${load.max_running}` : "–",
-      load ? `${load.waiting} of ${load.max_waiting}` : "–", warm]);
+      load ? `${load.waiting} of ${load.max_waiting}` : "–", warm,
+      windowUse(sub, "five_hour"), windowUse(sub, "seven_day"), subscriptionState(sub)]);
     tr.setAttribute("data-sink", name);
     tr.children[2].className = s.ready ? "ok" : "no";
     if (s.problem) tr.children[2].title = s.problem;
+    if (sub) tr.children[9].className = sub.limited_until ? "no" : sub.status === "allowed" ? "ok" : "";
     table.append(tr);
   }
-  replaceBody(document.getElementById("sinks"), table);
+  const nodes = [table];
+  const seen = Object.entries(targets || {});
+  if (seen.length) {
+    const health = el("table");
+    health.append(row("th", ["target", "state", "in flight", "served", "failed", "last failure"]));
+    for (const [key, t] of seen) {
+      const state = t.state === "cooling" ? `cooling until ${when(t.until)}` : t.state;
+      const tr = row("td", [key, state, t.in_flight, t.served, t.failed, t.last_error || "–"]);
+      tr.setAttribute("data-target", key);
+      tr.children[1].className = t.state === "ok" ? "ok" : "no";
+      health.append(tr);
+    }
+    nodes.push(health);
+  }
+  replaceBody(document.getElementById("sinks"), ...nodes);
 }
+
+function windowUse(sub, name) {
+  const used = sub && sub.windows && sub.windows[name];
+  if (!used || used.utilization == null) return "–";
+  const reset = used.resets_at ? `, resets ${when(used.resets_at)}` : "";
+  return `${Math.round(used.utilization * 100)}%${reset}`;
+}
+
+function subscriptionState(sub) {
+  if (!sub) return "–";
+  if (sub.limited_until) return `used up until ${when(sub.limited_until)}`;
+  return sub.using_overage ? `${sub.status}, overage` : sub.status;
+}
+
+// A day and time, for resets and cooldowns that may be days away.
+const when = (ts) => new Date(ts * 1000).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
 
 function row(cell, values) {
   const tr = el("tr");
@@ -209,7 +243,7 @@ function render(data) {
     percentiles("ttfb", usage.ttfb_ms, usage);
     errors(usage);
   }
-  sinks(data.sinks);
+  sinks(data.sinks, data.targets);
   ledger(data.ledger);
   updates += 1;
   const updated = document.getElementById("updated");
