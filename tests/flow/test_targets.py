@@ -185,6 +185,16 @@ def test_a_used_up_window_moves_on_and_is_skipped_until_its_reset(gateway):
     subscription = gateway.status()["sinks"]["windowed"]["subscription"]
     assert subscription["status"] == "rejected" and subscription["limited_until"] == RESET
     assert subscription["windows"]["five_hour"]["utilization"] == 1.0
+    # A reload that changes the sink (a new one is built) keeps what it heard.
+    config = gateway.served.app.ctx.runtimes.current.config.source
+    text = config.read_text()
+    config.write_text(
+        text.replace("windowed: {kind: http,", "windowed: {kind: http, max_connections: 9,")
+    )
+    assert gateway.served.call(gateway.served.app.ctx.reloader.reload("test"))
+    assert gateway.status()["sinks"]["windowed"]["subscription"]["limited_until"] == RESET
+    assert gateway.chat("window", "window-3").headers["x-gateway-attempts"] == "1"
+    assert gateway.seen("window-") == (1, 3)
 
 
 def test_a_limited_sink_that_refuses_answers_429_until_its_reset(gateway):
