@@ -47,7 +47,7 @@ builtin.default_plugins = lambda: [p for p in every() if type(p).__name__ in kee
 from gateway.commands.main import main
 sys.exit(main())
 """
-_BASELINE_BUILTINS = "BuiltinSinks,TokenAuth,AccessLog"
+_BASELINE_BUILTINS = "BuiltinSinks,BuiltinEndpoints,TokenAuth,AccessLog"
 _VARIANTS = {
     "full": ("", None),
     "no-ledger": ("usage:\n  enabled: false\n", None),

@@ -75,12 +75,14 @@ class Servers:
         env: dict[str, str] | None = None,
         probe: str | None = None,
         role: str = "subject",
+        cwd: Path = ROOT,
     ) -> subprocess.Popen[bytes]:
-        """Starts ``command`` and waits until ``port`` accepts (and ``probe`` answers, if set)."""
+        """Starts ``command`` in ``cwd`` and waits until ``port`` accepts (and ``probe``
+        answers, if set)."""
         log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 (owned by the process)
         process = subprocess.Popen(
             pinned(command, self.pins.get(role)),
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
