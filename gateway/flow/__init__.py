@@ -14,10 +14,13 @@
                          transforms (pipeline/), the model resolved to a target: a sink and
                          the name it receives (config/routing.py); or none of it for a
                          passthrough, whose bytes go on untouched
-      -> complete.py     the caller may use the model? then the sink answers, before any byte
+      -> complete.py     the caller may use the model? then a target answers, before any byte
                          is sent (deadline.py bounds it): a whole answer (response transforms,
                          encoded in the dialect), a stream with its first events, or a relayed
                          upstream answer (answers.py) ............................. 4xx/5xx/504
+         attempts.py     the model's targets in their strategy's order (targets.py: cooldowns,
+                         used-up subscriptions), retried with backoff or moved on from, while
+                         no byte has reached the client
       -> stream.py       SSE in the client's dialect; a failure from here is in-band
          relay.py        the upstream's bytes as they come (their usage read on the way)
       -> dispatch.py     the answer sent, the key's hold released, then the request-finished
