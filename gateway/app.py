@@ -33,6 +33,7 @@ from .server.plugins import build_plugin_manager, notify
 from .server.reload import Reloader
 from .server.runtime import Runtimes, build_runtime
 from .server.services import Services
+from .server.signals import stop_on_signals
 
 __all__ = ["create_app"]
 
@@ -48,13 +49,15 @@ def create_app(
     name: str | None = None,
     reload_interval: float | None = None,
     open_to_remote: bool = False,
+    handle_signals: bool = False,
 ) -> Sanic:
     """An app for ``config``; sinks are started when the server starts, on its event loop.
 
     With ``reload_interval`` (seconds), the files of the configuration are watched and a
     change, or SIGHUP, reloads it (see ``gateway.server.reload``). Without a token, only requests
     addressed to localhost are served unless ``open_to_remote`` (the operator's explicit
-    ``--allow-unauthenticated-remote``).
+    ``--allow-unauthenticated-remote``). ``handle_signals``: SIGTERM and SIGINT stop it from
+    the moment it says it serves (``gateway serve``, which runs it without Sanic's handlers).
     """
     pm = plugins or build_plugin_manager(config)
     services = Services()
@@ -108,6 +111,8 @@ def create_app(
 
     @app.after_server_start
     async def _announce(app: Sanic) -> None:
+        if handle_signals:  # before anyone can read that it serves (server/signals.py)
+            stop_on_signals(app)
         runtime = app.ctx.runtimes.current
         log.info("serving %s on %s", runtime.config.source, app.serve_location)
 

@@ -325,7 +325,7 @@ def _serve(args: argparse.Namespace) -> int:
         # With workers, each builds its own app (Sanic names must be unique in a process).
         config = load_config(args.config) if args.workers == 1 else load_checked(args.config)
         if args.workers == 1:
-            app = served_app(args.config, reload_interval, args.allow_unauthenticated_remote)
+            app = served_app(args.config, reload_interval, args.allow_unauthenticated_remote, True)
     except ConfigError as error:
         return _report(error)
     if (
@@ -341,7 +341,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     if args.workers == 1:
-        app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
+        app.run(
+            host=host, port=port, single_process=True, access_log=False, motd=False,
+            register_sys_signals=False,
+        )  # fmt: skip
         return 0
     from ..server.workers import serve_workers
 
@@ -349,8 +352,14 @@ def _serve(args: argparse.Namespace) -> int:
     return serve_workers(factory, host, port, args.workers)
 
 
-def served_app(config_path: str, reload_interval: float | None, open_to_remote: bool) -> Any:
-    """The app ``gateway serve`` runs; each worker process builds its own from the file."""
+def served_app(
+    config_path: str,
+    reload_interval: float | None,
+    open_to_remote: bool,
+    handle_signals: bool = False,
+) -> Any:
+    """The app ``gateway serve`` runs; each worker process builds its own from the file (and
+    Sanic's worker manager handles the signals)."""
     from ..app import create_app
 
     _configure_logging()  # a worker starts as a new interpreter, without main()
@@ -361,6 +370,7 @@ def served_app(config_path: str, reload_interval: float | None, open_to_remote: 
         name="gateway",
         reload_interval=reload_interval,
         open_to_remote=open_to_remote,
+        handle_signals=handle_signals,
     )
     app.after_server_start(_settle_heap)
     return app
