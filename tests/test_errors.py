@@ -243,7 +243,8 @@ def test_header_bytes_that_are_not_utf8_are_quoted_in_the_refusal(gateway):
             head += b"Host: 127.0.0.1\r\n"
         status, body = raw_request(gateway.port, head, b"{}")
         error = json.loads(body)["error"]
-        assert status == 403 and error["type"] == "permission_error", body
+        # Neither is a host or an origin at all: refused as malformed, before any other check.
+        assert status == 400 and error["type"] == "invalid_request_error", body
         assert "\ufffd" in error["message"]
 
 

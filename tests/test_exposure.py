@@ -141,3 +141,73 @@ def test_any_origin_needs_a_token(write_config, monkeypatch, mock):
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(ROUTES + "server:\n  cors_origins: ['*']\n"))
     assert "server.cors_origins" in str(caught.value)
+
+
+# --- The hostile probe's rows 1 and 6 (issue 25) ------------------------------------------------
+
+OPEN = (
+    ROUTES
+    + """
+mounts:
+  - prefix: /api
+server:
+  trusted_proxies: [127.0.0.1]
+"""
+)
+CROSS_SITE = {
+    "host": "attacker.example",
+    "origin": "https://attacker.example",
+    "content-type": "text/plain",
+}
+
+
+@pytest.fixture
+def open_to_remote(mock, serve, write_config, monkeypatch, tmp_path):
+    """`gateway serve --host 127.0.0.1 --allow-unauthenticated-remote`: no token."""
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    monkeypatch.setenv("UPSTREAM_KEY", "k")
+    monkeypatch.setenv("LOG_PATH", str(tmp_path / "access.log"))
+    return serve(write_config(OPEN), open_to_remote=True)
+
+
+def test_serving_remote_clients_keeps_pages_of_this_machine_out(open_to_remote):
+    url = open_to_remote.url + "/api/v1/messages"
+    forged = httpx.post(url, content=json.dumps(BODY), headers=CROSS_SITE)
+    assert forged.status_code == 403, forged.text
+    # DNS rebinding without an Origin (a GET, or an older browser) is refused by its Host.
+    assert httpx.post(url, json=BODY, headers={"host": "attacker.example"}).status_code == 403
+    assert httpx.post(url, json=BODY, headers={"host": "localhost:8000"}).status_code == 200
+
+
+def test_remote_clients_may_name_the_gateway_by_any_host_but_not_send_an_origin(open_to_remote):
+    """What the flag allows: a client of another machine (here behind the trusted proxy) uses
+    the gateway under the name it knows it by; a web page there is still refused."""
+    url = open_to_remote.url + "/api/v1/messages"
+    remote = {"x-forwarded-for": "192.0.2.5", "host": "gateway.lan:8000"}
+    assert httpx.post(url, json=BODY, headers=remote).status_code == 200
+    page = {**remote, "origin": "https://attacker.example", "content-type": "text/plain"}
+    assert httpx.post(url, content=json.dumps(BODY), headers=page).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        (b"Host: localhost:80@evil.com\r\n", "is not a host name and port"),
+        (b"Host: 127.0.0.1\r\nHost: evil.example\r\n", "2 Host headers"),
+        (b"", "has no Host header"),
+        (
+            b"Host: 127.0.0.1\r\nOrigin: http://localhost\r\nOrigin: https://evil.example\r\n",
+            "2 Origin headers",
+        ),
+        (b"Host: 127.0.0.1\r\nOrigin: http://localhost:80@evil.com\r\n", "is not an origin"),
+    ],
+)
+def test_host_and_origin_are_read_strictly(open_to_remote, headers, says):
+    from test_errors import raw_request
+
+    body = json.dumps(BODY).encode()
+    head = b"POST /api/v1/messages HTTP/1.1\r\ncontent-type: application/json\r\n" + headers
+    status, answer = raw_request(open_to_remote.port, head, body)
+    error = json.loads(answer)["error"]
+    assert (status, error["type"]) == (400, "invalid_request_error"), answer
+    assert says in error["message"]

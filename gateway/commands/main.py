@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--allow-unauthenticated-remote",
         action="store_true",
-        help="serve a non-loopback address without auth.token (anyone who can reach it can use "
-        "your Claude account)",
+        help="serve a non-loopback address without auth.token: clients on other machines may "
+        "use it, and your Claude account, under any host name; web pages (a foreign Origin, or "
+        "a foreign Host from this machine) are still refused",
     )
 
     check = commands.add_parser("check", help="validate a routes file")

@@ -14,6 +14,9 @@ Pure: reads a request's peer address and headers, returns decisions. No Sanic.
   front must pass the Host through).
 - Without a token, CORS headers go only to the origins ``cors_origins`` names (``"*"`` needs a
   token): a page that can read answers could spend the user's plan.
+- Host and Origin are read strictly (:func:`host_name`, :func:`origin_host`): a value with
+  userinfo (``localhost:80@evil.com``), a path, or anything but a name or address and a port is
+  not a host at all, whatever a lenient parser would make of it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["LOCAL_NAMES", "Exposure", "hostname"]
+__all__ = ["LOCAL_NAMES", "Exposure", "host_name", "is_loopback", "origin_host"]
 
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _ALLOWED_HEADERS = (
@@ -44,14 +47,45 @@ _METHODS = "GET, POST, OPTIONS"
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# A Host header as RFC 9110 allows it in practice: a DNS name or IPv4 address, or an IPv6
+# address in brackets, then an optional port. Userinfo, paths and percent-encoding are refused.
+_HOST = re.compile(r"(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?|\[[0-9A-Fa-f:.]+\])"
+                   r"(?::[0-9]{1,5})?")  # fmt: skip
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?P<host>[^/?#@]+)")
 
-def hostname(value: str) -> str:
-    """The host of a Host header or an Origin, without scheme, port or IPv6 brackets."""
-    host = value.partition("://")[2] or value
-    host = host.split("/", 1)[0]
-    if host.startswith("["):
-        return host[1 : host.find("]")]
-    return (host.rsplit(":", 1)[0] if host.count(":") == 1 else host).lower()
+
+def host_name(value: str) -> str | None:
+    """The host of a Host header, lower-case and without port or brackets; None if the value is
+    not ``name[:port]``."""
+    found = _HOST.fullmatch(value)
+    if found is None:
+        return None
+    name = found.group("name").lower()
+    if name.startswith("["):
+        name = name[1:-1]
+        try:
+            ipaddress.IPv6Address(name)
+        except ValueError:
+            return None
+    return name
+
+
+def origin_host(value: str) -> str | None:
+    """The host of an Origin (``scheme://host[:port]``, or ``null``: no host, "")."""
+    if value == "null":
+        return ""
+    found = _ORIGIN.fullmatch(value)
+    return None if found is None else host_name(found.group("host"))
+
+
+def is_loopback(address: str) -> bool:
+    """A client address of this machine (``localhost``, 127.0.0.0/8, ::1)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +147,17 @@ class Exposure:
         return peer
 
     def serves_host(self, host: str) -> bool:
-        return hostname(host) in LOCAL_NAMES or hostname(host) == self.public_host
+        name = host_name(host)
+        return name is not None and (name in LOCAL_NAMES or name == self.public_host)
 
     def allows_origin(self, origin: str) -> bool:
         if origin == "null":  # sandboxed pages and local files: anyone can make one
             return False
-        origin = origin.rstrip("/").lower()
-        local = hostname(origin) in LOCAL_NAMES
+        name = origin_host(origin)
+        if not name:  # not an origin at all
+            return False
+        origin = origin.lower()
+        local = name in LOCAL_NAMES
         public = self.public_url is not None and origin == self.public_url.rstrip("/").lower()
         return local or public or "*" in self.cors_origins or origin in self.cors_origins
 

@@ -30,7 +30,8 @@ class GatewayContext:
         #: The current runtime (config, sinks, plugins) and those still finishing requests.
         self.runtimes = runtimes
         self.services = services
-        #: The operator's --allow-unauthenticated-remote.
+        #: The operator's --allow-unauthenticated-remote: other machines' clients may name
+        #: the gateway by any host (flow/guard.py).
         self.open_to_remote = open_to_remote
         self.reloader: Reloader | None = None
         #: Tasks of the server's own (the file watcher, sinks closing after a reload).
