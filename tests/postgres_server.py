@@ -50,7 +50,19 @@ class PostgresServer:
             check=True, capture_output=True, **self._as,
         )  # fmt: skip
         self.port = _free_port()
-        log = open(self.dir / "postgres.log", "wb")  # noqa: SIM115
+        return self._launch(timeout)
+
+    def pause(self) -> None:
+        """Stops the server, keeping its data and port for :meth:`resume`."""
+        self._halt()
+
+    def resume(self, timeout: float = 30) -> PostgresServer:
+        """Starts the paused server again, on the same port with the same data."""
+        return self._launch(timeout)
+
+    def _launch(self, timeout: float) -> PostgresServer:
+        data = self.dir / "data"
+        log = open(self.dir / "postgres.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [BIN / "postgres", "-D", data, "-h", "127.0.0.1", "-p", str(self.port),
              "-k", self.dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
@@ -82,6 +94,10 @@ class PostgresServer:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def stop(self) -> None:
+        self._halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _halt(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # "fast" shutdown: ends the sessions
             try:
@@ -90,4 +106,3 @@ class PostgresServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,6 +1,6 @@
 """The usage ledger as a service of the app: the store the configuration names, opened at start
 (again after a reload that moves it), one row per finished request, and what is pending written
-at shutdown."""
+at shutdown (or, if the store refuses it then, kept in a spill file written at the next start)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class Ledger:
                 self.writer = LedgerWriter(store, settings)
                 self.writer.start()
                 log.info("usage ledger: %s", settings.location)
+                await self.writer.recover()
         if previous is not None:
             await previous.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ class LedgerSettings:
     retention_days: float = 90
     #: Seconds between two batched writes (a full batch is written sooner).
     flush_interval: float = 0.5
+    #: Rows that cannot be written at shutdown go to ``<spill>.<id>.spill`` files (spill.py):
+    #: beside the SQLite file, or for PostgreSQL where the SQLite file would be, named after
+    #: the database's URL.
+    spill: Path | None = None
 
     @property
     def backend(self) -> str:
@@ -42,14 +47,18 @@ class LedgerSettings:
         raw = config.document.data.get("usage") or {}
         url = raw.get("url") or None
         path = None
-        if not url:
-            path = _sqlite_path(config, raw.get("path") or "")
+        if url:
+            digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+            spill = _sqlite_path(config, "").with_name(f"usage-postgresql-{digest}")
+        else:
+            spill = path = _sqlite_path(config, raw.get("path") or "")
         return cls(
             enabled=raw.get("enabled", True),
             path=path,
             url=url,
             retention_days=raw.get("retention_days", 90),
             flush_interval=raw.get("flush_interval", 0.5),
+            spill=spill,
         )
 
 

@@ -20,6 +20,9 @@ from .store import Store
 
 __all__ = ["LedgerMissing", "SqliteStore"]
 
+#: How long a write waits for another connection's lock (``gateway usage`` reading, say).
+BUSY_TIMEOUT_MS = 5000
+
 
 class LedgerMissing(FileNotFoundError):
     """No ledger file exists yet (nothing was served with it)."""
@@ -57,7 +60,7 @@ class SqliteStore(Store):
             raise LedgerMissing(f"no usage ledger at {self._path} (nothing recorded yet)")
         self._path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA busy_timeout = 5000")
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         limit = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._chunk = max(1, min(500, limit // len(COLUMNS)))
         if create:

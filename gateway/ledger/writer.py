@@ -4,7 +4,9 @@
 ``flush_interval`` seconds (or as soon as a batch is full), hands the pending rows to the store
 (which works off the event loop) and, at ``close()``, writes whatever is left. A store that
 fails keeps its rows pending for the next try, up to ``MAX_PENDING``; beyond that the oldest
-are dropped and counted.
+are dropped and counted. What the store still refuses at ``close()`` goes to a spill file
+(spill.py), which ``recover()`` takes back at the next start: a row accepted is not lost to a
+database that is locked, full or down when the gateway stops.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+from . import spill
 from .settings import LedgerSettings
 from .store import Store
 
@@ -34,6 +38,8 @@ class LedgerWriter:
         self.settings = settings
         self.written = 0
         self.dropped = 0
+        #: Rows kept in a spill file at shutdown, for the next start to write.
+        self.spilled = 0
         self.last_error: str | None = None
         self._pending: list[tuple[Any, ...]] = []
         self._full = asyncio.Event()
@@ -41,19 +47,58 @@ class LedgerWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._pruned_at = 0.0
+        #: Rows ever accepted (added or recovered); written + dropped reach it when caught up.
+        self._accepted = 0
+        self._progress = asyncio.Event()
+        #: Spill files claimed at start, deleted once their rows are written.
+        self._claimed: list[Path] = []
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Rows accepted and not yet written, those of a write under way included."""
+        return self._accepted - self.written - self.dropped - self.spilled
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._write_often())
 
+    async def recover(self) -> int:
+        """Takes back the rows earlier shutdowns spilled; the writer task writes them first."""
+        if self.settings.spill is None:
+            return 0
+        claimed, rows = await asyncio.to_thread(spill.claim, self.settings.spill)
+        if rows:
+            self._pending[:0] = rows
+            self._accepted += len(rows)
+            self._trim()
+            self._full.set()
+            log.info("usage ledger: %d rows spilled at an earlier shutdown are written now",
+                     len(rows))  # fmt: skip
+        self._claimed += claimed
+        return len(rows)
+
     def add(self, row: tuple[Any, ...]) -> None:
         pending = self._pending
         pending.append(row)
+        self._accepted += 1
         if len(pending) >= BATCH:
             self._full.set()
+
+    async def caught_up(self, timeout: float) -> bool:
+        """Has the writer task write every row accepted so far, waiting up to ``timeout``
+        seconds; False if it has not (the store is slow, locked or down). Nothing is cancelled:
+        a write that takes longer goes on by itself."""
+        goal = self._accepted
+        if self.written + self.dropped >= goal:
+            return True
+        self._full.set()
+        try:
+            async with asyncio.timeout(timeout):
+                while self.written + self.dropped < goal:
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def flush(self) -> None:
         """Writes every pending row now; raises what the store raised (the rows stay pending)."""
@@ -67,6 +112,10 @@ class LedgerWriter:
                     self._trim()
                     raise
                 self.written += len(rows)
+                self._progress.set()
+            if self._claimed:
+                spill.release(self._claimed)
+                self._claimed = []
 
     async def close(self) -> None:
         """Stops the writer task, writes what is left and closes the store."""
@@ -80,13 +129,27 @@ class LedgerWriter:
         try:
             await self.flush()
         except Exception as exc:
-            log.error(
-                "usage ledger %s: %d rows could not be written at shutdown: %s",
-                self.store.location,
-                len(self._pending),
-                exc,
-            )
+            await self._spill(exc)
         await self.store.close()
+
+    async def _spill(self, cause: Exception) -> None:
+        rows, where = self._pending, self.settings.spill
+        try:
+            if where is None:
+                raise OSError("no spill file is configured")
+            path = await asyncio.to_thread(spill.spill, where, rows)
+        except OSError as exc:
+            log.error("usage ledger %s: %d rows could not be written at shutdown (%s), nor "
+                      "kept in a spill file: %s", self.store.location, len(rows), cause,
+                      exc)  # fmt: skip
+            return
+        # The rows of the files claimed at start that were still pending are in the new one.
+        spill.release(self._claimed)
+        self._claimed, self._pending = [], []
+        self.spilled += len(rows)
+        log.warning("usage ledger %s: %d rows could not be written at shutdown (%s); kept in %s "
+                    "and written at the next start", self.store.location, len(rows), cause,
+                    path)  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         return {
