@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,18 @@ if TYPE_CHECKING:
     from .runtime import Runtimes
     from .services import Services
 
-__all__ = ["GatewayContext"]
+__all__ = ["SESSION_SECRET", "GatewayContext", "session_secret"]
+
+#: The variable that holds the key signing dashboard sessions; ``gateway serve --workers N``
+#: sets it for its workers when the operator has not, so that every worker accepts a session.
+SESSION_SECRET = "GATEWAY_SESSION_SECRET"
+
+
+def session_secret() -> bytes:
+    """The key signing dashboard sessions: the operator's (sessions then survive restarts and
+    are shared by gateways given the same), else one drawn now (a restart logs everyone out)."""
+    given = os.environ.get(SESSION_SECRET)
+    return given.encode() if given else secrets.token_bytes(32)
 
 
 class GatewayContext:
@@ -24,6 +37,7 @@ class GatewayContext:
         "reloader",
         "runtimes",
         "services",
+        "session_secret",
     )
 
     def __init__(self, runtimes: Runtimes, services: Services, *, open_to_remote: bool) -> None:
@@ -39,6 +53,8 @@ class GatewayContext:
         #: The MCP service, started when a route needs it (gateway/endpoints/mcp/__init__.py).
         self.mcp: Any = None
         self.mcp_lock = asyncio.Lock()
+        #: Signs the dashboard's session cookies (endpoints/dashboard/session.py).
+        self.session_secret = session_secret()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Runs ``coro`` in the background; shutdown cancels it."""

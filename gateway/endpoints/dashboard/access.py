@@ -1,32 +1,36 @@
-"""Who may see the dashboard: whoever the API's own auth hooks accept, the credential coming
-from an HttpOnly cookie that the login form sets; with no credential asked for (no token),
-only this machine.
+"""Who may see the dashboard: whoever the API's own auth hooks accept at the login form, then
+their session (session.py) for ``LIFETIME``; with no credential asked for (no token), only this
+machine, judged by the client's address as the rest of the gateway sees it (behind
+``trusted_proxies``, the forwarded one).
 
-The cookie holds the token itself and is read only for /dashboard paths (``Path=/dashboard``,
-``SameSite=Strict``), so another site's form can never spend it on the API.
+The cookie is read only for /dashboard paths (``Path=/dashboard``, ``SameSite=Strict``) and is no
+API key; it names the key that logged in and never holds a credential. A valid session puts that
+key's identity on the exchange (``exchange.identity``, ``exchange.key_name``), and the session
+itself on ``request.ctx.dashboard_session``, as an auth hook's answer would be.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Mapping
 
 from sanic import Request
 from sanic.response import HTTPResponse
 
+from ...config.exposure import is_loopback
 from ...errors import PermissionDenied
 from ...flow.auth import authenticate_call, presented_token
 from ...flow.endpoints import Call
+from . import session as sessions
 
-__all__ = ["COOKIE", "authorise", "forget_token", "keep_token", "same_origin"]
+__all__ = ["COOKIE", "authorise", "end_session", "same_origin", "start_session"]
 
 COOKIE = "gateway_dashboard"
-_MAX_AGE = 7 * 86400
 
 
 class _WithCredential(Mapping[str, str]):
-    """The request's headers plus ``authorization: Bearer <cookie>``, so that every auth hook,
-    the built-in token or a plugin's named keys, judges the cookie as it judges the API key."""
+    """The request's headers plus ``authorization: Bearer <credential>``, so that every auth
+    hook, the built-in token or a plugin's named keys, judges the login form's credential as it
+    judges an API key."""
 
     def __init__(self, headers: Mapping[str, str], token: str) -> None:
         self._headers = headers
@@ -53,23 +57,39 @@ def with_token(headers: Mapping[str, str], token: str | None) -> Mapping[str, st
 
 
 async def authorise(call: Call, token: str | None = None) -> None:
-    """Raises AuthenticationFailed (no or a wrong credential) or PermissionDenied (an open
-    gateway seen from another machine); ``token`` is tried instead of the cookie."""
+    """Raises AuthenticationFailed (no session, no or a wrong credential) or PermissionDenied (an
+    open gateway seen from another machine); ``token`` is the login form's credential."""
     request, exchange = call.request, call.exchange
-    exchange.headers = with_token(request.headers, token or request.cookies.get(COOKIE))
+    if token is None and _resume(call):
+        return
+    exchange.headers = with_token(request.headers, token)
     await authenticate_call(call.runtime, exchange)
-    if exchange.identity is None and not _loopback(request.ip):
+    if exchange.identity is None and not is_loopback(exchange.remote_addr):
         raise PermissionDenied(
             "Without auth.token the dashboard is shown on this machine only: set auth.token to "
             "open it from others."
         )
 
 
-def _loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
+def _resume(call: Call) -> bool:
+    """Puts the identity of the request's session on its exchange, if it has a valid one."""
+    request, exchange = call.request, call.exchange
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
         return False
+    config = call.runtime.config
+    session = sessions.read(request.app.ctx.session_secret, cookie, config)
+    if session is None:
+        return False
+    identity = session.identity(config)
+    if exchange.route is not None and not identity.allows_route(exchange.route):
+        raise PermissionDenied(
+            f"The key '{identity.key_name}' may not call {exchange.route}.",
+            code="route_not_allowed",
+        )
+    exchange.identity, exchange.key_name = identity, session.key_name
+    request.ctx.dashboard_session = session
+    return True
 
 
 def same_origin(request: Request) -> bool:
@@ -79,14 +99,21 @@ def same_origin(request: Request) -> bool:
     return origin is None or origin.partition("://")[2].rstrip("/").lower() == host.lower()
 
 
-def keep_token(response: HTTPResponse, token: str, *, secure: bool) -> None:
+def start_session(call: Call, response: HTTPResponse, credential: str, *, secure: bool) -> None:
+    """Sets the cookie of a session for the login form's ``credential``, which the auth hooks
+    have just accepted (nothing is set when no credential is asked for)."""
+    exchange, config = call.exchange, call.runtime.config
+    if exchange.identity is None:
+        return
+    kind = sessions.kind_of(config, credential)
+    value = sessions.issue(call.request.app.ctx.session_secret, credential, exchange.key_name, kind)
     response.add_cookie(
-        COOKIE, token, path="/dashboard", httponly=True, samesite="Strict", secure=secure,
-        max_age=_MAX_AGE,
+        COOKIE, value, path="/dashboard", httponly=True, samesite="Strict", secure=secure,
+        max_age=sessions.LIFETIME,
     )  # fmt: skip
 
 
-def forget_token(response: HTTPResponse, *, secure: bool) -> None:
+def end_session(response: HTTPResponse, *, secure: bool) -> None:
     response.add_cookie(
         COOKIE, "", path="/dashboard", httponly=True, samesite="Strict", secure=secure, max_age=0
     )

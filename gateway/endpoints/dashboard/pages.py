@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from importlib import resources
 from typing import Any
@@ -17,7 +18,7 @@ from ...flow.endpoints import Call, Endpoint
 from ...ledger.report import window
 from ...server.runtime import Runtime
 from ..info import sink_states
-from .access import COOKIE, authorise, forget_token, keep_token, same_origin
+from .access import COOKIE, authorise, end_session, same_origin, start_session
 
 __all__ = ["DASHBOARD_ENDPOINTS"]
 
@@ -25,6 +26,11 @@ _STATIC = resources.files(__package__) / "static"
 _ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
 _BUCKETS = 60
 _MINUTES = (15, 60, 360, 1440)
+# A ledger database that blocks (a locked table, a server that does not answer) must not hold
+# the page: it waits this long for the pending rows to be written, then this long for the
+# rows of its window, and otherwise shows what it has with the ledger's state.
+_FLUSH_WAIT = 1.0
+_QUERY_WAIT = 4.0
 # The page runs only its own script and style, and no other site may frame it.
 _HEADERS = {
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -51,17 +57,18 @@ async def serve_dashboard(call: Call) -> HTTPResponse:
     secure = request.scheme == "https" or public_url.startswith("https:")
     if page == "logout":
         response = _see_other()
-        forget_token(response, secure=secure)
+        end_session(response, secure=secure)
         return response
     if page == "login":
         return await _login(call, secure)
     try:
         await authorise(call)
-    except AuthenticationFailed as refused:
+    except AuthenticationFailed:
         if page == "data":
             raise
         exchange.status = 401
-        return _login_page(refused.message if request.cookies.get(COOKIE) else "")
+        ended = "Your session has ended (it expired, or its key changed): log in again."
+        return _login_page(ended if request.cookies.get(COOKIE) else "")
     if page == "data":
         return json_response(await _data(request, runtime), headers=_HEADERS)
     return _static("index.html", "text/html; charset=utf-8", status=200)
@@ -80,7 +87,7 @@ async def _login(call: Call, secure: bool) -> HTTPResponse:
         exchange.status = 401
         return _login_page("That token is not accepted by this gateway.", status=401)
     response = _see_other()
-    keep_token(response, token, secure=secure)
+    start_session(call, response, token, secure=secure)
     return response
 
 
@@ -104,9 +111,16 @@ async def _data(request: Request, runtime: Runtime) -> dict[str, Any]:
     if writer is None:
         return data
     until = time.time()
+    # The page shows every request that has finished, unless the database holds the writes.
+    await writer.caught_up(_FLUSH_WAIT)
     try:
-        await writer.flush()  # the page shows every request that has finished
-        data["usage"] = await window(writer.store, until - minutes * 60, until, _BUCKETS)
+        async with asyncio.timeout(_QUERY_WAIT):
+            data["usage"] = await window(writer.store, until - minutes * 60, until, _BUCKETS)
+        data["ledger"] = writer.status()
+    except TimeoutError:
+        data["ledger"] = writer.status() | {
+            "error": f"the ledger did not answer within {_QUERY_WAIT:g} s"
+        }
     except Exception as exc:  # a ledger database that is down: the page says so
         data["ledger"] = writer.status() | {"error": f"{type(exc).__name__}: {exc}"}
     return data
