@@ -309,3 +309,41 @@ def test_a_reasoning_summary_that_is_no_text_is_a_400(gateway):
     body = {"model": "gpt-4o", "input": [reasoning, {"role": "user", "content": "hi"}]}
     error = openai_error(httpx.post(gateway.url + "/v1/chat/completions", json=body), 400)
     assert error["message"] == "input[0].summary[0].text: expected a string, got an array"
+
+
+PATTERNS = """
+version: 1
+sinks:
+  anthropic-up: {kind: http, base_url: "${MOCK_URL}", dialect: anthropic.messages}
+models:
+  - match: "gpt-4o*"       # a catch-all alias: it would match the names below too
+    target: claude-opus-5-5
+routes:
+  - path: /v1/messages
+    dialect: anthropic.messages
+  - path: /v1/chat/completions
+    dialect: openai.chat
+access_log:
+  enabled: false
+"""
+
+
+@pytest.mark.parametrize("name", ["gpt-4o\u0000", "gpt-4o\n", "gpt-4o\x1b[2J", "gpt-4o\x85"])
+def test_a_model_name_with_a_control_character_is_a_400(
+    mock, serve, write_config, monkeypatch, name
+):
+    """Issue 25, row 10: "gpt-4o\\u0000" was served through a catch-all alias."""
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
+    gateway = serve(write_config(PATTERNS))
+    chat = openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        chat.chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}])
+    assert refused.value.body["param"] == "model" and "control character" in refused.value.message
+    # An Anthropic client to an Anthropic upstream: a passthrough, refused all the same.
+    messages = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        messages.messages.create(
+            model=name, max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert refused.value.body["error"]["type"] == "invalid_request_error"
+    assert mock.received == []  # nothing reached the upstream

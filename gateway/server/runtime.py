@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 
 import pluggy
@@ -17,6 +18,7 @@ import pluggy
 from ..config import Config, SinkConfig, validate_with_schema
 from ..config.routing import Facts, ModelTable, Plan
 from ..config.yaml_source import ConfigError, Problem
+from ..errors import InvalidRequest
 from ..flow.endpoints import EndpointTable
 from ..flow.routes import Route, Router
 from ..pipeline.transforms import Pipeline
@@ -27,6 +29,8 @@ from .services import Services
 __all__ = ["Runtime", "Runtimes", "build_runtime", "build_sinks"]
 
 log = logging.getLogger("gateway")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def build_sinks(
@@ -154,6 +158,11 @@ class Runtime:
 
     def resolve(self, model: str, route: Route, facts: Facts | None = None) -> Plan:
         """The plan for ``model`` on ``route``; its rules are looked at only with ``facts``."""
+        if _CONTROL.search(model):  # no model is named so; a pattern would match it all the same
+            raise InvalidRequest(
+                f"model: {model[:100]!r} holds a control character; no model is named so",
+                param="model",
+            )
         return self.models.resolve(model, route.via, self._forwards_unknown, facts)
 
     def _forwards_unknown(self, sink: str) -> bool:
