@@ -40,6 +40,10 @@ class Reply:
     message_id: str | None = None  # random unless given
     gate: threading.Event | None = None  # the answer waits until the test sets it
     headers: dict[str, str] = field(default_factory=dict)  # more response headers (Anthropic)
+    # The whole answer's bytes, sent as they are with status 200 and this content type (a
+    # malformed answer: a stream cut short, a broken event, a body that is not JSON).
+    raw: bytes | None = None
+    raw_content_type: str = "text/event-stream"
 
 
 @dataclass
@@ -235,6 +239,10 @@ class MockUpstream:
                 {"type": "error", "error": {"type": kind, "message": message}},
                 status=status,
                 headers=reply.headers,
+            )
+        if reply.raw is not None:
+            return web.Response(
+                body=reply.raw, headers={"content-type": reply.raw_content_type, **reply.headers}
             )
         message_id = reply.message_id or "msg_mock_" + uuid.uuid4().hex[:20]
         model = body.get("model", "")

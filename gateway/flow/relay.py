@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any
@@ -18,9 +19,12 @@ from ..wire import openai as openai_wire
 from ..wire.json_codec import loads
 from .answers import RelayedAnswer
 from .deadline import Deadline
+from .relay_check import MALFORMED, StreamShape
 from .stream import send_stream_error
 
 __all__ = ["UsageSniffer", "send_relayed"]
+
+log = logging.getLogger("gateway")
 
 
 async def send_relayed(
@@ -31,22 +35,29 @@ async def send_relayed(
     headers = {**answer.headers, **exchange.response_headers}
     try:
         if not answer.streaming:
-            exchange.usage = _usage_of(answer.body)
+            body = _json_object(answer.body)
+            exchange.usage = _usage(body.get("usage")) if body is not None else None
             if answer.status >= 400:
-                exchange.error_type = _error_kind(answer.body)
+                exchange.error_type = _error_kind(body)
+            elif body is None:
+                _malformed(exchange, relayed, "its body is not a JSON object")
             return HTTPResponse(answer.body, status=answer.status, headers=headers)
         response = await request.respond(status=answer.status, headers=headers)
         exchange.status, exchange.first_byte = answer.status, time.perf_counter()
         stream_error = stream_error_encoder(relayed.anthropic)
-        usage = UsageSniffer(strip_usage_chunk=relayed.strip_usage)
+        shape = StreamShape(anthropic=relayed.anthropic) if answer.status < 400 else None
+        usage = UsageSniffer(strip_usage_chunk=relayed.strip_usage, shape=shape)
         try:
             async with deadline.scope():
                 async for chunk in answer.chunks():
                     sent = usage.feed(chunk)
                     if sent:
                         await response.send(sent)
+                unfinished = usage.unfinished
                 if rest := usage.rest():
                     await response.send(rest)
+            if shape is not None and (problem := shape.verdict(unfinished)):
+                _malformed(exchange, relayed, problem)
         except TimeoutError:
             error = UpstreamTimeout("The answer took too long")
             await send_stream_error(response, stream_error, exchange, error)
@@ -62,23 +73,28 @@ async def send_relayed(
         relayed.on_sent()
 
 
-def _error_kind(body: bytes) -> str:
-    """The ``error.type`` of a relayed error answer (both APIs put one there), for the logs."""
-    try:
-        error = loads(body).get("error")
-        kind = error.get("type") or error.get("code")
-    except (ValueError, AttributeError):
-        return "upstream_error"
-    return kind if isinstance(kind, str) and kind else "upstream_error"
+def _malformed(exchange: Exchange, relayed: RelayedAnswer, problem: str) -> None:
+    """Names a malformed upstream answer that was relayed as it came (relay_check.py)."""
+    if exchange.error_type is None:
+        exchange.error_type = MALFORMED
+    log.warning("request %s: the upstream of sink '%s' answered %s with a malformed answer, "
+                "relayed as it came: %s", exchange.id, relayed.sink.name, relayed.answer.status,
+                problem)  # fmt: skip
 
 
-def _usage_of(body: bytes) -> ir.Usage | None:
-    """Token usage from a relayed JSON answer, for the access log."""
+def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        usage = loads(body).get("usage")
-    except (ValueError, AttributeError):
+        parsed = loads(body)
+    except ValueError:
         return None
-    return _usage(usage)
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _error_kind(body: dict[str, Any] | None) -> str:
+    """The ``error.type`` of a relayed error answer (both APIs put one there), for the logs."""
+    error = (body or {}).get("error")
+    kind = (error.get("type") or error.get("code")) if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) and kind else "upstream_error"
 
 
 def _usage(usage: Any, base: ir.Usage | None = None) -> ir.Usage | None:
@@ -103,15 +119,25 @@ class UsageSniffer:
 
     _MAX_TAIL = 1 << 20
 
-    def __init__(self, *, strip_usage_chunk: bool = False) -> None:
+    def __init__(
+        self, *, strip_usage_chunk: bool = False, shape: StreamShape | None = None
+    ) -> None:
         self._tail = b""  # the unfinished last line of the previous chunk
         self._strip = strip_usage_chunk
         self._dropped = False  # the usage chunk's line was just left out
+        self._shape = shape  # also shown every whole line, to judge the stream's shape
         self.usage: ir.Usage | None = None
+
+    @property
+    def unfinished(self) -> bytes:
+        """What followed the last newline so far (at the stream's end: a line cut short)."""
+        return self._tail
 
     def feed(self, chunk: bytes) -> bytes:
         data = self._tail + chunk if self._tail else chunk
         end = data.rfind(b"\n") + 1
+        if self._shape is not None:
+            self._shape.see(data, end)
         if not self._strip:  # on the relay's hot path: no copy of the chunk but its tail
             self._tail = data[end:][-self._MAX_TAIL :]  # kept to be read, not to be sent
             if b'"usage"' in data and _USAGE_OBJECT.search(data):

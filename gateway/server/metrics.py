@@ -60,6 +60,13 @@ class MetricsRegistry:
             ["target", "outcome"],
             registry=self.registry,
         )
+        self.errors = Counter(
+            "gateway_request_errors",
+            "Requests that ended in an error, by sink and kind (the access log's error, the "
+            "ledger's error_kind; malformed_upstream_answer: a passthrough relayed one).",
+            ["sink", "kind"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "gateway_request_seconds",
             "Time from request to the end of the response.",
@@ -83,6 +90,8 @@ class MetricsRegistry:
             if key:
                 series(self.key_tokens, key, "input").inc(usage.prompt_tokens)
                 series(self.key_tokens, key, "output").inc(usage.output_tokens)
+        if exchange.error_type:
+            series(self.errors, sink, exchange.error_type).inc()
         if exchange.latency_ms is not None:
             series(self.latency, sink).observe(exchange.latency_ms / 1000)
         for attempt in exchange.attempts:
