@@ -219,15 +219,17 @@ def test_bash_ends_a_command_past_its_timeout_or_output_cap(tools):
 
 
 def sleeping(seconds: str) -> list[int]:
-    """Children of this process (the gateway serves in a thread here) running sleep SECONDS."""
+    """Processes running ``sleep SECONDS`` (each test sleeps a number of its own), wherever
+    they are: a command's child, or one that escaped its process group. Zombies are left out:
+    they have ended."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == os.getpid() and cmdline[:2] == [b"/bin/sleep", seconds.encode()]:
+        if state != "Z" and cmdline[-2:] == [seconds.encode(), b""] and b"sleep" in cmdline[0]:
             found.append(int(entry.name))
     return found
 
@@ -316,6 +318,10 @@ def test_config_refuses_a_shell_and_missing_options(write_config):
     with pytest.raises(ConfigError) as caught:
         load_checked(str(path))
     assert [str(p) for p in caught.value.problems] == [
+        f"{path}:9:21 routes[0].tool.executables[0]: '/usr/bin/git' can run other programs: "
+        "git runs commands through -c (aliases, core.pager), --config-env, --exec-path, "
+        "--upload-pack and more. List it as {path, args} with patterns that allow only the "
+        "arguments you mean (docs/tools.md)",
         f"{path}:9:35 routes[0].tool.executables[1]: '/bin/bash' is a shell: it would run any "
         "command it is given; list the programs themselves",
     ]
@@ -393,15 +399,17 @@ def test_output_past_the_cap_is_read_to_its_end_so_the_process_can_be_waited_for
     # its buffer full (reading paused) would never see the end, and the call would hang until
     # the endpoint's timeout (seen under load as a 504 instead of a truncated answer).
     from gateway.endpoints.tools.bash import _Capped
+    from gateway.endpoints.tools.containment import Containment
 
     class Leader:
         pid = 2**22 + 1  # no such process: the kill finds nothing, as after a quick exit
+        returncode = None
 
     async def read_past_cap() -> asyncio.StreamReader:
         stream = asyncio.StreamReader(limit=1024)
         stream.feed_data(b"y\n" * 100_000)
         stream.feed_eof()
-        capped = _Capped(5000)
+        capped = _Capped(5000, Containment())
         await capped.read(stream, Leader())
         assert capped.truncated and len(capped.data()) == 5000
         return stream

@@ -46,7 +46,7 @@ TOOL_ENDPOINTS: dict[str, ToolEndpoint] = {
         bash.INPUT_SCHEMA,
         "Run one allowed program with arguments (no shell) in an allowed directory; answers "
         "its exit code, stdout and stderr.",
-        bash.option_problems,
+        bash.check_options,
     ),
 }
 
