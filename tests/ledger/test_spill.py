@@ -156,14 +156,14 @@ def test_workers_sharing_a_ledger_each_keep_their_own_rows(tmp_path):
     config = _config(tmp_path, f"path: {database}")
 
     async def scenario():
-        async def refuse_writes(ledger):
+        ledgers = [Ledger(), Ledger()]
+        for ledger, (count, tag) in zip(ledgers, ((7, "one"), (9, "two")), strict=True):
+            await ledger.configure(config)
+            for exchange in _exchanges(count, tag):
+                ledger.record(exchange)
             store = ledger.writer.store
             await store._run(store._connection.execute, "PRAGMA query_only = 1")
-
-        await asyncio.gather(
-            _serve_then_stop(config, _exchanges(7, "one"), refuse_writes),
-            _serve_then_stop(config, _exchanges(9, "two"), refuse_writes),
-        )
+        await asyncio.gather(*(ledger.close() for ledger in ledgers))  # both at once
 
     asyncio.run(scenario())
     assert len(_spill_files(tmp_path)) == 2
