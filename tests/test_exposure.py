@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 from test_auth_and_log import ROUTES
+from waiting import wait_until
 
 from gateway import hookspecs
 from gateway.config import load_config
@@ -97,6 +98,8 @@ def test_forwarded_headers_only_from_trusted_proxies(exposed):
     # The test client connects from 127.0.0.1, a trusted proxy here.
     answer = httpx.post(url, json=BODY, headers={"host": "gw.example.com", **forwarded, **TOKEN})
     assert answer.status_code == 200
+    # The request-finished hook runs once the answer is out: wait for its record.
+    wait_until(lambda: exposed.addresses, "the request-finished hook")
     assert exposed.addresses[-1] == "203.0.113.7"
     # X-Forwarded-Host never overrides the Host check (a rebound page connects locally too).
     rebound = {"host": "evil.example", "x-forwarded-host": "gw.example.com", **TOKEN}

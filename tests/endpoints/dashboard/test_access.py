@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 from postgres_server import PostgresServer
+from waiting import wait_until
 
 from gateway.config import load_config
 from gateway.endpoints.dashboard import pages, session
@@ -106,7 +107,9 @@ def test_the_cookie_is_a_signed_session_naming_the_key_not_the_credential(keyed)
     assert 0 < payload["exp"] - time.time() <= session.LIFETIME
     data = httpx.get(keyed.url + "/dashboard/data", cookies={"gateway_dashboard": cookie})
     assert data.status_code == 200
-    assert ("/dashboard/data", "alice") in keyed.names.seen  # the session's identity
+    # The session's identity, as the request-finished hooks (run after the answer) see it.
+    seen = ("/dashboard/data", "alice")
+    wait_until(lambda: seen in keyed.names.seen, "the hook's record of the data request")
     # The token's session names no key.
     token_cookie = _login(keyed.url, TOKEN).cookies["gateway_dashboard"]
     assert _payload(token_cookie)["key"] is None and TOKEN not in token_cookie
