@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import Config, load_config
+from ..config.load import check_config
 from ..config.starter import ExistingFiles, find_config, write_starter
 from ..config.yaml_source import ConfigError
 from ..server.plugins import build_plugin_manager, sink_kinds
@@ -160,8 +161,20 @@ def load_checked(path: str) -> Config:
 
 
 def _checked_runtime(path: str) -> Runtime:
-    config = load_config(path)
-    return build_runtime(config, build_plugin_manager(config))
+    """The runtime of the file, or a ConfigError with every problem of it, each once: the
+    checks after the schema run on the entries it accepts (config/valid_part.py)."""
+    config, problems = check_config(path)
+    if config is not None:
+        try:
+            runtime = build_runtime(config, build_plugin_manager(config))
+        except ConfigError as error:
+            problems += error.problems
+        else:
+            if not problems:
+                return runtime
+    # In the order of the file (a keys file's after it), each once.
+    unique = dict.fromkeys(problems)
+    raise ConfigError(sorted(unique, key=lambda p: (p.file != path, p.file, p.line, p.column)))
 
 
 def _report(error: ConfigError, path: str | None = None) -> int:

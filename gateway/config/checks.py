@@ -12,12 +12,13 @@ __all__ = ["check_references"]
 _TOOL_DIALECTS = ("custom", "tool.file_read", "tool.bash")
 
 
-def check_references(config: Config) -> list[Problem]:
+def check_references(config: Config, invalid_sinks: frozenset[str] = frozenset()) -> list[Problem]:
+    """``invalid_sinks``: sinks defined with a problem of their own, left out of ``config``."""
     problems: list[Problem] = []
-    known = ", ".join(sorted(config.sinks))
+    known = ", ".join(sorted({*config.sinks, *invalid_sinks}))
 
     def sink_exists(name: str | None, path: JsonPath) -> None:
-        if name is not None and name not in config.sinks:
+        if name is not None and name not in config.sinks and name not in invalid_sinks:
             problems.append(config.problem(path, f"'{name}' is not a defined sink ({known})"))
 
     def targets_exist(targets: tuple[TargetSpec, ...], path: JsonPath) -> None:

@@ -10,12 +10,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..teams.keys import KeyRing
 from ..teams.options import StateOptions
 from .checks import check_references
 from .exposure import Exposure
 from .keys_file import load_keys
 from .model import Config, Limits, ModelRule, MountConfig, RouteConfig, SinkConfig
-from .schemas import validate_with_schema
+from .schemas import refused_paths, validate_with_schema
 from .targets import (
     RoutingDefaults,
     retry_policy,
@@ -23,9 +24,10 @@ from .targets import (
     routing_rule,
     target_specs,
 )
-from .yaml_source import ConfigError, Located, load_yaml
+from .valid_part import valid_part
+from .yaml_source import ConfigError, Located, Problem, load_yaml
 
-__all__ = ["load_config"]
+__all__ = ["check_config", "load_config"]
 
 # Keys of a sink that the routing reads; the rest are the sink kind's own options.
 _ROUTING_KEYS = frozenset({"kind", "when_limited", "overage"})
@@ -33,20 +35,33 @@ _ROUTING_KEYS = frozenset({"kind", "when_limited", "overage"})
 
 def load_config(path: Path | str) -> Config:
     """Loads and checks a routes file; raises ConfigError listing every problem found."""
-    source = Path(path).resolve()
-    document = load_yaml(source)
-    document.file = str(path)
-    problems = validate_with_schema(document, document.data, "routes.schema.json")
-    if problems:
-        raise ConfigError(problems)
-    config = _build(source, document)
-    problems = check_references(config)
-    if problems:
+    config, problems = check_config(path)
+    if problems or config is None:
         raise ConfigError(problems)
     return config
 
 
-def _build(source: Path, document: Located) -> Config:
+def check_config(path: Path | str) -> tuple[Config | None, list[Problem]]:
+    """Every problem of the file, and a Config of what is valid in it (never to be served when
+    there are problems; None when too little is). Entries the schema refuses are left out of the
+    later checks (config/valid_part.py), so that one pass finds everything, each once."""
+    source = Path(path).resolve()
+    document = load_yaml(source)
+    document.file = str(path)
+    problems = validate_with_schema(document, document.data, "routes.schema.json")
+    dropped_sinks: frozenset[str] = frozenset()
+    if problems:
+        remainder = valid_part(document, refused_paths(document.data, "routes.schema.json"))
+        if remainder is None:
+            return None, problems
+        document, dropped_sinks = remainder.document, remainder.dropped_sinks
+    config = _build(source, document, problems)
+    problems += check_references(config, dropped_sinks)
+    return config, problems
+
+
+def _build(source: Path, document: Located, problems: list[Problem]) -> Config:
+    """The Config of ``document``; what only building finds wrong is added to ``problems``."""
     data = document.data
     sinks = {
         name: SinkConfig(
@@ -65,14 +80,20 @@ def _build(source: Path, document: Located) -> Config:
     routing = routing_defaults(data.get("routing", {}))
     auth = data.get("auth", {})
     log = data.get("access_log", {})
-    keys, keys_file = load_keys(document, auth, source.parent)
-    auth_required = bool(auth.get("token") or keys)
+    try:
+        keys, keys_file = load_keys(document, auth, source.parent)
+    except ConfigError as error:
+        problems += error.problems
+        keys, keys_file = KeyRing(()), None
+    # Keys that failed their checks still mean a token is wanted: no second problem for it.
+    auth_required = bool(auth.get("token") or keys or auth.get("keys") or auth.get("keys_file"))
     return Config(
         source=source,
         default_sink=data.get("default_sink") or next(iter(sinks)),
         sinks=sinks,
         models=tuple(
-            _model(document, i, raw, routing) for i, raw in enumerate(data.get("models", []))
+            _model(document, i, raw, routing, problems)
+            for i, raw in enumerate(data.get("models", []))
         ),
         routes=tuple(_route(raw) for raw in data["routes"]),
         mounts=tuple(_mount(raw) for raw in data.get("mounts", [])),
@@ -80,7 +101,7 @@ def _build(source: Path, document: Located) -> Config:
         transforms=data.get("transforms", {}),
         limits=Limits(**data.get("limits", {})),
         auth_token=auth.get("token") or None,
-        exposure=_exposure(document, data.get("server", {}), auth_required),
+        exposure=_exposure(document, data.get("server", {}), auth_required, problems),
         access_log=(log.get("path") or "-") if log.get("enabled", True) else None,
         document=document,
         keys=keys,
@@ -90,48 +111,49 @@ def _build(source: Path, document: Located) -> Config:
     )
 
 
-def _exposure(document: Located, raw: dict[str, Any], token: bool) -> Exposure:
+def _exposure(
+    document: Located, raw: dict[str, Any], token: bool, problems: list[Problem]
+) -> Exposure:
     try:
         exposure = Exposure.from_options(raw, token_required=bool(token))
     except ValueError as exc:
-        raise ConfigError([document.problem(("server", "trusted_proxies"), str(exc))]) from None
+        problems.append(document.problem(("server", "trusted_proxies"), str(exc)))
+        return Exposure.from_options({}, token_required=bool(token))
     if exposure.public_url and not exposure.public_host:
-        raise ConfigError(
-            [document.problem(("server", "public_url"), "expected a URL such as https://host")]
+        problems.append(
+            document.problem(("server", "public_url"), "expected a URL such as https://host")
         )
     if "*" in exposure.cors_origins and not token:
-        raise ConfigError(
-            [
-                document.problem(
-                    ("server", "cors_origins"),
-                    "'*' needs auth.token or auth.keys: any web page could use the gateway",
-                )
-            ]
+        problems.append(
+            document.problem(
+                ("server", "cors_origins"),
+                "'*' needs auth.token or auth.keys: any web page could use the gateway",
+            )
         )
     if exposure.public_url and not token:
-        raise ConfigError(
-            [
-                document.problem(
-                    ("server", "public_url"),
-                    "a public URL needs auth.token or auth.keys: anyone who finds the URL could "
-                    "use it",
-                )
-            ]
+        problems.append(
+            document.problem(
+                ("server", "public_url"),
+                "a public URL needs auth.token or auth.keys: anyone who finds the URL could use it",
+            )
         )
     return exposure
 
 
 def _model(
-    document: Located, index: int, raw: dict[str, Any], routing: RoutingDefaults
+    document: Located,
+    index: int,
+    raw: dict[str, Any],
+    routing: RoutingDefaults,
+    problems: list[Problem],
 ) -> ModelRule:
     regex = None
     if "regex" in raw:
         try:
             regex = re.compile(raw["regex"])
         except re.error as exc:
-            raise ConfigError(
-                [document.problem(("models", index, "regex"), f"invalid regular expression: {exc}")]
-            ) from None
+            at = ("models", index, "regex")
+            problems.append(document.problem(at, f"invalid regular expression: {exc}"))
     return ModelRule(
         name=raw.get("name"),
         aliases=tuple(raw.get("aliases", ())),

@@ -15,7 +15,7 @@ from jsonschema.exceptions import best_match
 
 from .yaml_source import JsonPath, Located, Problem
 
-__all__ = ["gateway_schema", "validate_with_schema"]
+__all__ = ["gateway_schema", "refused_paths", "validate_with_schema"]
 
 # The gateway's own schemas travel in the package (gateway/schemas/), so a wheel finds them too.
 _SCHEMAS = resources.files("gateway") / "schemas"
@@ -64,3 +64,8 @@ def validate_with_schema(
             message += f" (the environment variable {', '.join(unset)} is not set)"
         problems.append(document.problem(path, message, at_key=at_key))
     return problems
+
+
+def refused_paths(data: Any, schema: str) -> list[JsonPath]:
+    """Where ``data`` breaks a schema of the gateway's: the path of each violation."""
+    return [tuple(error.absolute_path) for error in _schema(schema).iter_errors(data)]

@@ -52,9 +52,15 @@ class Located:
     lines: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     key_lines: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     unset_env: dict[JsonPath, list[str]] = field(default_factory=dict)
+    #: A list section some of whose entries were left out (config/valid_part.py): the original
+    #: number of each entry kept, so that problems name the entry as the file numbers it.
+    renumbered: dict[str, list[int]] = field(default_factory=dict)
 
     def problem(self, path: JsonPath, message: str, *, at_key: bool = False) -> Problem:
         """A problem at ``path``'s value (or at its key, for keys that should not be there)."""
+        kept = self.renumbered.get(path[0]) if len(path) > 1 else None  # type: ignore[arg-type]
+        if kept is not None and isinstance(path[1], int) and path[1] < len(kept):
+            path = (path[0], kept[path[1]], *path[2:])
         lines = self.key_lines if at_key and path in self.key_lines else self.lines
         line, column = location_of(lines, path)
         return Problem(self.file, line, column, format_path(path), message)

@@ -36,7 +36,7 @@ class Router:
         for endpoint in endpoints:
             for path in endpoint.paths:
                 routes[path] = Route(path, endpoint)
-        files = [(r, _endpoint_of(config, endpoints, i)) for i, r in enumerate(config.routes)]
+        files = _route_endpoints(config, endpoints)
         for mount in config.mounts:
             via = Via(mount.sink, mount.targets, mount.strategy)
             mount_decides = bool(mount.sink or mount.targets)
@@ -76,12 +76,19 @@ def _via(route: RouteConfig) -> Via:
     return Via(route.sink, route.targets, route.strategy)
 
 
-def _endpoint_of(config: Config, endpoints: EndpointTable, index: int) -> Endpoint:
-    name = config.routes[index].dialect
-    endpoint = endpoints.get(name)
-    if endpoint is None:
-        known = ", ".join(sorted(e.name for e in endpoints))
-        raise ConfigError(
-            [config.problem(("routes", index, "dialect"), f"no endpoint '{name}' ({known})")]
-        )
-    return endpoint
+def _route_endpoints(
+    config: Config, endpoints: EndpointTable
+) -> list[tuple[RouteConfig, Endpoint]]:
+    """Each route of the file with its endpoint; every unknown dialect is reported at once."""
+    found, problems = [], []
+    for index, route in enumerate(config.routes):
+        endpoint = endpoints.get(route.dialect)
+        if endpoint is None:
+            known = ", ".join(sorted(e.name for e in endpoints))
+            message = f"no endpoint '{route.dialect}' ({known})"
+            problems.append(config.problem(("routes", index, "dialect"), message))
+        else:
+            found.append((route, endpoint))
+    if problems:
+        raise ConfigError(problems)
+    return found

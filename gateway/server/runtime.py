@@ -97,10 +97,10 @@ def build_runtime(
         pipeline = Pipeline.load(config)
     except ConfigError as error:
         problems += error.problems
+    endpoints = endpoint_table(pm)
+    problems += _route_problems(config, endpoints)
     try:
-        endpoints = endpoint_table(pm)
         router = Router(config, endpoints)
-        problems += _route_problems(config, endpoints)
     except ConfigError as error:
         problems += error.problems
     if problems or pipeline is None or router is None:

@@ -249,3 +249,37 @@ def test_shipped_routes_files_are_valid(monkeypatch):
     files = [repo / "routes.yaml", *sorted(repo.glob("examples/*/routes.yaml"))]
     for path in files:
         assert main(["check", str(path)]) == 0, path
+
+
+def test_check_reports_every_problem_of_a_file_in_one_pass(write_config, capsys):
+    """Problems of every stage at once, each once, in the file's order and counted: a schema
+    typo (whose route is then left out of the later checks), a sink that exists but is wrong
+    (naming it is not a second problem), a reference, a transform and a route's own policy."""
+    path = write_config(
+        """
+version: 1
+sinks:
+  api: {kind: http, base_url: "http://127.0.0.1:9", dialect: anthropic.messages}
+  broken: {kind: http, base_url: "http://127.0.0.1:9", dialect: anthropic.messagez}
+routes:
+  - {path: /v1/responses, dialect: openai.responsez, sink: nowhere}
+  - {path: /v1/messages, dialect: anthropic.messages, sink: broken}
+  - {path: /v1/chat/completions, dialect: openai.chat, sink: claud}
+  - {path: /api/chat, dialect: custom, transforms: {request: [chat_requets]}}
+  - path: /api/tools/bash
+    dialect: tool.bash
+    tool: {allowed_dirs: [.], executables: [/bin/bash]}
+"""
+    )
+    assert main(["check", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" ", 2)[:2] for line in lines[:-1]] == [
+        [f"{path}:4:65", "sinks.broken.dialect:"],
+        [f"{path}:6:36", "routes[0].dialect:"],
+        [f"{path}:8:62", "routes[2].sink:"],
+        [f"{path}:9:63", "routes[3].transforms.request[0]:"],
+        [f"{path}:12:45", "routes[4].tool.executables[0]:"],
+    ]
+    assert "'claud' is not a defined sink (api, broken)" in lines[2]
+    assert "is a shell" in lines[4]
+    assert lines[-1] == f"{path}: 5 errors."
