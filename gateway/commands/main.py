@@ -23,7 +23,10 @@ from ..config.starter import ExistingFiles, find_config, write_starter
 from ..config.yaml_source import ConfigError
 from ..server.plugins import build_plugin_manager, sink_kinds
 from ..server.runtime import Runtime, build_runtime
+from . import service as service_unit
 from . import usage as usage_report
+from .about import about
+from .completion import SHELLS, completion_script
 
 __all__ = ["main"]
 
@@ -36,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve Claude through the OpenAI and Anthropic APIs, as routes.yaml says.",
         epilog="Start with `gateway serve`; `gateway COMMAND --help` describes each command.",
     )
-    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-V", "--version", action="version", version=f"gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the gateway")
+    serve = commands.add_parser("serve", help="run the gateway", **about("serve"))
     serve.add_argument("--config", default=None, help=_CONFIG_HELP)
     serve.add_argument("--host", default=None, help="address to bind ($HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port ($PORT, else 8000)")
@@ -63,26 +66,32 @@ def main(argv: list[str] | None = None) -> int:
         "a foreign Host from this machine) are still refused",
     )
 
-    check = commands.add_parser("check", help="validate a routes file")
+    check = commands.add_parser("check", help="validate a routes file", **about("check"))
     check.add_argument("path", nargs="?", default=None, help=_CONFIG_HELP)
 
-    routes = commands.add_parser("routes", help="print the resolved route table")
+    routes = commands.add_parser("routes", help="print the resolved route table", **about("routes"))
     routes.add_argument("path", nargs="?", default=None, help=_CONFIG_HELP)
 
     token = commands.add_parser(
-        "token", help="print a new random token for auth.token, or a named key for auth.keys"
+        "token",
+        help="print a new random token for auth.token, or a named key for auth.keys",
+        **about("token"),
     )
     token.add_argument(
         "--name", default=None, help="print a named client key and the entry to add to auth.keys"
     )
 
     claude = commands.add_parser(
-        "claude", help="run the claude binary the gateway uses (e.g. `gateway claude auth login`)"
+        "claude",
+        help="run the claude binary the gateway uses (e.g. `gateway claude auth login`)",
+        **about("claude"),
     )
     claude.add_argument("args", nargs=argparse.REMAINDER)
 
     dry = commands.add_parser(
-        "try", help="show what a route does with a request, without calling its sink"
+        "try",
+        help="show what a route does with a request, without calling its sink",
+        **about("try"),
     )
     dry.add_argument("route", help="the path, e.g. /v1/chat/completions or /api/chat")
     dry.add_argument("--data", required=True, help="the JSON body (or @file.json)")
@@ -90,22 +99,44 @@ def main(argv: list[str] | None = None) -> int:
     dry.add_argument("--config", default=None, help=_CONFIG_HELP)
 
     usage = commands.add_parser(
-        "usage", help="requests and tokens by day, model, key and route, from the usage ledger"
+        "usage",
+        help="requests and tokens by day, model, key and route, from the usage ledger",
+        **about("usage"),
     )
     usage_report.add_arguments(usage, _CONFIG_HELP)
 
     init = commands.add_parser(
-        "init", help="write a starter routes.yaml, transforms/, schemas/ and hooks/ to edit"
+        "init",
+        help="write a starter routes.yaml, transforms/, schemas/ and hooks/ to edit",
+        **about("init"),
     )
     init.add_argument("dir", nargs="?", default=".", help="where to write them (default: .)")
+
+    service = commands.add_parser(
+        "service", help="run the gateway for good: a systemd unit", **about("service")
+    )
+    service_unit.add_arguments(service, _CONFIG_HELP)
+
+    completion = commands.add_parser(
+        "completion", help="print a completion script for bash, zsh or fish", **about("completion")
+    )
+    completion.add_argument("shell", choices=SHELLS)
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["claude"]:  # everything after it belongs to claude, options included
         return _claude(argv[1:])
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "completion":
+        print(completion_script(parser, args.shell), end="")
+        return 0
     _configure_logging()
     if args.command == "init":
         return _init(Path(args.dir))
+    if args.command == "service":
+        return service_unit.install(args)
     if args.command in ("check", "routes"):
         args.path = str(find_config(args.path))
     if args.command in ("serve", "try", "usage"):
