@@ -27,6 +27,7 @@ from .errors import (
     UpstreamTimeout,
 )
 from .flow.dispatch import dispatch, error_response, new_exchange
+from .flow.routes import Router
 from .server.context import GatewayContext
 from .server.http_reading import GatewayHttpProtocol
 from .server.plugins import build_plugin_manager, notify
@@ -114,7 +115,12 @@ def create_app(
         if handle_signals:  # before anyone can read that it serves (server/signals.py)
             stop_on_signals(app)
         runtime = app.ctx.runtimes.current
-        log.info("serving %s on %s", runtime.config.source, app.serve_location)
+        log.info(
+            "serving %s on %s%s",
+            runtime.config.source,
+            app.serve_location,
+            _addresses(runtime.router, app.serve_location),
+        )
 
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
@@ -127,6 +133,22 @@ def create_app(
         await app.ctx.services.close()
 
     return app
+
+
+# What a newcomer opens first, when the configuration routes it.
+_ADDRESSES = (
+    ("/v1/chat/completions", "OpenAI clients", "/v1"),
+    ("/v1/messages", "Anthropic clients", ""),
+    ("/status", "status", "/status"),
+    ("/dashboard", "dashboard", "/dashboard"),
+)
+
+
+def _addresses(router: Router, base: str) -> str:
+    """The base URLs of the clients, /status and the dashboard, one per line."""
+    found = [(what, base + shown) for path, what, shown in _ADDRESSES if router.match(path)]
+    width = max((len(what) for what, _ in found), default=0)
+    return "".join(f"\n  {what.ljust(width)}  {url}" for what, url in found)
 
 
 def _on_sighup(callback: Any) -> None:

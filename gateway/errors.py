@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "AuthenticationFailed",
@@ -103,8 +103,10 @@ class RouteNotFound(NotFound):
 
 
 class ModelNotFound(NotFound):
-    def __init__(self, model: str, available: list[str]) -> None:
+    def __init__(self, model: str, available: list[str], patterns: Sequence[str] = ()) -> None:
         shown = ", ".join(available) if available else "(none configured)"
+        if patterns:
+            shown += f"; and names matching {', '.join(patterns)}"
         super().__init__(
             f"The model '{model}' does not exist on this gateway. Available models: {shown}.",
             param="model",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import ipaddress
 import json
@@ -11,6 +12,7 @@ import logging
 import os
 import secrets
 import shlex
+import socket
 import sys
 from functools import partial
 from pathlib import Path
@@ -239,7 +241,7 @@ def _routes(path: str) -> int:
         return _report(error, path)
     config = runtime.config
     kinds = sink_kinds(runtime.plugins)
-    names = ", ".join(name for name, _ in runtime.models.listed())
+    names = ", ".join([name for name, _ in runtime.models.listed()] + runtime.models.patterns())
     rows = [("METHOD", "PATH", "DIALECT", "SINK", "MODELS")]
     for route in runtime.router:
         endpoint = route.endpoint
@@ -366,6 +368,10 @@ def _serve(args: argparse.Namespace) -> int:
         print("--workers must be 1 or more.", file=sys.stderr)
         return 2
     reload_interval = None if args.no_reload else 1.0
+    taken = _unbindable(host, port)
+    if taken:
+        print(taken, file=sys.stderr)
+        return 1
     try:
         # With workers, each builds its own app (Sanic names must be unique in a process).
         config = load_config(args.config) if args.workers == 1 else load_checked(args.config)
@@ -395,6 +401,29 @@ def _serve(args: argparse.Namespace) -> int:
 
     factory = partial(served_app, args.config, reload_interval, args.allow_unauthenticated_remote)
     return serve_workers(factory, host, port, args.workers)
+
+
+def _unbindable(host: str, port: int) -> str | None:
+    """Why ``gateway serve`` could not listen on host:port (a port in use, one below 1024), in
+    one line, before anything is started; None when it can. (A program that takes the port in
+    the moment between this check and the server's bind still ends with Sanic's traceback.)"""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"Cannot serve on {host}: {exc.strerror}. Pick another address with --host."
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Sanic binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"Port {port} on {host} is already in use (another gateway?). "
+                    f"Pick another with --port {port + 1} (or PORT={port + 1})."
+                )
+            return f"Cannot listen on {host}:{port}: {exc.strerror}. Pick another with --port."
+    return None
 
 
 def served_app(

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, config_path: str) -> int:
             "since": since.isoformat(timespec="seconds"),
             "until": until.isoformat(timespec="seconds"),
             "total": total.as_dict(),
-            "by": {name: [t.as_dict() for t in rows] for name, rows in tables.items()},
+            "by": {name: [_json_row(t) for t in rows] for name, rows in tables.items()},
             "subscriptions": windows,
         }, indent=2))  # fmt: skip
         return 0
@@ -103,6 +103,11 @@ def run(args: argparse.Namespace, config_path: str) -> int:
         print()
         print(_subscriptions(windows))
     return 0
+
+
+def _json_row(totals: Totals) -> dict[str, Any]:
+    """A row for scripts: requests without a key name (the tables' ``(none)``) are named null."""
+    return totals.as_dict() | {"name": totals.name or None}
 
 
 async def _read(

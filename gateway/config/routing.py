@@ -142,6 +142,11 @@ class ModelTable:
         """Every public name and alias, with the entry that serves it, in file order."""
         return list(self._exact.items())
 
+    def patterns(self) -> list[str]:
+        """The ``match`` globs and ``regex`` expressions, in file order: names they accept are
+        served too, though no list can show them one by one."""
+        return [r.match if r.match is not None else r.regex.pattern for r in self._patterns]  # type: ignore[union-attr]
+
     def resolve(
         self,
         name: str,
@@ -155,7 +160,7 @@ class ModelTable:
         if entry is None:
             plan = self._plan(name, name, None, via, ())
             if not forwards_unknown(plan.primary.sink):
-                raise ModelNotFound(name, list(self._exact))
+                raise ModelNotFound(name, list(self._exact), self.patterns())
             return plan
         rule = entry.rule
         if facts is not None:

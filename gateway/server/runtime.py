@@ -126,6 +126,24 @@ def _route_problems(config: Config, endpoints: EndpointTable) -> list[Problem]:
     return problems
 
 
+def readiness_summary(sinks: list[Sink]) -> tuple[str, bool]:
+    """One report of which sinks can serve, each reason once for the sinks it holds back (three
+    claude sinks without a login are one line), and whether all can."""
+    waiting: dict[str, list[str]] = {}
+    ready = []
+    for sink in sinks:
+        problem = sink.readiness_problem()
+        name = f"{sink.name} ({sink.kind})"
+        if problem is None:
+            ready.append(name)
+        else:
+            waiting.setdefault(problem, []).append(name)
+    summary = f"sinks ready: {', '.join(ready) or 'none'}"
+    for problem, names in waiting.items():
+        summary += f"\n  not ready: {', '.join(names)}: {problem}"
+    return summary, not waiting
+
+
 def _same(a: SinkConfig, b: SinkConfig) -> bool:
     return (a.kind, a.options, a.unset_env, a.when_limited, a.overage) == (
         b.kind,
@@ -173,12 +191,9 @@ class Runtime:
         starting = [sink for sink in self.sinks.values() if id(sink) not in kept]
         # Together: the claude sinks each ask their binary for its version and login.
         await asyncio.gather(*(sink.start() for sink in starting))
-        for sink in starting:
-            problem = sink.readiness_problem()
-            if problem is None:
-                log.info("sink %s (%s): ready", sink.name, sink.kind)
-            else:
-                log.warning("sink %s (%s): not ready: %s", sink.name, sink.kind, problem)
+        if starting:
+            summary, ready = readiness_summary(starting)
+            log.log(logging.INFO if ready else logging.WARNING, "%s", summary)
 
     async def close(self) -> None:
         for sink in self.sinks.values():

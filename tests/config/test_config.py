@@ -236,9 +236,12 @@ def test_check_runs_as_a_console_command(write_config):
 
 
 def test_routes_command_prints_the_table(write_config, capsys):
-    path = write_config(VALID + "mounts:\n  - prefix: /api\n    sink: api\n")
+    models = "models:\n  - {name: opus, aliases: [gpt-4o]}\n  - {match: 'claude-*'}\n"
+    path = write_config(VALID + "mounts:\n  - prefix: /api\n    sink: api\n" + models)
     assert main(["routes", str(path)]) == 0
     out = capsys.readouterr().out
+    # Names, aliases and the patterns that accept more names.
+    assert "POST    /v1/messages        anthropic.messages  api   opus, gpt-4o, claude-*\n" in out
     assert "POST    /api/v1/messages" in out and "anthropic.messages" in out
     assert "GET     /v1/models" in out
 

@@ -212,6 +212,7 @@ def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
                                  ("allowed_warning", 0.5 + i / 10, 0.25) if i < 3 else
                                  (None, None, None))
                             for i in range(4)])  # fmt: skip
+        await store.insert([_row(1_699_963_300.0, "2023-11-14", "opus", None, 200, 5.0)])
         await store.close()
 
     asyncio.run(fill())  # 2023-11-14 at noon UTC: that day in nearly every time zone
@@ -222,19 +223,24 @@ def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
     assert report["by"]["key"] == [
         {"name": "bob", "requests": 4, "input_tokens": 40, "output_tokens": 16,
          "cache_read_tokens": 4, "cache_creation_tokens": 4, "errors": 0, "cost_usd": None,
-         "total_tokens": 64}
+         "total_tokens": 64},
+        # A request without a key name: null here, (none) in the tables (docs/usage.md).
+        {"name": None, "requests": 1, "input_tokens": 10, "output_tokens": 4,
+         "cache_read_tokens": 1, "cache_creation_tokens": 1, "errors": 0, "cost_usd": None,
+         "total_tokens": 16},
     ]  # fmt: skip
-    assert report["total"]["requests"] == 4
+    assert report["total"]["requests"] == 5
     # Each sink's subscription as the last row of the period that reported it.
     assert [(s["sink"], s["status"], s["five_hour"], s["seven_day"])
             for s in report["subscriptions"]] == [("up", "allowed_warning", 0.7, 0.25)]  # fmt: skip
     assert main(["usage", "--config", str(config_path), "--since", "2023-11-14",
-                 "--until", "2023-11-14", "--by", "model"]) == 0  # fmt: skip
+                 "--until", "2023-11-14", "--by", "model,key"]) == 0  # fmt: skip
     table = capsys.readouterr().out.splitlines()
     assert table[2].split() == ["MODEL", "REQUESTS", "INPUT", "OUTPUT", "CACHE", "READ", "CACHE",
                                 "WRITE", "TOTAL", "TOKENS", "ERRORS"]  # fmt: skip
-    assert table[4].split() == ["opus", "4", "40", "16", "4", "4", "64", "0"]
-    assert table[-4].split() == ["TOTAL", "4", "40", "16", "4", "4", "64", "0"]
+    assert table[4].split() == ["opus", "5", "50", "20", "5", "5", "80", "0"]
+    assert table[6].split() == ["TOTAL", "5", "50", "20", "5", "5", "80", "0"]
+    assert table[11].split() == ["(none)", "1", "10", "4", "1", "1", "16", "0"]
     assert table[-2].split() == ["SUBSCRIPTION", "STATUS", "5", "HOURS", "7", "DAYS", "AS", "OF"]
     assert table[-1].split()[:4] == ["up", "allowed_warning", "70%", "25%"]
 

@@ -4,6 +4,7 @@ a real server process, the real `claude auth status`."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,10 @@ ROUTES = """
 version: 1
 sinks:
   claude:
+    kind: cli
+    env:
+      HOME: {home}
+  other:
     kind: cli
     env:
       HOME: {home}
@@ -56,8 +61,9 @@ def test_startup_names_the_address_and_each_sinks_readiness(write_config, tmp_pa
 
     def read() -> None:
         for line in process.stderr:
-            lines.append(line)
-            if " serving " in line:
+            if not serving.is_set():  # the log up to the announcement's last line
+                lines.append(line)
+            if "  dashboard " in line:
                 serving.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -65,13 +71,22 @@ def test_startup_names_the_address_and_each_sinks_readiness(write_config, tmp_pa
     try:
         assert serving.wait(60), "".join(lines)
         log = "".join(lines)
-        assert f"serving {path} on http://127.0.0.1:{port}" in log
+        base = f"http://127.0.0.1:{port}"
+        # One summary: each reason once, for every sink it holds back.
+        assert "WARNING gateway: sinks ready: keyed (cli)\n" in log
         assert (
-            "sink claude (cli): not ready: claude is not logged in: run `gateway claude auth login`"
-            in log
+            "\n  not ready: claude (cli), other (cli): claude is not logged in: run "
+            "`gateway claude auth login`" in log
         )
-        assert "sink keyed (cli): ready" in log
-        assert "sink up (http): not ready: set UPSTREAM_KEY_NEVER_SET" in log
+        assert log.count("is not logged in") == 1
+        assert "\n  not ready: up (http): set UPSTREAM_KEY_NEVER_SET" in log
+        # Then where to point a client, and what to open.
+        assert log.endswith(
+            f"serving {path} on {base}\n"
+            f"  Anthropic clients  {base}\n"
+            f"  status             {base}/status\n"
+            f"  dashboard          {base}/dashboard\n"
+        )
 
         status = httpx.get(f"http://127.0.0.1:{port}/status", timeout=10).json()
         assert status["status"] == "not ready"
@@ -86,3 +101,21 @@ def test_startup_names_the_address_and_each_sinks_readiness(write_config, tmp_pa
         process.terminate()
         process.wait(60)  # generous: a loaded machine stops its warm claude processes slowly
         reader.join(60)
+
+
+def test_a_busy_port_is_one_line_naming_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--no-reload"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]  # after the line naming the packaged config it loads
+    assert last == (
+        f"Port {port} on 127.0.0.1 is already in use (another gateway?). "
+        f"Pick another with --port {port + 1} (or PORT={port + 1})."
+    )
+    assert "Traceback" not in done.stderr

@@ -54,7 +54,7 @@ class ClaudeCliSink(ClaudeSink):
                 max_idle=self.settings.warm_max_idle,
                 memory_budget=self.settings.warm_memory_mib * 2**20,
             )  # fmt: skip
-            self.pool.open()
+            self._follow_login(self.pool)
 
     async def _stop_runs(self) -> None:
         if self.pool is not None:
@@ -78,7 +78,7 @@ class ClaudeCliSink(ClaudeSink):
 
     def _login_changed(self) -> None:
         if self.pool is not None:
-            self.pool.renew("the login changed")
+            self._follow_login(self.pool)
 
     async def _start_spare(self, kind: Hashable) -> ClaudeSpare:
         run = (await self._run_area()).new_run()  # the spare's; removed by its discard()

@@ -26,6 +26,7 @@ from .run_plan import RunPlan, plan_run
 from .settings import ClaudeSettings
 from .spare import ClaudeSpare
 from .stream_json import StreamJsonTranslator, run_events
+from .warm_pool import WarmPool
 
 __all__ = ["ClaudeSink"]
 
@@ -45,6 +46,7 @@ class ClaudeSink(Sink):
         self.binary = ClaudeBinary(None, "not checked yet")
         self.login = LoginState(None, error="not checked yet")
         self._login_check: asyncio.Task[None] | None = None
+        self._login_wait: asyncio.Task[None] | None = None
         self._runs: RunArea | None = None
 
     async def start(self) -> None:
@@ -57,14 +59,15 @@ class ClaudeSink(Sink):
                 "sink %s: claude %s found; the gateway is tested with %s",
                 self.name, self.binary.version, TESTED_VERSION,
             )  # fmt: skip
-        log.info("sink %s: claude %s (%s)", self.name, self.binary.version, self.binary.path)
+        log.debug("sink %s: claude %s (%s)", self.name, self.binary.version, self.binary.path)
         self.login = await check_login(self.binary.path, self.settings.env)  # type: ignore[arg-type]
         if self.login.error:
             log.warning("sink %s: login state unknown: %s", self.name, self.login.error)
 
     async def close(self) -> None:
-        if self._login_check is not None:
-            self._login_check.cancel()
+        for task in (self._login_check, self._login_wait):
+            if task is not None:
+                task.cancel()
         await self._stop_runs()
         if self._runs is not None:
             await self._runs.close()
@@ -93,6 +96,27 @@ class ClaudeSink(Sink):
         if self.login.problem != was:
             log.warning("sink %s: %s", self.name, self.login.problem or "ready: claude has a login")
             self._login_changed()
+
+    async def _await_login(self) -> None:
+        """Rechecks a missing login until it appears (``gateway claude auth login`` run while the
+        gateway serves), so that processes started ahead follow it (:meth:`_follow_login`).
+        One ``claude auth status`` per RECHECK_AFTER (30 s, ~0.3 s of CPU each), only in a sink
+        that keeps processes started ahead, only while there is no login."""
+        while self.login.logged_in is False:
+            await asyncio.sleep(RECHECK_AFTER)
+            await self._check_login()
+
+    def _follow_login(self, pool: WarmPool) -> None:
+        """Processes are started ahead only while claude has a login (or its state is unknown):
+        without one they would wait, ~170 MiB each, for requests they cannot answer. A changed
+        login replaces those started under the previous one."""
+        if self.login.logged_in is False:
+            pool.pause("claude has no login")
+            if self._login_wait is None or self._login_wait.done():
+                self._login_wait = asyncio.get_running_loop().create_task(self._await_login())
+        else:
+            pool.renew("the login changed")
+            pool.open()
 
     def _login_changed(self) -> None:
         """Processes started under the previous login must not serve."""

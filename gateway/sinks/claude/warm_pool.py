@@ -6,7 +6,7 @@ of them ready. A request :meth:`take`s one of its kind without waiting (``None``
 ready: the caller then starts cold, which is never slower than waiting for a spare still
 starting). Refills run in one background task, one spare at a time, off the request path; each
 replaces the spare last taken or missed with one of the same kind, so the pool follows the
-traffic.
+traffic. It starts none while paused (:meth:`pause`: the sink's claude has no login).
 
 A spare is dropped instead of handed out when it has died, is older than ``max_idle``, or was
 started before :meth:`renew` (a changed login or binary): it could not serve as the request
@@ -63,16 +63,30 @@ class WarmPool:
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._paused = False
         self._retiring: set[asyncio.Task[None]] = set()
         self.served = 0  # requests a spare answered
         self.missed = 0  # requests that found none ready
         self.failures = 0
 
     def open(self) -> None:
-        """Starts filling the pool in the background."""
+        """Starts filling the pool in the background (again, after :meth:`pause`)."""
+        self._paused = False
         if self.size > 0 and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._keep_filled())
-            self._wanted.set()
+        self._wanted.set()
+
+    def pause(self, reason: str) -> None:
+        """Ends the spares and starts none until :meth:`open`."""
+        if self._paused:
+            return
+        self._paused = True
+        if self._ready:
+            log.info("sink %s: ending %d spare(s): %s", self.name, len(self._ready), reason)
+        self._generation += 1  # a spare starting now is discarded when it is ready
+        for *_, spare in self._ready:
+            self._retire(spare)
+        self._ready.clear()
 
     def take(self, kind: Hashable) -> Spare | None:
         """A ready spare of ``kind``, now, or None; its replacement starts in the background."""
@@ -146,7 +160,7 @@ class WarmPool:
         retry_after = _RETRY_AFTER
         while not self._closed:
             self._drop_stale()
-            if len(self._ready) >= self.size or self._over_budget():
+            if self._paused or len(self._ready) >= self.size or self._over_budget():
                 self._wanted.clear()
                 # Woken by a take, or in time to replace the oldest spare before it expires.
                 with contextlib.suppress(TimeoutError):

@@ -269,3 +269,24 @@ def test_idle_spares_are_recycled(warm_gateway):
     while first in claude_children():
         assert time.monotonic() < deadline, "the idle spare was never ended"
         time.sleep(0.05)
+
+
+def test_no_spare_starts_before_a_login_exists_and_they_start_when_it_appears(
+    warm_gateway, monkeypatch, tmp_path
+):
+    """Without a login, spares (~170 MiB each) would wait for requests they cannot answer: the
+    pool starts none, and fills as soon as claude reports a login."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
+    monkeypatch.setattr("gateway.sinks.claude.shared.RECHECK_AFTER", 0.2)
+    home = tmp_path / "home-without-login"
+    home.mkdir()
+    served = warm_gateway(warm=1, extra=f"env: {{HOME: '{home}'}}")
+    # Decided at start-up, before the server answers: no spare was ever asked for.
+    sink = served.app.ctx.runtimes.current.sinks["claude"]
+    assert sink.login.logged_in is False
+    assert pool_status(served)["ready"] == 0 and claude_children() == []
+    # `claude auth login` done while the gateway serves (a token here): the pool fills.
+    monkeypatch.setenv("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-test")
+    ready(served)
+    assert sink.login.logged_in is True and len(claude_children()) == 1
