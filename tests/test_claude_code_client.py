@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
+from doc_snippets import for_gateway, snippet
 from mock_upstream import Reply
 from processes import wait_for_no_claude
 
@@ -41,11 +43,16 @@ def claude_code(mount, mock, serve, monkeypatch, tmp_path):
         "PATH": os.environ["PATH"],
         "HOME": str(home),
         "CLAUDE_CONFIG_DIR": str(home / ".claude"),
-        "ANTHROPIC_BASE_URL": served.url + MOUNTS[mount],
-        "ANTHROPIC_API_KEY": "client-key",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_TELEMETRY": "1",
     }
+    # docs/editors.md's command line: its variables, then `claude` (the arguments follow).
+    *assignments, command = shlex.split(
+        for_gateway(snippet("editors.md", "claude-code"), served.url + MOUNTS[mount])
+    )
+    assert command == "claude"
+    env.update(assignment.split("=", 1) for assignment in assignments)
+    assert env["ANTHROPIC_BASE_URL"] == served.url + MOUNTS[mount]
     binary = locate(None)
     assert binary, "the claude binary bundled with claude-agent-sdk is missing"
 
