@@ -92,7 +92,10 @@ class ClaudeSink(Sink):
 
     async def _check_login(self) -> None:
         was = self.login.problem
-        self.login = await check_login(self.binary.path, self.settings.env)  # type: ignore[arg-type]
+        found = await check_login(self.binary.path, self.settings.env)  # type: ignore[arg-type]
+        if found.checked_at < self.login.checked_at:
+            return  # a check started later has answered already: this one is stale
+        self.login = found
         if self.login.problem != was:
             log.warning("sink %s: %s", self.name, self.login.problem or "ready: claude has a login")
             self._login_changed()
