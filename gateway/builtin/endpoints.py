@@ -14,5 +14,6 @@ class BuiltinEndpoints:
     def gateway_register_endpoints(self) -> list[Endpoint]:
         from ..endpoints import builtin_endpoints
         from ..flow.complete import completion_endpoints
+        from ..flow.responses import RESPONSES_ENDPOINT
 
-        return [*completion_endpoints(), *builtin_endpoints()]
+        return [*completion_endpoints(), RESPONSES_ENDPOINT, *builtin_endpoints()]

@@ -1,4 +1,5 @@
-"""OpenAI Responses (``POST /v1/responses``), stateless: every request carries its whole input.
+"""OpenAI Responses (``POST /v1/responses``): a body whose references to stored responses were
+already expanded (openai_responses_state), decoded as one that carries its whole input.
 
 This module decodes requests; openai_responses_out encodes answers and streams."""
 
@@ -37,10 +38,17 @@ ACCEPTED = frozenset({
     "prompt_cache_options", "include", "truncation", "max_tool_calls", "stream_options",
     "context_management", "access_programs", "image", "background_options",
 })  # fmt: skip
+#: Read before decoding, from the response store (openai_responses_state): a body that still
+#: has them was posted elsewhere (a Responses body on /v1/chat/completions) and is refused.
+STATEFUL = frozenset({"previous_response_id"})
+_ONLY_RESPONSES = (
+    "only the Responses endpoint (/v1/responses) reads stored responses: post there, or send "
+    "the whole conversation in 'input'"
+)
 #: A 400 naming the field when it asks for something this gateway cannot do.
 REFUSED = {
-    "previous_response_id": "this gateway keeps no state: send the whole conversation in 'input'",
-    "conversation": "this gateway keeps no state: send the whole conversation in 'input'",
+    "conversation": "conversations are not kept: continue with 'previous_response_id' at "
+    "/v1/responses, or send the whole conversation in 'input'",
     "background": "background responses are not supported",
     "prompt": "stored prompts are not supported",
     "top_logprobs": "Claude does not return log probabilities",
@@ -57,6 +65,10 @@ _REASONING_SUMMARIES = ("auto", "concise", "detailed")
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
+    if body.get("previous_response_id") is not None:
+        raise InvalidRequest(
+            f"previous_response_id: {_ONLY_RESPONSES}", param="previous_response_id"
+        )
     refuse_fields(body, REFUSED, _HARMLESS)
     _refuse_logprobs(f.get(body, "include", list, "", default=[]))
     text = f.get(body, "text", dict, "") or {}
@@ -138,6 +150,8 @@ def _items(items: list[Any], system: list[str]) -> list[ir.Message]:
         item = f.object_at(items, i, "input")
         path = f"input[{i}]"
         kind = item.get("type", "message")
+        if kind == "item_reference" or (item.get("type") is None and set(item) == {"id"}):
+            raise InvalidRequest(f"{path}: an item_reference: {_ONLY_RESPONSES}", param=path)
         if kind == "message":
             role = f.get(item, "role", str, path, required=True)
             content = content_to_ir(item.get("content"), f"{path}.content")

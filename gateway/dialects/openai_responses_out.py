@@ -13,10 +13,28 @@ from ..wire.sse import sse_json
 from ..wire.tool_input import FreeformInput
 from .openai_chat_out import encode_error
 
-__all__ = ["SIGNATURE_PREFIX", "StreamEncoder", "encode_response"]
+__all__ = ["SIGNATURE_PREFIX", "StreamEncoder", "encode_response", "new_item_id"]
 
 #: Marks a thinking signature in ``encrypted_content``, to tell it from other providers' blobs.
 SIGNATURE_PREFIX = "claude-thinking:"
+
+
+def _new_response_id() -> str:
+    """A response id of the gateway's own, never the upstream's: stored responses and their
+    items are found by id, and an upstream's ids need not be unique (an OpenAI-compatible
+    server may answer every request with the same one)."""
+    return "resp_" + uuid.uuid4().hex
+
+
+def _output_item_id(prefix: str, response_id: str, index: int) -> str:
+    """The id of the output item at ``index`` (a content block's), unique as its response's:
+    ``msg_``, ``rs_`` and ``fc_`` as OpenAI's, which clients such as LangChain look for."""
+    return f"{prefix}_{response_id.removeprefix('resp_')}_{index}"
+
+
+def new_item_id(prefix: str) -> str:
+    """An id for an input item the client sent without one (``msg``, ``fco``, ...)."""
+    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 def _usage(usage: ir.Usage) -> dict[str, Any]:
@@ -65,14 +83,20 @@ def _reasoning_item(
 
 
 def _call_item(
-    part: ir.ToolUse, request: ir.Request | None, arguments: str, status: str = "completed"
+    part: ir.ToolUse,
+    request: ir.Request | None,
+    arguments: str,
+    response_id: str,
+    index: int,
+    status: str = "completed",
 ) -> dict[str, Any]:
     """A tool call in the shape its tool was declared in: ``function_call`` or
     ``custom_tool_call``, with the client's own name and namespace."""
     tool = request.tool(part.name) if request is not None else None
-    item: dict[str, Any] = {"id": "fc_" + part.id, "call_id": part.id}
+    item: dict[str, Any] = {"id": _output_item_id("fc", response_id, index), "call_id": part.id}
     if tool is not None and tool.freeform:
-        item |= {"type": "custom_tool_call", "id": "ctc_" + part.id, "input": arguments}
+        item_id = _output_item_id("ctc", response_id, index)
+        item |= {"type": "custom_tool_call", "id": item_id, "input": arguments}
     else:
         item |= {"type": "function_call", "arguments": arguments}
     item["name"] = tool.client_name if tool is not None else part.name
@@ -124,21 +148,20 @@ def _finish(
 
 
 def encode_response(response: ir.Response, request: ir.Request | None = None) -> dict[str, Any]:
-    envelope = _envelope(
-        "resp_" + response.id.removeprefix("msg_"), response.model, int(time.time()), ""
-    )
+    response_id = _new_response_id()
+    envelope = _envelope(response_id, response.model, int(time.time()), "")
     refused = response.stop_reason == "refusal"
     output = envelope["output"]
     for index, part in enumerate(response.content):
         if isinstance(part, ir.Text):
-            item_id = f"msg_{index}_{response.id}"
+            item_id = _output_item_id("msg", response_id, index)
             output.append(_message_item(item_id, part.text, refused=refused))
         elif isinstance(part, ir.Thinking):
-            output.append(
-                _reasoning_item(f"rs_{index}_{response.id}", part.thinking, part.signature)
-            )
+            item_id = _output_item_id("rs", response_id, index)
+            output.append(_reasoning_item(item_id, part.thinking, part.signature))
         elif isinstance(part, ir.ToolUse):
-            output.append(_call_item(part, request, _call_arguments(part, request)))
+            arguments = _call_arguments(part, request)
+            output.append(_call_item(part, request, arguments, response_id, index))
     return _finish(envelope, response.stop_reason, response.usage, streamed=False)
 
 
@@ -149,7 +172,7 @@ class StreamEncoder:
         self._request = request
         self._sequence = 0
         self._envelope = _envelope(
-            "resp_" + uuid.uuid4().hex, request.model, int(time.time()), "in_progress"
+            _new_response_id(), request.model, int(time.time()), "in_progress"
         )
         self._items: dict[int, dict[str, Any]] = {}  # block index -> output item being built
         self._parts: dict[int, list[str]] = {}
@@ -158,6 +181,19 @@ class StreamEncoder:
         self._signatures: dict[int, str] = {}
         self._stop: str | None = None
         self._usage = ir.Usage()
+        #: The response object of the last lifecycle event (created, completed, failed, ...).
+        self.response: dict[str, Any] = self._envelope
+
+    def echo(self, fields: dict[str, Any]) -> None:
+        """Request fields every lifecycle event's response repeats (``previous_response_id``,
+        ``instructions``, ``metadata``, ``store``); before the first event is encoded."""
+        self._envelope.update(fields)
+
+    def unfinished(self) -> dict[str, Any]:
+        """The response as far as it was sent, for a stream that ends without its last event:
+        ``incomplete`` (with no reason: the API's two, ``max_output_tokens`` and
+        ``content_filter``, would both be untrue), its output items as they were."""
+        return dict(self._envelope, status="incomplete", output=list(self._items.values()))
 
     def _event(self, kind: str, **payload: Any) -> bytes:
         data = {"type": kind, "sequence_number": self._sequence, **payload}
@@ -166,23 +202,22 @@ class StreamEncoder:
 
     def encode(self, event: ir.Event) -> bytes:
         match event:
-            case ir.MessageStart(id=id_, model=model):
-                self._envelope["id"] = "resp_" + id_.removeprefix("msg_")
+            case ir.MessageStart(model=model):
                 self._envelope["model"] = model or self._envelope["model"]
                 snapshot = dict(self._envelope, output=[])
                 return self._event("response.created", response=snapshot) + self._event(
                     "response.in_progress", response=snapshot
                 )
             case ir.BlockStart(index=index, block=ir.Text()):
-                return self._open(
-                    index, _message_item(f"msg_{index}_{self._envelope['id']}", "", "in_progress")
-                )
+                item_id = _output_item_id("msg", self._envelope["id"], index)
+                return self._open(index, _message_item(item_id, "", "in_progress"))
             case ir.BlockStart(index=index, block=ir.Thinking()):
-                item_id = f"rs_{index}_{self._envelope['id']}"
+                item_id = _output_item_id("rs", self._envelope["id"], index)
                 return self._open(index, _reasoning_item(item_id, "", None, "in_progress"))
             case ir.BlockStart(index=index, block=ir.ToolUse() as call):
                 self._calls[index] = call
-                item = _call_item(call, self._request, "", "in_progress")
+                response_id = self._envelope["id"]
+                item = _call_item(call, self._request, "", response_id, index, "in_progress")
                 if item["type"] == "custom_tool_call":
                     self._freeform[index] = FreeformInput()
                 return self._open(index, item)
@@ -267,7 +302,7 @@ class StreamEncoder:
                 part=done["summary"][0],
             )
         else:
-            done = _call_item(self._calls[index], self._request, text)
+            done = _call_item(self._calls[index], self._request, text, self._envelope["id"], index)
             if done["type"] == "custom_tool_call":
                 out = self._event("response.custom_tool_call_input.done", **where, input=text)
             else:
@@ -285,6 +320,7 @@ class StreamEncoder:
     def end(self) -> bytes:
         envelope = _finish(dict(self._envelope), self._stop, self._usage, streamed=True)
         envelope["output"] = list(self._items.values())
+        self.response = envelope
         kind = "response.incomplete" if envelope["status"] == "incomplete" else "response.completed"
         return self._event(kind, response=envelope)
 
@@ -296,6 +332,7 @@ class StreamEncoder:
         # look for rate_limit_exceeded to wait. The error event keeps the detailed code.
         failed = "rate_limit_exceeded" if status == 429 else "server_error"
         envelope["error"] = {"code": failed, "message": error.message}
+        self.response = envelope
         return self._event(
             "error", code=code, message=error.message, param=body["error"]["param"]
         ) + self._event("response.failed", response=envelope)

@@ -1,4 +1,5 @@
-"""The GET endpoints: models, status, health and metrics."""
+"""The GET endpoints: models, status, health and metrics; and the probe Claude Code sends
+at start (``HEAD <base>/api/hello``)."""
 
 from __future__ import annotations
 
@@ -121,6 +122,12 @@ async def health(call: Call) -> HTTPResponse:
     return json_response({"status": "ok", "version": __version__})
 
 
+async def hello(call: Call) -> HTTPResponse:
+    """Claude Code's start-up probe of its base URL: answered, so that it finds the gateway
+    there (a 404 is ignored, but shows in logs as a failure)."""
+    return HTTPResponse(status=200)
+
+
 async def metrics(call: Call) -> HTTPResponse:
     runtime = call.runtime
     text = runtime.services.metrics.render() + live_gauges(
@@ -138,4 +145,6 @@ INFO_ENDPOINTS = (
     Endpoint("health", health, methods=("GET",), monitoring=True, authenticated=False,
              paths=("/health",)),
     Endpoint("metrics", metrics, methods=("GET",), monitoring=True, paths=("/metrics",)),
+    Endpoint("hello", hello, methods=("HEAD", "GET"), monitoring=True, authenticated=False,
+             paths=("/api/hello",), mounted_paths=("/api/hello",)),
 )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sanic.response import HTTPResponse
 
@@ -14,7 +14,14 @@ from ..dialects import StreamEncoder
 from ..sinks.base import RawAnswer, Sink
 from ..wire.json_codec import dumps
 
-__all__ = ["Answer", "RelayedAnswer", "StreamedAnswer", "WholeAnswer", "json_response"]
+__all__ = [
+    "Answer",
+    "RelayedAnswer",
+    "StreamFollower",
+    "StreamedAnswer",
+    "WholeAnswer",
+    "json_response",
+]
 
 
 def json_response(
@@ -39,6 +46,19 @@ class WholeAnswer:
     on_sent: Callable[[], None] = _nothing
 
 
+class StreamFollower(Protocol):
+    """Told how a stream ends, without holding it up (the Responses endpoint stores its
+    response so)."""
+
+    async def completed(self) -> None:
+        """The answer is complete: awaited before its last write, so that what the client does
+        on reading it (continue the stored response, say) finds it done."""
+
+    def ended(self) -> None:
+        """The stream ended, complete or not (failed, or abandoned by the client). Must not
+        block: nothing is awaited."""
+
+
 @dataclass(slots=True)
 class StreamedAnswer:
     """A stream whose first events have arrived; the rest follows from ``batches``."""
@@ -48,6 +68,7 @@ class StreamedAnswer:
     batches: AsyncIterator[list[ir.Event]]
     encoder: StreamEncoder
     on_sent: Callable[[], None] = _nothing
+    follower: StreamFollower | None = None
 
 
 @dataclass(slots=True)

@@ -24,11 +24,19 @@ async def authenticate_call(runtime: Runtime, exchange: Exchange) -> None:
     if not isinstance(identity, Identity):
         return
     exchange.key_name = identity.key_name
-    if exchange.route is not None and not identity.allows_route(exchange.route):
+    if exchange.route is not None and not _allowed(identity, exchange.route):
         raise PermissionDenied(
             f"The key '{identity.key_name}' may not call {exchange.route}.",
             code="route_not_allowed",
         )
+
+
+def _allowed(identity: Identity, route: str) -> bool:
+    """A key that may call a route may also call the paths below it that another endpoint
+    serves (``/v1/responses/*``: the responses it stored)."""
+    if identity.allows_route(route):
+        return True
+    return route.endswith("/*") and identity.allows_route(route[:-2])
 
 
 def presented_token(headers: object) -> str | None:

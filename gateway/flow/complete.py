@@ -27,7 +27,6 @@ from ..dialects import (
     anthropic_messages,
     custom,
     openai_chat,
-    openai_responses,
 )
 from ..errors import UpstreamError, UpstreamTimeout
 from ..exchange import Exchange
@@ -239,13 +238,12 @@ async def _followed(events: AsyncIterator[ir.Event], on_text: TextListener) -> i
 
 
 def completion_endpoints() -> list[Endpoint]:
-    """The endpoints of the standard APIs, and the custom routes of routes.yaml."""
+    """The endpoints of the standard APIs (but Responses, whose state responses.py keeps), and
+    the custom routes of routes.yaml."""
     standard = dict(calls_sink=True, mountable=True)
     return [
         Endpoint(openai_chat.NAME, serve_completion, family=OPENAI,
                  dialect=DIALECTS[openai_chat.NAME], **standard),
-        Endpoint(openai_responses.NAME, serve_completion, family=OPENAI,
-                 dialect=DIALECTS[openai_responses.NAME], **standard),
         Endpoint(anthropic_messages.NAME, serve_completion, family=ANTHROPIC,
                  dialect=DIALECTS[anthropic_messages.NAME], **standard),
         Endpoint(COUNT_TOKENS, serve_completion, family=ANTHROPIC, **standard),

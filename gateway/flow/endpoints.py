@@ -64,6 +64,9 @@ class Endpoint:
     #: Paths it is served at on every gateway; ``mounted_paths`` also under each mount.
     paths: tuple[str, ...] = ()
     mounted_paths: tuple[str, ...] = ()
+    #: The name of an endpoint whose sub-paths this one serves: every path below a route to
+    #: that endpoint, mounted and unversioned ones included (``/v1/responses/{id}``).
+    below: str | None = None
     #: The codec of a completion endpoint's dialect.
     dialect: Dialect | None = None
     #: What ``gateway check`` refuses in a route of routes.yaml to it that the schema cannot

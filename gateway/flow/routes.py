@@ -2,7 +2,9 @@
 
 Built once per runtime from routes.yaml and the registered endpoints: the endpoints' own paths
 (``/health``, ``/v1/models``, the dashboard's), the file's routes, the standard API routes again
-under every mount's prefix, and each standard route under ``/v1/`` once more without it.
+under every mount's prefix, and each standard route under ``/v1/`` once more without it. Paths
+are matched exactly; only a path no route has is looked up among the sub-path routes of the
+endpoints that serve one (``/v1/responses/*``: an endpoint's ``below``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ class Route:
     mount: str | None = None
     #: The sinks the route or its mount decides for every model (``sink``, or ``targets``).
     via: Via = field(default_factory=Via)
+
+    @property
+    def prefix(self) -> str | None:
+        """What the paths a sub-path route serves begin with (``/v1/responses/``)."""
+        return self.path[:-1] if self.path.endswith("/*") else None
 
 
 class Router:
@@ -59,21 +66,42 @@ class Router:
             if route.endpoint.mountable and "/v1/" in path:
                 routes.setdefault(path.replace("/v1/", "/", 1), route)
         self._routes = routes
+        self._below = _sub_path_routes(routes, endpoints)
 
     def match(self, path: str) -> Route | None:
         route = self._routes.get(path)
         if route is None and len(path) > 1 and path.endswith("/"):
             route = self._routes.get(path.rstrip("/"))
+        if route is None:
+            route = next(
+                (r for prefix, r in self._below if path.startswith(prefix) and path != prefix),
+                None,
+            )
         return route
 
     def __iter__(self) -> Iterator[Route]:
         """Every route once (the unversioned paths are aliases, not routes of their own)."""
         unique = {id(route): route for route in self._routes.values()}
+        unique.update((id(route), route) for _, route in self._below)
         return iter(sorted(unique.values(), key=lambda r: r.path))
 
 
 def _via(route: RouteConfig) -> Via:
     return Via(route.sink, route.targets, route.strategy)
+
+
+def _sub_path_routes(routes: dict[str, Route], endpoints: EndpointTable) -> list[tuple[str, Route]]:
+    """(prefix, route) for each path below a route whose endpoint another one serves the
+    sub-paths of, the longest prefixes first."""
+    below = {}
+    for endpoint in endpoints:
+        if endpoint.below is None:
+            continue
+        for path, parent in routes.items():
+            if parent.endpoint.name == endpoint.below and path != "/":
+                prefix = path.rstrip("/") + "/"
+                below[prefix] = Route(prefix + "*", endpoint, parent.sink, None, parent.mount)
+    return sorted(below.items(), key=lambda item: -len(item[0]))
 
 
 def _route_endpoints(

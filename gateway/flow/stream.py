@@ -13,7 +13,7 @@ from sanic import Request
 from .. import ir
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout
 from ..exchange import Exchange
-from .answers import StreamedAnswer
+from .answers import StreamedAnswer, StreamFollower
 from .deadline import Deadline
 
 __all__ = ["SSE_HEADERS", "send_stream", "send_stream_error"]
@@ -38,6 +38,8 @@ async def send_stream(
         await _send(request, answer, exchange, deadline)
     finally:
         answer.on_sent()
+        if answer.follower is not None:
+            answer.follower.ended()
 
 
 async def _send(
@@ -51,9 +53,10 @@ async def _send(
         exchange.status, exchange.first_byte = 200, time.perf_counter()
         try:
             async with deadline.scope():
-                if not await _send_batch(response, encoder, exchange, answer.first):
+                follower = answer.follower
+                if not await _send_batch(response, encoder, exchange, answer.first, follower):
                     async for batch in batches:
-                        if await _send_batch(response, encoder, exchange, batch):
+                        if await _send_batch(response, encoder, exchange, batch, follower):
                             break  # the client has its answer; the sink cleans up after eof
                     else:
                         raise UpstreamError(
@@ -75,10 +78,15 @@ async def _send(
 
 
 async def _send_batch(
-    response: Any, encoder: Any, exchange: Exchange, batch: list[ir.Event]
+    response: Any,
+    encoder: Any,
+    exchange: Exchange,
+    batch: list[ir.Event],
+    follower: StreamFollower | None = None,
 ) -> bool:
     """Writes the events of ``batch`` in one write; True once the message is complete (then
-    the encoder's ending goes in the same write and the events after it are dropped)."""
+    the encoder's ending goes in the same write, after the follower was told, and the events
+    after it are dropped)."""
     chunks = []
     complete = False
     for event in batch:
@@ -93,6 +101,8 @@ async def _send_batch(
             chunks.append(encoder.end())
             complete = True
             break
+    if complete and follower is not None:
+        await follower.completed()
     data = b"".join(chunks)
     if data:
         await response.send(data)

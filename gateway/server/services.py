@@ -1,10 +1,11 @@
-"""The app's services: the key limiter, the metrics registry, the usage ledger and the health
-of routing's targets.
+"""The app's services: the key limiter, the metrics registry, the usage ledger, the health of
+routing's targets and the store of OpenAI Responses.
 
 Opened when the server starts, configured again by every reload (counters, the Redis client
 and the ledger's store survive one that keeps their settings), closed at shutdown. The request
 path uses the limiter itself; the built-in plugins feed the metrics and the ledger from their
-hooks, and receive the services in ``gateway_startup`` as any plugin can.
+hooks, and receive the services in ``gateway_startup`` as any plugin can; the Responses
+endpoints read and write the response store.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from ..config import Config
 from ..flow.targets import TargetHealth
 from ..ledger.service import Ledger
+from ..response_store.service import ResponseStore
 from ..teams.limiter import Limiter
 from .metrics import MetricsRegistry
 
@@ -25,13 +27,16 @@ class Services:
         self.ledger = Ledger()
         #: Cooldowns, probes and requests in flight of each target (flow/targets.py).
         self.targets = TargetHealth()
+        self.responses = ResponseStore()
 
     async def configure(self, config: Config) -> None:
         """Takes a configuration, at start and after each reload."""
         await self.limiter.configure(config.state, config.limits.request_timeout)
         await self.ledger.configure(config)
         self.targets.configure(config.routing)
+        await self.responses.configure(config)
 
     async def close(self) -> None:
+        await self.responses.close()
         await self.ledger.close()
         await self.limiter.close()
