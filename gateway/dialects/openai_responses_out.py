@@ -192,8 +192,23 @@ class StreamEncoder:
     def unfinished(self) -> dict[str, Any]:
         """The response as far as it was sent, for a stream that ends without its last event:
         ``incomplete`` (with no reason: the API's two, ``max_output_tokens`` and
-        ``content_filter``, would both be untrue), its output items as they were."""
-        return dict(self._envelope, status="incomplete", output=list(self._items.values()))
+        ``content_filter``, would both be untrue), an item cut short with what it had."""
+        output = []
+        for index, item in self._items.items():
+            if item["status"] == "in_progress":
+                item = self._cut_short(index, item)
+            output.append(item)
+        return dict(self._envelope, status="incomplete", output=output)
+
+    def _cut_short(self, index: int, item: dict[str, Any]) -> dict[str, Any]:
+        text = "".join(self._parts[index])
+        if item["type"] == "message":
+            return _message_item(item["id"], text, "incomplete")
+        if item["type"] == "reasoning":
+            return _reasoning_item(item["id"], text, None, "incomplete")
+        return dict(
+            item, status="incomplete", **{"input" if "input" in item else "arguments": text}
+        )
 
     def _event(self, kind: str, **payload: Any) -> bytes:
         data = {"type": kind, "sequence_number": self._sequence, **payload}

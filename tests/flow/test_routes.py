@@ -84,3 +84,44 @@ def test_the_default_config_routes_every_documented_endpoint():
     documented = ["/v1/chat/completions", "/v1/responses", "/v1/messages", "/openai/v1/models",
                   "/sdk/v1/messages", "/api/v1/messages", "/api/chat", "/metrics", "/dashboard"]  # fmt: skip
     assert [path for path in documented if router.match(path) is None] == []
+
+
+def test_an_endpoint_serves_the_paths_below_every_route_to_another(write_config):
+    """Sub-path routes (``below``): /v1/responses/{id} wherever the Responses endpoint is
+    routed, mounted and unversioned paths included; exact paths are matched first."""
+    table = EndpointTable(
+        [
+            Endpoint("openai.responses", _serve, mountable=True, calls_sink=True),
+            Endpoint("stored", _serve, methods=("GET", "DELETE"), below="openai.responses"),
+            Endpoint("custom", _serve, calls_sink=True),
+        ]
+    )
+    config = load_config(
+        write_config(
+            """
+            version: 1
+            sinks:
+              cli: {kind: cli}
+              api: {kind: http, dialect: anthropic.messages, base_url: "http://127.0.0.1:9"}
+            mounts:
+              - {prefix: /api, sink: api}
+            routes:
+              - {path: /v1/responses, dialect: openai.responses}
+              - {path: /v1/responses/special, dialect: custom}
+            """
+        )
+    )
+    router = Router(config, table)
+    stored = router.match("/v1/responses/resp_1")
+    assert (stored.endpoint.name, stored.path, stored.prefix) == (
+        "stored", "/v1/responses/*", "/v1/responses/",
+    )  # fmt: skip
+    assert router.match("/v1/responses/resp_1/input_items") is stored
+    assert router.match("/responses/resp_1").prefix == "/responses/"
+    mounted = router.match("/api/v1/responses/resp_1")
+    assert (mounted.prefix, mounted.sink, mounted.mount) == ("/api/v1/responses/", "api", "/api")
+    assert router.match("/v1/responses").endpoint.name == "openai.responses"
+    assert router.match("/v1/responses/").endpoint.name == "openai.responses"
+    assert router.match("/v1/responses/special").endpoint.name == "custom"
+    assert router.match("/v1/responsesX/1") is None
+    assert "/v1/responses/*" in [r.path for r in router]
