@@ -1,7 +1,8 @@
 """Coding-agent CLIs as clients: Codex (Responses), the Continue CLI `cn` and opencode (each
-through Chat Completions and through Anthropic Messages), at the exact versions of
-tests/agent_clis/package-lock.json, run headless against the gateway served with the default
-routes.yaml, whose CLI sink talks to the mock upstream.
+through Chat Completions and through Anthropic Messages), and the Vercel AI SDK (`ai` with
+`@ai-sdk/openai`, Responses), at the exact versions of tests/agent_clis/package-lock.json, run
+headless against the gateway served with the default routes.yaml, whose sinks talk to the mock
+upstream.
 
 Each test is one run of the CLI: the prompt is answered, in a stream, with text and a call of one
 of the client's own tools; the client runs the tool and sends its output back through the
@@ -390,3 +391,62 @@ def test_opencode_read_round_trip(provider, agent_clis, gateway, mock, client):
     assert out == "Let me look.\nOPENCODE-FINAL: the note says 5150.\n", (out, _tail(err))
     assert_round_trip(mock, "OPENCODE-PROMPT", "read", "OPENCODE-NOTE-5150")
     assert_served(gateway, OPENCODE_PATHS[provider])
+
+
+# --- the Vercel AI SDK ------------------------------------------------------------------------
+
+
+# The CLI sink at the root, an HTTP sink (the Anthropic API's, here the mock) under /api.
+VERCEL_BASES = {"cli": "/v1", "api": "/api/v1"}
+
+
+def _references(body: dict) -> list[str]:
+    """The kinds of item an item_reference of ``body`` names, by their id's prefix."""
+    return [
+        item["id"].partition("_")[0]
+        for item in body["input"]
+        if isinstance(item, dict) and item.get("type") == "item_reference"
+    ]
+
+
+@pytest.mark.parametrize("sink", sorted(VERCEL_BASES))
+def test_vercel_ai_sdk_tool_loop_refers_to_stored_items(sink, agent_clis, gateway, mock, client):
+    """`ai` and `@ai-sdk/openai` as an application uses them, unchanged: `openai(model)` (the
+    Responses API, storing by default), a tool loop of two steps, then a streamed second turn
+    from the first's messages. With a reasoning model the SDK sends earlier reasoning and text
+    back by item_reference, which the gateway resolves from its store."""
+    script = INSTALL / "vercel_tool_loop.mjs"
+    shutil.copyfile(PACKAGE / script.name, script)
+    mock.when(
+        "VERCEL-PROMPT",
+        Reply(
+            thinking="VERCEL-THOUGHT",
+            text="Let me look.",
+            tool_calls=[("weather", {"city": "Oslo"})],
+        ),
+    )
+    mock.when("VERCEL-TOOL", Reply(text="VERCEL-FINAL: 19C in Oslo.", chunks=4))
+    mock.when("VERCEL-NEXT", Reply(text="VERCEL-SECOND: you are welcome.", chunks=4))
+    code, out, err = client.run("node", script, gateway.url + VERCEL_BASES[sink], "o3")
+    assert code == 0, _tail(err)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert (result["first"], result["steps"]) == ("VERCEL-FINAL: 19C in Oslo.", 2)
+    assert result["second"] == "VERCEL-SECOND: you are welcome."
+    first_step, second_step, next_turn = result["posted"]
+    assert "store" not in first_step  # the SDK leaves it to the API's default: stored
+    assert _references(second_step) == ["rs", "msg"]
+    assert "rs" in _references(next_turn) and "msg" in _references(next_turn)
+    # What the references stood for reached the upstream as the assistant's turn.
+    upstream = mock.messages_requests()
+    step_two = next(r.body for r in upstream if "VERCEL-TOOL" in json.dumps(r.body))
+    assistant = next(m for m in step_two["messages"] if m["role"] == "assistant")
+    kinds = [block["type"] for block in assistant["content"]]
+    assert kinds[-2:] == ["text", "tool_use"] and assistant["content"][-2]["text"] == "Let me look."
+    if sink == "api":  # the Anthropic API takes earlier thinking back, signed
+        assert assistant["content"][0] == {
+            "type": "thinking", "thinking": "VERCEL-THOUGHT", "signature": "sig",
+        }  # fmt: skip
+    path = VERCEL_BASES[sink] + "/responses"
+    served = gateway.finished.at_least(3)
+    assert [(s.path, s.status) for s in served] == [(path, 200)] * 3
+    assert [s.stream for s in served] == [False, False, True]
