@@ -240,10 +240,19 @@ def test_routes_command_prints_the_table(write_config, capsys):
     path = write_config(VALID + "mounts:\n  - prefix: /api\n    sink: api\n" + models)
     assert main(["routes", str(path)]) == 0
     out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()]
     # Names, aliases and the patterns that accept more names.
-    assert "POST    /v1/messages        anthropic.messages  api   opus, gpt-4o, claude-*\n" in out
-    assert "POST    /api/v1/messages" in out and "anthropic.messages" in out
-    assert "GET     /v1/models" in out
+    assert [
+        "POST",
+        "/v1/messages",
+        "anthropic.messages",
+        "api",
+        "opus,",
+        "gpt-4o,",
+        "claude-*",
+    ] in rows
+    assert ["POST", "/api/v1/messages", "anthropic.messages"] in [row[:3] for row in rows]
+    assert ["GET", "/v1/models", "models"] in [row[:3] for row in rows]
 
 
 def test_shipped_routes_files_are_valid(monkeypatch):
