@@ -19,6 +19,7 @@ NAME = "anthropic.messages"
 CARRIED = frozenset({
     "model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k",
     "stop_sequences", "tools", "tool_choice", "stream", "metadata", "output_config",
+    "output_format",
 })  # fmt: skip
 #: Accepted and without effect on the answer: ``service_tier`` picks a billing tier,
 #: ``diagnostics`` asks for cache-miss explanations that only the API itself gives.
@@ -39,6 +40,7 @@ def decode_request(body: dict[str, Any], *, max_tokens_required: bool = True) ->
     metadata = f.get(body, "metadata", dict, "", default={})
     extra = {k: v for k, v in body.items() if k not in CARRIED and k not in ACCEPTED}
     output_format, effort, rest = _output_config(f.get(body, "output_config", dict, "") or {})
+    output_format = _beta_output_format(body, output_format)
     if rest:
         extra["output_config"] = rest
     messages = []
@@ -103,15 +105,32 @@ def _output_config(
     """(structured output, effort, the keys without a neutral form)."""
     rest = {k: v for k, v in config.items() if k not in ("format", "effort")}
     raw_format = f.get(config, "format", dict, "output_config")
-    output_format = None
-    if raw_format is not None:
-        if raw_format.get("type") != "json_schema":
-            raise InvalidRequest(
-                "output_config.format.type: must be 'json_schema'", param="output_config.format"
-            )
-        schema = f.get(raw_format, "schema", dict, "output_config.format", required=True)
-        output_format = ir.OutputFormat(schema)
+    output_format = None if raw_format is None else _format(raw_format, "output_config.format")
     return output_format, _effort(config, "output_config"), rest
+
+
+def _beta_output_format(
+    body: dict[str, Any], output_format: ir.OutputFormat | None
+) -> ir.OutputFormat | None:
+    """A top-level ``output_format``, the structured-outputs beta's spelling (header
+    ``structured-outputs-2025-11-13``, as LiteLLM sends it), read as ``output_config.format``;
+    the beta header needs no carrying: the native form takes none."""
+    raw = f.get(body, "output_format", dict, "")
+    if raw is None:
+        return output_format
+    if output_format is not None:
+        raise InvalidRequest(
+            "output_format: send the format once, as output_config.format or as the beta's "
+            "output_format, not both",
+            param="output_format",
+        )
+    return _format(raw, "output_format")
+
+
+def _format(raw: dict[str, Any], path: str) -> ir.OutputFormat:
+    if raw.get("type") != "json_schema":
+        raise InvalidRequest(f"{path}.type: must be 'json_schema'", param=path)
+    return ir.OutputFormat(f.get(raw, "schema", dict, path, required=True))
 
 
 def _tool(raw: Any, index: int) -> ir.Tool:

@@ -25,7 +25,7 @@ def bodies(mock) -> list[dict]:
     return [r.body for r in mock.messages_requests()]
 
 
-def test_structured_outputs_parse_into_objects(clients, mock):
+def test_structured_outputs_parse_into_objects(kind, clients, mock):
     oai, claude = clients
     mock.when("extract", Reply(text=ADA, chunks=4))
     parsed = oai.chat.completions.parse(
@@ -57,12 +57,29 @@ def test_structured_outputs_parse_into_objects(clients, mock):
         messages=[{"role": "user", "content": "extract Ada"}],
         response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
     )
-    formats = [body["output_config"]["format"] for body in bodies(mock)]
+    # The structured-outputs beta's spelling, as LiteLLM sends it.
+    beta = claude.messages.create(
+        model="opus",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "extract Ada"}],
+        extra_body={"output_format": {"type": "json_schema", "schema": schema}},
+        extra_headers={"anthropic-beta": "structured-outputs-2025-11-13"},
+    )
+    assert beta.content[0].text == ADA
+    *sent, sent_beta = bodies(mock)
+    formats = [body["output_config"]["format"] for body in sent]
     closed = {**schema, "additionalProperties": False}
     assert formats == [{"type": "json_schema", "schema": PERSON_SCHEMA}] * 3 + [
         {"type": "json_schema", "schema": schema},
         {"type": "json_schema", "schema": closed},
     ]
+    if kind == "http":  # passed through to the API, beta header and all
+        assert sent_beta["output_format"] == {"type": "json_schema", "schema": schema}
+        headers = mock.messages_requests()[-1].headers
+        assert "structured-outputs-2025-11-13" in headers.get("anthropic-beta", "")
+    else:  # in the native form, which needs no beta
+        assert "output_format" not in sent_beta
+        assert sent_beta["output_config"]["format"] == {"type": "json_schema", "schema": schema}
 
 
 def test_a_refusal_reaches_openai_clients_as_a_refusal(clients, mock):

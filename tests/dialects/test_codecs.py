@@ -102,3 +102,16 @@ def test_each_family_renders_a_rate_limit_in_its_shape():
     assert status == 429 and anthropic_body["error"]["type"] == "rate_limit_error"
     status, openai_body = error_encoder(OPENAI, {})(error)
     assert status == 429 and openai_body["error"]["message"] == "slow down"
+
+
+def test_the_structured_outputs_betas_output_format_is_output_config_format():
+    schema = {"type": "object", "properties": {}, "additionalProperties": False}
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    beta = {"type": "json_schema", "schema": schema}
+    request = DIALECTS["anthropic.messages"].decode_request({**body, "output_format": beta})
+    assert request.output_format == ir.OutputFormat(schema) and request.extra == {}
+    with pytest.raises(InvalidRequest) as caught:
+        DIALECTS["anthropic.messages"].decode_request(
+            {**body, "output_format": beta, "output_config": {"format": beta}}
+        )
+    assert caught.value.param == "output_format"

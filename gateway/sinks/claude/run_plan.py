@@ -209,8 +209,8 @@ def _extra_body(request: ir.Request, settings: ClaudeSettings) -> dict[str, Any]
     unknown = sorted(set(request.extra) - CARRIED_EXTRAS)
     if unknown:
         raise InvalidRequest(
-            f"The claude CLI cannot carry these options: {', '.join(unknown)}. Remove them or "
-            "use a route whose sink is an HTTP upstream.",
+            f"Claude Code (this route's sink) cannot carry these options: {', '.join(unknown)}. "
+            "Remove them or use a route whose sink is an HTTP upstream.",
             param=unknown[0],
         )
     body = with_extra(parameters_from_ir(request), request.extra)
