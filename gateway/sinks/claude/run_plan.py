@@ -28,6 +28,7 @@ from ...errors import InvalidRequest
 from ...wire.anthropic import parameters_from_ir, with_extra
 from .client_tools import CLIENT_TOOLS_ENV, declare_client_tools
 from .conversation import ReplayLine, lay_out, replay_lines, transcript_lines
+from .effort import effort_sent
 from .settings import ClaudeSettings
 
 __all__ = [
@@ -247,6 +248,8 @@ def _answer_settings(
     """Environment that keeps the CLI from adding to the request what the client did not ask."""
     if request.effort is not None and request.effort not in ir.EFFORTS:
         raise InvalidRequest(f"effort: must be one of {', '.join(ir.EFFORTS)}", param="effort")
+    if request.effort is not None:
+        _refuse_effort_not_sent(request.model, request.effort)
     env = {
         # "unset": no output_config.effort of the CLI's own (it sends "medium" by default).
         "CLAUDE_CODE_EFFORT_LEVEL": request.effort or "unset",
@@ -260,6 +263,28 @@ def _answer_settings(
         # (subscription) keeps it: the CLI ties its attribution to that block.
         env["CLAUDE_CODE_ATTRIBUTION_HEADER"] = "0"
     return env
+
+
+def _refuse_effort_not_sent(model: str, effort: ir.Effort) -> None:
+    """A 400 for an effort Claude Code would drop or lower for ``model`` (effort.py)."""
+    sent = effort_sent(model, effort)
+    if sent == effort:
+        return
+    asked = (
+        f"effort: '{effort}' (output_config.effort; reasoning_effort or reasoning.effort from "
+        "OpenAI clients)"
+    )
+    if sent is None:
+        raise InvalidRequest(
+            f"{asked} cannot be applied: Claude Code sends no effort for the model '{model}'. "
+            "Leave it out, or use a model that takes one (Opus 4.5, Sonnet 4.6 and later).",
+            param="effort",
+        )
+    raise InvalidRequest(
+        f"{asked} cannot be applied: Claude Code sends '{sent}' instead for the model "
+        f"'{model}'. Ask for '{sent}', or use a model that takes '{effort}'.",
+        param="effort",
+    )
 
 
 def cli_argv(binary: str, plan: RunPlan) -> list[str]:
