@@ -21,7 +21,7 @@ from gateway.app import create_app
 from gateway.config import load_config
 from gateway.teams.keys import hash_key
 
-ALICE, BOB = "key-alice-0123456789", "key-bob-0123456789"
+ALICE, BOB, CAROL = "key-alice-0123456789", "key-bob-0123456789", "key-carol-0123456789"
 
 ROUTES = """
 version: 1
@@ -29,6 +29,7 @@ auth:
   keys:
     - {{name: alice, hash: "{alice}"}}
     - {{name: bob, hash: "{bob}"}}
+    - {{name: carol, hash: "{carol}", routes: [/v1/responses]}}
 responses:
   path: {store}
   max_bytes: 16384
@@ -72,7 +73,11 @@ WEATHER = {
 def config_text(upstream, tmp_path_factory) -> str:
     store = tmp_path_factory.mktemp("responses") / "responses.db"
     return ROUTES.format(
-        alice=hash_key(ALICE), bob=hash_key(BOB), store=store, upstream=upstream.base_url
+        alice=hash_key(ALICE),
+        bob=hash_key(BOB),
+        carol=hash_key(CAROL),
+        store=store,
+        upstream=upstream.base_url,
     )
 
 
@@ -251,6 +256,12 @@ def test_a_key_never_reaches_another_keys_responses(gateway, mock):
         bob.responses.create(model="sonnet", input=reference)
     assert "ALICE-SECRET" not in json.dumps([r.body for r in mock.received[1:]])
     assert alice.responses.retrieve(kept.id).output_text == kept.output_text
+    # A key allowed the Responses route reads its responses below it, and no other route.
+    carol = client(gateway, "cli", key=CAROL)
+    with pytest.raises(openai.NotFoundError):
+        carol.responses.retrieve(kept.id)
+    with pytest.raises(openai.PermissionDeniedError):
+        client(gateway, "http", key=CAROL).responses.retrieve(kept.id)
 
 
 def test_an_abandoned_stream_is_stored_incomplete(gateway, mock):
