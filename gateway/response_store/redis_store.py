@@ -1,6 +1,12 @@
-"""Responses in Redis, shared by every gateway that names it: one key per response holding its
-document, one per item id naming its response, each expiring with the retention period (Redis
-deletes them itself: there is nothing to prune).
+"""Responses in Redis, shared by every gateway that names it: one hash per response (``meta``:
+its previous response and the ids of all those before it; ``document``: the record), one key
+per item id naming its response, each expiring with the retention period (Redis deletes them
+itself: there is nothing to prune).
+
+A response lists every response its conversation continues, so that a conversation of any
+length is read in two round trips (its list, then all of them in one pipeline) instead of one
+per response: measured by bench/response_store.py, 50 responses took ~52 ms walked one by one
+on a loaded machine.
 
 Keys: ``<prefix>response:<owner>:<id>`` and ``<prefix>item:<owner>:<item id>``, the owner in
 hex, so that no owner's name can reach into another's keys.
@@ -44,13 +50,24 @@ class RedisBackend(Backend):
         except RedisError as exc:
             raise StoreFailed(f"{type(exc).__name__}: {exc}") from exc
 
+    async def _meta(self, owner: str, response_id: str) -> dict[str, Any] | None:
+        raw = await self._call(self._client.hget(self._response_key(owner, response_id), "meta"))
+        return None if raw is None else loads(raw)
+
     async def save(self, record: StoredResponse, expires_at: float) -> None:
         # With no retention (expires_at infinite) the keys are kept until deleted.
         seconds = None if math.isinf(expires_at) else max(1, math.ceil(expires_at - time.time()))
-        value = dumps({"previous_id": record.previous_id, "created_at": record.created_at,
-                       "response": record.response, "input": record.input})  # fmt: skip
+        ancestors: list[str] = []
+        if record.previous_id is not None:
+            previous = await self._meta(record.owner, record.previous_id)
+            ancestors = [record.previous_id, *(previous or {}).get("ancestors", [])]
+        meta = {"previous_id": record.previous_id, "created_at": record.created_at,
+                "ancestors": ancestors}  # fmt: skip
+        key = self._response_key(record.owner, record.id)
         pipeline = self._client.pipeline(transaction=True)
-        pipeline.set(self._response_key(record.owner, record.id), value, ex=seconds)
+        pipeline.hset(key, mapping={"meta": dumps(meta), "document": record.document()})
+        if seconds is not None:
+            pipeline.expire(key, seconds)
         for item_id in record.item_ids():
             pipeline.set(self._item_key(record.owner, item_id), record.id, ex=seconds, nx=True)
         await self._call(pipeline.execute())
@@ -58,15 +75,17 @@ class RedisBackend(Backend):
     async def chain(
         self, owner: str, response_id: str, now: float, limit: int
     ) -> list[StoredResponse]:
-        found: list[StoredResponse] = []
-        next_id: str | None = response_id
-        while next_id is not None and len(found) < limit:
-            record = (await self.load(owner, [next_id], now)).get(next_id)
-            if record is None:
-                break
-            found.append(record)
-            next_id = record.previous_id
-        return found
+        meta = await self._meta(owner, response_id)
+        if meta is None:
+            return []
+        ids = [response_id, *meta["ancestors"]][:limit]
+        found = await self.load(owner, ids, now)
+        chain = []
+        for one in ids:
+            if one not in found:
+                break  # the one before it names what is gone
+            chain.append(found[one])
+        return chain
 
     async def holders(self, owner: str, item_ids: Sequence[str], now: float) -> dict[str, str]:
         values = await self._call(self._client.mget([self._item_key(owner, i) for i in item_ids]))
@@ -75,20 +94,17 @@ class RedisBackend(Backend):
     async def load(
         self, owner: str, response_ids: Sequence[str], now: float
     ) -> dict[str, StoredResponse]:
-        keys = [self._response_key(owner, i) for i in response_ids]
-        values = await self._call(self._client.mget(keys))
+        pipeline = self._client.pipeline(transaction=False)
+        for response_id in response_ids:
+            pipeline.hmget(self._response_key(owner, response_id), "meta", "document")
+        values = await self._call(pipeline.execute())
         found = {}
-        for response_id, value in zip(response_ids, values, strict=True):
-            if value is None:
+        for response_id, (meta, document) in zip(response_ids, values, strict=True):
+            if meta is None or document is None:
                 continue
-            data = loads(value)
-            found[response_id] = StoredResponse(
-                response_id,
-                owner,
-                data["response"],
-                data["input"],
-                data["previous_id"],
-                data["created_at"],
+            data = loads(meta)
+            found[response_id] = StoredResponse.from_document(
+                response_id, owner, document, data["previous_id"], data["created_at"]
             )
         return found
 
