@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config.routing import Plan
-from ..dialects import error_encoder
+from ..dialects import error_encoder, openai_responses
+from ..dialects import openai_responses_state as responses_state
 from ..errors import GatewayError, InvalidRequest, RouteNotFound
 from ..flow.auth import presented_token
 from ..flow.prepare import for_target, prepare
@@ -38,11 +39,26 @@ async def dry_run(
             )
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object.")
+        if route.endpoint.name == openai_responses.NAME:
+            body = _without_state(body)
         return 0, await _plan(runtime, route, body, headers)
     except GatewayError as error:
         family = route.endpoint.family if route else None
         status, shape = error_encoder(family, headers)(error)
         return 1, {"error": {"status": status, "body": shape}}
+
+
+def _without_state(body: dict[str, Any]) -> dict[str, Any]:
+    """A Responses body as the server hands it to the decoder, when it refers to nothing
+    stored: `try` reads no response store."""
+    references = responses_state.references(body)
+    if references.previous_response_id is not None or references.required:
+        raise InvalidRequest(
+            "`gateway try` reads no stored responses: previous_response_id and item_reference "
+            "items are expanded only when the gateway serves the request; try the body with "
+            "the whole conversation in 'input'."
+        )
+    return responses_state.expand(body, [], {}).body
 
 
 async def _plan(

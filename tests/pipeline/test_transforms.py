@@ -394,3 +394,15 @@ def test_transforms_keep_options_without_a_neutral_form(project, capsys):
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
     assert body["system"] == "rewritten for /v1/messages"
+
+
+def test_gateway_try_says_it_reads_no_stored_responses(capsys):
+    config = ["--config", str(REPO / "routes.yaml")]
+    data = json.dumps({"model": "sonnet", "input": "hi", "previous_response_id": "resp_1"})
+    assert main(["try", "/v1/responses", "--data", data, *config]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]["body"]["error"]
+    assert "`gateway try` reads no stored responses" in error["message"]
+    data = json.dumps({"model": "sonnet", "input": "hi", "store": True})
+    assert main(["try", "/v1/responses", "--data", data, *config]) == 0
+    call = json.loads(capsys.readouterr().out)["sink_call"]
+    assert call["stdin"][-1]["message"]["content"] == [{"type": "text", "text": "hi"}]
