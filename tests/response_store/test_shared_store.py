@@ -78,3 +78,25 @@ def test_two_gateways_share_one_redis_store(mock, serve, write_config, tmp_path)
         assert keys == {b"response", b"item"}
     finally:
         server.kill()
+
+
+def test_a_store_that_cannot_be_reached_fails_clearly(mock, serve, write_config, caplog):
+    """Nothing listens at the store's address: a new response is still answered, saying it was
+    not kept; what needs the store is a 503 in the client's shape, its cause in the log only."""
+    config = write_config(ROUTES.format(url="redis://127.0.0.1:9/0", upstream=mock.base_url))
+    oai = openai.OpenAI(base_url=serve(config).url + "/v1", api_key="x", max_retries=0)
+    answer = oai.responses.with_raw_response.create(model="sonnet", input="UNKEPT")
+    assert answer.parse().output_text
+    assert "the response store failed" in answer.headers["x-gateway-not-stored"]
+    assert "127.0.0.1:9" not in answer.headers["x-gateway-not-stored"]
+    for attempt in (
+        lambda: oai.responses.retrieve("resp_x"),
+        lambda: oai.responses.create(model="sonnet", input="x", previous_response_id="resp_x"),
+    ):
+        with pytest.raises(openai.InternalServerError) as caught:
+            attempt()
+        assert caught.value.status_code == 503
+        assert (
+            "cannot be reached" in caught.value.message and "127.0.0.1" not in caught.value.message
+        )
+    assert any("127.0.0.1:9" in record.getMessage() for record in caplog.records)
