@@ -11,7 +11,6 @@ or is abandoned as ``failed`` or ``incomplete``. The stream is never held back f
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -29,8 +28,6 @@ from .stream import send_stream
 
 __all__ = ["RESPONSES_ENDPOINT", "serve_responses"]
 
-log = logging.getLogger("gateway")
-
 #: Says why an answer was not stored (a database that failed, the size cap).
 NOT_STORED_HEADER = "x-gateway-not-stored"
 
@@ -40,7 +37,9 @@ async def serve_responses(call: Call) -> Any:
     body = read_json_body(request)
     store: ResponseStore = request.app.ctx.services.responses
     owner = owner_of(exchange)
-    keep = state.stores(body) and store.enabled
+    keep = state.stores(body)
+    if keep and not store.enabled:
+        keep, exchange.response_headers[NOT_STORED_HEADER] = False, store.closed_because()
     expanded = await _expanded(store, owner, body)
     if keep:
         store.refuse_oversized(expanded.own_input)

@@ -173,6 +173,12 @@ class ResponseStore:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    def closed_because(self) -> str:
+        """Why no response is kept now, fit for a client to read."""
+        if not self.settings.enabled:
+            return "responses.enabled is false in the gateway's routes.yaml"
+        return "the response store could not be opened (the gateway's log says why)"
+
     # --- inside -----------------------------------------------------------------------------
 
     def _backend(self) -> Backend:

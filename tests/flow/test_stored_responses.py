@@ -323,3 +323,16 @@ def test_a_conversation_continues_after_a_restart(mock, serve, write_config, con
         ("assistant", [f"text:{kept.output_text}"]),
         ("user", ["text:AFTER-RESTART"]),
     ]
+
+
+def test_a_gateway_that_keeps_no_responses_says_so(mock, serve, write_config, config_text):
+    config = config_text.replace("responses:\n", "responses:\n  enabled: false\n")
+    oai = client(serve(write_config(config)).url)
+    answer = oai.responses.with_raw_response.create(model="sonnet", input="x")
+    assert answer.parse().model_extra["store"] is False
+    assert "responses.enabled is false" in answer.headers["x-gateway-not-stored"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        oai.responses.create(model="sonnet", input="x", previous_response_id=answer.parse().id)
+    assert "keeps no responses" in caught.value.message
+    with pytest.raises(openai.BadRequestError):
+        oai.responses.retrieve(answer.parse().id)
