@@ -1,7 +1,8 @@
 """The OpenAI Agents SDK (openai-agents, pinned in the test extras) as a client: an agent with a
 function tool runs its tool loop by ``previous_response_id`` (``auto_previous_response_id``),
-and a second run continues the conversation from the first's last response. The CLI sink
-answers, its `claude` talking to the mock upstream."""
+and a second run continues the conversation from the first's last response. An HTTP sink
+answers from the mock upstream (the CLI sink's tool loops by previous_response_id are in
+tests/flow/test_stored_responses.py)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,11 @@ from agents import (
 )
 from mock_upstream import Reply
 from openai import AsyncOpenAI
-from processes import wait_for_no_claude
 
 ROUTES = """
 version: 1
 sinks:
-  claude: {kind: cli}
+  api: {kind: http, dialect: anthropic.messages, base_url: "${MOCK_URL}"}
 models:
   - {name: sonnet, aliases: [gpt-4.1]}
 routes:
@@ -41,8 +41,7 @@ def weather(city: str) -> str:
 
 
 def test_an_agent_continues_by_previous_response_id(mock, serve, write_config, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", mock.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy")
+    monkeypatch.setenv("MOCK_URL", mock.base_url)
     served = serve(write_config(ROUTES))
     set_tracing_disabled(True)
     mock.when("AGENTS-PROMPT", Reply(text="Checking.", tool_calls=[("weather", {"city": "Oslo"})]))
@@ -97,8 +96,6 @@ def test_an_agent_continues_by_previous_response_id(mock, serve, write_config, m
         ("user", "text", "AGENTS-THANKS"),
     ]
     assert "AGENTS-TOOL: 21C in Oslo" in json.dumps(upstream[2])
-    served.stop()
-    assert wait_for_no_claude() == []
 
 
 pytestmark = pytest.mark.timeout(120)

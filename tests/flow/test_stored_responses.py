@@ -267,7 +267,8 @@ def test_a_key_never_reaches_another_keys_responses(gateway, mock):
 def test_an_abandoned_stream_is_stored_incomplete(gateway, mock):
     oai = client(gateway)
     # Slow enough that the client leaves long before the end.
-    mock.when("LEAVE-EARLY", Reply(text="one two three four five six", chunks=6, delay=0.5))
+    words = " ".join(f"w{i}" for i in range(20))
+    mock.when("LEAVE-EARLY", Reply(text=words, chunks=20, delay=0.2))
     with oai.responses.create(model="sonnet", input="LEAVE-EARLY", stream=True) as stream:
         for event in stream:
             if event.type == "response.created":
@@ -283,7 +284,8 @@ def test_an_abandoned_stream_is_stored_incomplete(gateway, mock):
 
     kept = wait_until(stored, "the abandoned stream's response to be stored")
     assert kept.status == "incomplete"
-    assert kept.output[0].content[0].text.startswith("one")
+    assert words.startswith(kept.output[0].content[0].text)
+    assert kept.output[0].content[0].text.startswith("w0") and kept.output[0].status == "incomplete"
 
 
 def test_an_input_over_the_size_cap_is_refused_unless_not_stored(gateway, mock):

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
-from postgres_server import PostgresServer
 from teams.real_servers import RedisServer
 
 from gateway.response_store.postgres_store import PostgresBackend
@@ -19,13 +18,6 @@ from gateway.response_store.record import StoredResponse
 from gateway.response_store.redis_store import RedisBackend
 from gateway.response_store.sqlite_store import SqliteBackend
 from gateway.response_store.store import Backend
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

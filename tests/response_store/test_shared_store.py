@@ -4,12 +4,9 @@ referred to and deleted on the other."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
 import redis
-from postgres_server import PostgresServer
 from teams.real_servers import GatewayProcess, RedisServer
 
 ROUTES = """
@@ -30,13 +27,6 @@ routes:
 access_log:
   enabled: false
 """
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 def continue_elsewhere(mock, first_url: str, second_url: str) -> None:
