@@ -295,3 +295,55 @@ def test_a_key_that_is_not_utf8_is_a_401(guarded):
     head = b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: \xff\xfe\r\ncontent-type: application/json\r\n"
     status, answer = raw_request(guarded.port, head, body)
     assert status == 401 and json.loads(answer)["error"]["type"] == "authentication_error"
+
+
+def test_a_named_key_keeps_its_limits_when_another_plugin_also_accepts(
+    serve, write_config, tmp_path, mock
+):
+    """The docs' example plugin accepts with a value of its own; the key's routes and models
+    still apply (the first Identity any hook answers is the one that counts)."""
+    from gateway.teams.keys import hash_key, new_key
+
+    bob = new_key()
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "only_my_team.py").write_text(
+        "from gateway.errors import AuthenticationFailed\n"
+        "from gateway.hookspecs import hookimpl\n"
+        "@hookimpl\n"
+        "async def gateway_authenticate(exchange):\n"
+        "    if exchange.headers.get('x-team') != 'platform':\n"
+        "        raise AuthenticationFailed('this gateway serves the platform team only')\n"
+        "    return {'team': 'platform'}\n"
+    )
+    gateway = serve(
+        write_config(
+            f"""
+            version: 1
+            sinks:
+              up: {{kind: http, base_url: "{mock.base_url}", dialect: anthropic.messages}}
+            models: [{{name: opus}}, {{name: haiku}}]
+            routes:
+              - {{path: /v1/messages, dialect: anthropic.messages}}
+              - {{path: /v1/chat/completions, dialect: openai.chat}}
+            auth:
+              keys:
+                - {{name: bob, hash: "{hash_key(bob)}", models: [opus], routes: [/v1/messages]}}
+            """
+        )
+    )
+    headers = {"x-api-key": bob, "x-team": "platform"}
+    body = {"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    allowed = httpx.post(
+        gateway.url + "/v1/messages", headers=headers, json={"model": "opus", **body}
+    )
+    assert allowed.status_code == 200
+    other_model = httpx.post(
+        gateway.url + "/v1/messages", headers=headers, json={"model": "haiku", **body}
+    )
+    assert other_model.status_code == 403 and "may not use the model 'haiku'" in other_model.text
+    other_route = httpx.post(
+        gateway.url + "/v1/chat/completions", headers=headers, json={"model": "opus", **body}
+    )
+    assert (
+        other_route.status_code == 403 and "may not call /v1/chat/completions" in other_route.text
+    )

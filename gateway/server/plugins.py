@@ -16,6 +16,7 @@ from .. import hookspecs
 from ..config import Config
 from ..config.yaml_source import ConfigError, Problem
 from ..errors import AuthenticationFailed
+from ..exchange import Identity
 
 __all__ = [
     "BUILTIN_PACKAGE", "authenticate", "build_plugin_manager", "builtin_plugins", "notify",
@@ -125,14 +126,18 @@ def _load_file(config: Config, at: tuple[Any, ...], path: Path) -> Any:
 
 
 async def authenticate(hook: pluggy.HookCaller, **kwargs: Any) -> Any:
-    """The first identity a plugin accepts with; a rejection raised by any plugin wins."""
+    """The identity the plugins accept with: the first :class:`~gateway.exchange.Identity`
+    any of them answers (a named key's, whose limits and permissions must apply whatever
+    other plugin also accepts), else the first other value. A rejection by any plugin wins."""
     identity = None
     for result in hook(**kwargs):
         if inspect.isawaitable(result):
             result = await result
         if result is False:
             raise AuthenticationFailed("This request is not allowed by the gateway's auth plugins")
-        if identity is None:
+        if identity is None or (
+            isinstance(result, Identity) and not isinstance(identity, Identity)
+        ):
             identity = result
     return identity
 
