@@ -197,8 +197,10 @@ class ModelTable:
         strategy: str | None = None,
     ) -> Plan:
         defaults = self._defaults
-        retry = (rule.retry if rule else None) or defaults.retry
-        fallback_on = (rule.fallback_on if rule else None) or defaults.fallback_on
+        retry = rule.retry if rule and rule.retry is not None else defaults.retry
+        fallback_on = (
+            rule.fallback_on if rule and rule.fallback_on is not None else defaults.fallback_on
+        )
         if via.targets:  # the route or mount decides the sinks
             specs, strategy = via.targets, via.strategy
         elif via.sink is not None:

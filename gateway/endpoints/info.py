@@ -92,7 +92,7 @@ async def status(call: Call) -> HTTPResponse:
     }
     if runtime.config.keys or runtime.config.state.url:
         keys = [key.name for key in runtime.config.keys]
-        limiter = call.request.app.ctx.services.limiter
+        limiter = runtime.services.limiter
         body["limits"] = dict(await limiter.status()) | {"keys": keys}
     return json_response(body)
 

@@ -34,7 +34,7 @@ async def stored_response(call: Call) -> HTTPResponse:
             f"No route serves {request.method} {request.path}: stored responses are read at "
             f"{route.prefix}{{id}} and {route.prefix}{{id}}/input_items."
         )
-    store: ResponseStore = request.app.ctx.services.responses
+    store: ResponseStore = call.runtime.services.responses
     owner = owner_of(call.exchange)
     query = parse_qs(request.query_string, keep_blank_values=True)
     if request.method == "DELETE":

@@ -15,6 +15,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from ..config.routing import Plan, Target
@@ -66,27 +67,41 @@ async def try_targets(
 ) -> Answer:
     """The first answer a target of ``plan`` opens; the last failure when none does (a
     relayed error answer is returned as the upstream sent it, bytes untouched)."""
-    failure: GatewayError | RelayedAnswer | None = None
-    for target in health.order(plan, sinks):
-        if failure is not None and deadline.remaining() <= 0:
-            break  # the request's own time is up: no target can answer in it
-        answer, kind, last = await _try_target(
-            plan, target, sinks[target.sink], health, exchange, deadline, open_target
-        )
-        if answer is not None:
-            return answer
-        if last is not None:
-            if isinstance(failure, RelayedAnswer) and failure is not last:
-                failure.answer.close()
-            failure = last
-        if kind is not None and kind not in plan.fallback_on:
-            break
-    if isinstance(failure, RelayedAnswer):
-        _name_target(exchange, failure, plan.targets[-1])
-        return failure
+    failure: _Failure | None = None
+    try:
+        for target in health.order(plan, sinks):
+            if failure is not None and deadline.remaining() <= 0:
+                break  # the request's own time is up: no target can answer in it
+            answer, failure = await _try_target(
+                plan, target, sinks[target.sink], health, exchange, deadline, open_target, failure
+            )
+            if answer is not None:
+                return answer
+            if failure is not None and failure.kind not in plan.fallback_on:
+                break
+    except BaseException:
+        if failure is not None:
+            failure.close()
+        raise
     if failure is None:  # every target was being probed by other requests
         raise SinkUnavailable(f"No target of '{plan.requested}' can take a request now; retry.")
-    raise failure
+    if isinstance(failure.error, RelayedAnswer):
+        _name_target(exchange, failure.error, failure.target)
+        return failure.error
+    raise failure.error
+
+
+@dataclass(slots=True)
+class _Failure:
+    """The last failure of a request's tries: what failed, its kind, and the target."""
+
+    error: GatewayError | RelayedAnswer
+    kind: str
+    target: Target
+
+    def close(self) -> None:
+        if isinstance(self.error, RelayedAnswer):
+            self.error.answer.close()
 
 
 async def _try_target(
@@ -97,51 +112,54 @@ async def _try_target(
     exchange: Exchange,
     deadline: Deadline,
     open_target: OpenTarget,
-) -> tuple[Answer | None, str | None, GatewayError | RelayedAnswer | None]:
-    """(the answer, None, None), or (None, the kind of the last failure, that failure)."""
-    failure: GatewayError | RelayedAnswer | None = None
-    kind: str | None = None
+    failure: _Failure | None,
+) -> tuple[Answer | None, _Failure | None]:
+    """(the answer, None), or (None, the last failure: this target's, else ``failure``)."""
     routed = len(plan.targets) > 1
     for tried in range(plan.retry.attempts):
         if not health.begin(target, routed=routed):
-            return None, None, failure  # another request is probing it after its cooldown
+            break  # cooling down, or another request is probing it
         attempt = Attempt(target.sink, target.model, time.perf_counter())
         exchange.attempts.append(attempt)
         try:
             answer = await open_target(target, sink)
         except GatewayError as error:
-            health.end(target)
+            health.end(target, routed=routed)
             attempt.ended, attempt.error = time.perf_counter(), error.kind
             kind = failure_kind(error)
             if kind is None:  # the client's own mistake: no other target would do better
-                health.released(target)
+                health.released(target, routed=routed)
                 raise
-            failure, retry_after = error, _retry_after(error.headers)
+            latest: GatewayError | RelayedAnswer = error
+            retry_after = _retry_after(error.headers)
         except BaseException:
-            health.end(target)
-            health.released(target)
+            health.end(target, routed=routed)
+            health.released(target, routed=routed)
             raise
         else:
             attempt.ended = time.perf_counter()
             kind, retry_after = _relayed_failure(answer)
             if kind is None:
-                health.succeeded(target)
+                health.succeeded(target, routed=routed)
+                if failure is not None:
+                    failure.close()
                 _name_target(exchange, answer, target)
-                answer.on_sent = lambda: health.end(target)
-                return answer, None, None
-            health.end(target)
-            if isinstance(failure, RelayedAnswer):
-                failure.answer.close()
-            failure = answer
+                answer.on_sent = lambda: health.end(target, routed=routed)
+                return answer, None
+            health.end(target, routed=routed)
+            latest = answer
         attempt.error = kind
-        health.failed(target, kind, routed=routed)
-        if kind not in plan.retry.on or tried + 1 >= plan.retry.attempts:
+        if failure is not None:
+            failure.close()
+        failure = _Failure(latest, kind, target)
+        cooled = health.failed(target, kind, routed=routed)
+        if cooled or kind not in plan.retry.on or tried + 1 >= plan.retry.attempts:
             break
         delay = _backoff(plan, tried, retry_after)
         if delay is None or delay >= deadline.remaining():
             break
         await asyncio.sleep(delay)
-    return None, kind, failure
+    return None, failure
 
 
 def _name_target(exchange: Exchange, answer: Answer, target: Target) -> None:

@@ -154,11 +154,11 @@ async def _admit(request: Request, runtime: Runtime, route: Route, exchange: Exc
     """Counts the request against its named key's limits (docs/teams.md); 429 when over."""
     if exchange.key_name is None:
         return
-    limiter = request.app.ctx.services.limiter
+    limiter = runtime.services.limiter
     anthropic = error_family(route.endpoint.family, exchange.headers) == ANTHROPIC
     admission = await limiter.admit(runtime.config.keys, exchange, anthropic)
     if admission is not None:
-        request.ctx.admission = admission
+        request.ctx.admission, request.ctx.limiter = admission, limiter
         request.ctx.rate_headers = admission.headers
 
 
@@ -167,4 +167,4 @@ async def _release_admission(request: Request, exchange: Exchange) -> None:
     admission = getattr(request.ctx, "admission", None)
     if admission is not None:
         request.ctx.admission = None
-        await request.app.ctx.services.limiter.finish(admission, exchange)
+        await request.ctx.limiter.finish(admission, exchange)

@@ -35,7 +35,7 @@ NOT_STORED_HEADER = "x-gateway-not-stored"
 async def serve_responses(call: Call) -> Any:
     request, exchange = call.request, call.exchange
     body = read_json_body(request)
-    store: ResponseStore = request.app.ctx.services.responses
+    store: ResponseStore = call.runtime.services.responses
     owner = owner_of(exchange)
     keep = state.stores(body)
     if keep and not store.enabled:

@@ -34,7 +34,15 @@ class _State:
     last_error: str | None = None
 
 
+#: Targets (and strategies' turns) kept at most: a model entry with a pattern makes a target
+#: of each name a client sends; only healthy, idle ones are forgotten to stay under it.
+_MAX_KEPT = 1024
+
+
 class TargetHealth:
+    """Only plans with more than one target are tracked: with one there is nothing to route
+    around (it is always tried, never cooled down), and nothing to count."""
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._states: dict[str, _State] = {}
@@ -46,62 +54,79 @@ class TargetHealth:
         self.defaults = defaults
 
     def order(self, plan: Plan, sinks: Mapping[str, Sink]) -> list[Target]:
-        """The targets to try, in order: the strategy's, those cooling down or limited left
-        out. Raises when none is left (a 503 naming the cooldowns, or a 429 naming the reset
-        of a used-up window), or at once for a limited sink that refuses."""
-        if len(plan.targets) == 1:  # nothing to route around: no cooldown, a limit refuses
+        """The targets to try, in the strategy's order, those cooling down or with a used-up
+        subscription left out. A used-up sink with ``when_limited: refuse`` ends the list
+        where its turn comes (a 429 naming its reset when it comes first). Raises when no
+        target is left: a 429 naming the earliest reset, or a 503 naming the cooldowns."""
+        if len(plan.targets) == 1:
             target = plan.targets[0]
-            self._refuse_if_limited(target, sinks[target.sink], refuse_only=False)
+            error = self._limited(sinks[target.sink])
+            if error is not None:
+                raise error
             return [target]
         now = self._clock()
-        ordered = self._by_strategy(plan)
-        usable, limited = [], []
-        for target in ordered:
-            error = self._refuse_if_limited(target, sinks[target.sink], refuse_only=True)
+        usable: list[Target] = []
+        skipped: list[GatewayError] = []
+        for target in self._by_strategy(plan):
+            sink = sinks[target.sink]
+            error = self._limited(sink)
             if error is not None:
-                limited.append(error)
+                if sink.config.when_limited == "refuse":
+                    if not usable:
+                        raise error
+                    break  # the targets after it are never reached
+                skipped.append(error)
             elif self._available(target, now):
                 usable.append(target)
         if usable:
             return usable
-        if limited:
-            raise min(limited, key=lambda e: getattr(e, "resets_at", None) or float("inf"))
+        if skipped:
+            raise min(skipped, key=lambda e: getattr(e, "resets_at", None) or float("inf"))
         raise self._all_cooling(plan, now)
 
-    def begin(self, target: Target, *, routed: bool = True) -> bool:
-        """Counts a try of ``target``; False when it is cooling down and another request is
-        its probe (this request then moves on). Not ``routed`` (a plan of one target): it is
-        tried whatever its state."""
+    def begin(self, target: Target, *, routed: bool) -> bool:
+        """Counts a try of ``target``; False when it is cooling down, or after its cooldown
+        another request is its probe (this request then moves on)."""
+        if not routed:
+            return True
         state = self._state(target)
-        if routed and state.cooling_until is not None:
-            if state.probing:
+        if state.cooling_until is not None:
+            if state.probing or state.cooling_until > self._clock():
                 return False
-            state.probing = True  # its cooldown is over (order() checked): this is the probe
+            state.probing = True  # its cooldown is over: this request is its probe
         state.in_flight += 1
         return True
 
-    def end(self, target: Target) -> None:
-        self._state(target).in_flight -= 1
+    def end(self, target: Target, *, routed: bool) -> None:
+        if routed:
+            self._state(target).in_flight -= 1
 
-    def succeeded(self, target: Target) -> None:
-        state = self._state(target)
-        state.served += 1
-        state.failures, state.cooling_until, state.probing = 0, None, False
+    def succeeded(self, target: Target, *, routed: bool) -> None:
+        if routed:
+            state = self._state(target)
+            state.served += 1
+            state.failures, state.cooling_until, state.probing = 0, None, False
 
-    def failed(self, target: Target, kind: str, *, routed: bool = True) -> None:
-        """A failure of ``kind`` (one of FAILURE_KINDS). Only a ``routed`` one (a plan with
-        other targets to go to) cools the target down."""
+    def failed(self, target: Target, kind: str, *, routed: bool) -> bool:
+        """A failure of ``kind`` (one of FAILURE_KINDS); True when it cooled the target down
+        (then it is not retried)."""
+        if not routed:
+            return False
         state = self._state(target)
         state.failed += 1
         state.failures += 1
         state.last_error = kind
-        if routed and (state.probing or state.failures >= self.defaults.cooldown_failures):
+        if state.probing or state.failures >= self.defaults.cooldown_failures:
             state.cooling_until = self._clock() + self.defaults.cooldown_seconds
             state.probing = False
+            return True
+        return False
 
-    def released(self, target: Target) -> None:
-        """A probe that ended neither way (the client left): another request probes next."""
-        self._state(target).probing = False
+    def released(self, target: Target, *, routed: bool) -> None:
+        """A try that ended neither way (the client left, or its own mistake): if it was the
+        probe, another request probes next."""
+        if routed:
+            self._state(target).probing = False
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every target seen, for /status and the dashboard: ok, cooling (until a wall-clock
@@ -122,14 +147,26 @@ class TargetHealth:
         return out
 
     def in_flight(self, target: Target) -> int:
+        """Requests in flight to ``target`` through this gateway (least_busy's measure)."""
         state = self._states.get(target.key)
         return state.in_flight if state is not None else 0
 
     def _state(self, target: Target) -> _State:
         state = self._states.get(target.key)
         if state is None:
+            if len(self._states) >= _MAX_KEPT:
+                self._forget_idle()
             state = self._states[target.key] = _State()
         return state
+
+    def _forget_idle(self) -> None:
+        idle = [
+            key
+            for key, state in self._states.items()
+            if state.cooling_until is None and not state.probing and not state.in_flight
+        ]
+        for key in idle:
+            del self._states[key]
 
     def _available(self, target: Target, now: float) -> bool:
         state = self._states.get(target.key)
@@ -137,21 +174,16 @@ class TargetHealth:
             return True
         return state.cooling_until <= now and not state.probing
 
-    def _refuse_if_limited(
-        self, target: Target, sink: Sink, *, refuse_only: bool
-    ) -> GatewayError | None:
+    def _limited(self, sink: Sink) -> GatewayError | None:
+        """The 429 of a sink whose subscription is used up (or would spend refused overage)."""
         quota = sink.quota
         if quota is None:
             return None
         allow_overage = sink.config.overage == "allow"
-        until = quota.limited_until(time.time(), allow_overage=allow_overage)
-        if until is None:
+        if quota.limited_until(time.time(), allow_overage=allow_overage) is None:
             return None
         overage = quota.status != "rejected" or quota.using_overage
-        error = limited_error(sink.name, quota, overage_refused=overage and not allow_overage)
-        if sink.config.when_limited == "refuse" or not refuse_only:
-            raise error
-        return error
+        return limited_error(sink.name, quota, overage_refused=overage and not allow_overage)
 
     def _by_strategy(self, plan: Plan) -> list[Target]:
         targets = list(plan.targets)
@@ -168,6 +200,8 @@ class TargetHealth:
         target is first exactly its weight's number of times, spread out, not in runs."""
         current = self._turns.get(key)
         if current is None:
+            if len(self._turns) >= _MAX_KEPT:
+                self._turns.clear()  # turns start over: no share is lost for long
             current = self._turns[key] = [0.0] * len(weights)
         for i, weight in enumerate(weights):
             current[i] += weight

@@ -54,10 +54,11 @@ class MetricsRegistry:
             ["key", "direction"],
             registry=self.registry,
         )
+        # By sink, not sink/model: a model pattern serves whatever names clients send.
         self.attempts = Counter(
-            "gateway_target_attempts",
-            "Tries of each target (sink/model) by outcome: ok, or the failure's kind.",
-            ["target", "outcome"],
+            "gateway_sink_attempts",
+            "Tries of a sink by routing, by outcome: ok, or the failure's kind.",
+            ["sink", "outcome"],
             registry=self.registry,
         )
         self.errors = Counter(
@@ -95,8 +96,7 @@ class MetricsRegistry:
         if exchange.latency_ms is not None:
             series(self.latency, sink).observe(exchange.latency_ms / 1000)
         for attempt in exchange.attempts:
-            target = f"{attempt.sink}/{attempt.model}"
-            series(self.attempts, target, attempt.error or "ok").inc()
+            series(self.attempts, attempt.sink, attempt.error or "ok").inc()
 
     def _series_of(self, metric: Any, *labels: str) -> Any:
         found = self._series.get((metric, *labels))

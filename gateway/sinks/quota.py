@@ -11,6 +11,7 @@ gateway.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class Quota:
         """From the ``rate_limit_info`` of the CLI's ``rate_limit_event``."""
         windows = {
             name: Window(
-                _number(raw.get("utilization")), _number(raw.get("resetsAt")),
+                _number(raw.get("utilization")), _seconds(raw.get("resetsAt")),
                 raw.get("status"), _number(raw.get("surpassedThreshold")),
             )
             for name, raw in (info.get("unifiedWindows") or {}).items()
@@ -66,11 +67,11 @@ class Quota:
         }  # fmt: skip
         return cls(
             status=str(info.get("status") or "allowed"),
-            resets_at=_number(info.get("resetsAt")),
+            resets_at=_seconds(info.get("resetsAt")),
             limit_type=info.get("rateLimitType"),
             utilization=_number(info.get("utilization")),
             overage_status=info.get("overageStatus"),
-            overage_resets_at=_number(info.get("overageResetsAt")),
+            overage_resets_at=_seconds(info.get("overageResetsAt")),
             using_overage=bool(info.get("isUsingOverage")),
             overage_in_use=bool(info.get("overageInUse")),
             windows=windows,
@@ -90,7 +91,7 @@ class Quota:
         windows = {}
         for prefix, name in _WINDOWS.items():
             window = Window(
-                _number(get(f"{prefix}-utilization")), _number(get(f"{prefix}-reset")),
+                _number(get(f"{prefix}-utilization")), _seconds(get(f"{prefix}-reset")),
                 get(f"{prefix}-status"), _number(get(f"{prefix}-surpassed-threshold")),
             )  # fmt: skip
             if window != Window():
@@ -99,10 +100,10 @@ class Quota:
         overage_status = get("overage-status")
         return cls(
             status=status,
-            resets_at=_number(get("reset")),
+            resets_at=_seconds(get("reset")),
             limit_type=get("representative-claim"),
             overage_status=overage_status,
-            overage_resets_at=_number(get("overage-reset")),
+            overage_resets_at=_seconds(get("overage-reset")),
             using_overage=status == "rejected" and overage_status in _USING_OVERAGE,
             overage_in_use=get("overage-in-use") == "true",
             windows=windows,
@@ -110,17 +111,19 @@ class Quota:
         )
 
     def limited_until(self, now: float, *, allow_overage: bool) -> float | None:
-        """The time until which the sink should serve nothing (its reset; ``now + 60`` when it
-        names none), or None while it may serve."""
+        """The time until which the sink should serve nothing (its reset; a minute after it was
+        seen when it names none), or None while it may serve."""
         if self.status == "rejected":
             if self.using_overage and allow_overage:
                 return None
+            if self.resets_at is None and self.limit_type is None:
+                # A 429 that names no window ("not your usage limit", CLI 2.1.330): an
+                # ordinary rate limit, for routing's retries, not a used-up subscription.
+                return None
         elif not (self.overage_in_use and not allow_overage):
             return None
-        reset = self.resets_at
-        if reset is not None and reset <= now:
-            return None  # an old answer's state: the window has reset since
-        return reset if reset is not None else now + 60
+        until = self.resets_at if self.resets_at is not None else self.seen_at + 60
+        return None if until <= now else until  # passed: the window has reset since
 
     def headers(self) -> dict[str, str]:
         """The ``anthropic-ratelimit-unified-*`` headers that report this state."""
@@ -178,11 +181,10 @@ def limited_error(sink: str, quota: Quota, *, overage_refused: bool = False) -> 
     now = time.time()
     window = (quota.limit_type or "usage").replace("_", "-")
     reset = quota.resets_at
-    when = (
-        datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        if reset is not None
-        else "an unknown time"
-    )
+    when = "an unknown time"
+    if reset is not None:
+        with contextlib.suppress(OverflowError, OSError, ValueError):
+            when = datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%d %H:%M UTC")
     what = (
         "would spend paid overage, which this gateway refuses"
         if overage_refused
@@ -194,6 +196,13 @@ def limited_error(sink: str, quota: Quota, *, overage_refused: bool = False) -> 
         resets_at=reset,
         now=now,
     )
+
+
+def _seconds(value: Any) -> float | None:
+    """A reset time as Unix seconds; one sent in milliseconds (the CLI passes those on as
+    they came) is read as such."""
+    number = _number(value)
+    return number / 1000 if number is not None and number > 1e11 else number
 
 
 def _number(value: Any) -> float | None:

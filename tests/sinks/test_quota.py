@@ -36,7 +36,12 @@ def test_headers_and_events_give_the_same_state():
         ({"status": "allowed_warning", "resetsAt": RESET}, False, None),
         ({"status": "rejected", "resetsAt": RESET}, True, RESET),
         ({"status": "rejected", "resetsAt": NOW - 1}, True, None),  # an old state: reset since
-        ({"status": "rejected"}, True, NOW + 60),  # no reset named: a minute
+        # A window but no reset named: a minute from when it was heard.
+        ({"status": "rejected", "rateLimitType": "five_hour"}, True, NOW + 60),
+        # Neither (an ordinary 429, "not your usage limit"): not a used-up window at all.
+        ({"status": "rejected"}, True, None),
+        # A reset in milliseconds, as the CLI passes it on when the header says so.
+        ({"status": "rejected", "resetsAt": RESET * 1000}, True, RESET),
         # Served from paid overage: fine unless overage is refused.
         ({"status": "rejected", "resetsAt": RESET, "isUsingOverage": True}, True, None),
         ({"status": "rejected", "resetsAt": RESET, "isUsingOverage": True}, False, RESET),
@@ -75,3 +80,10 @@ def test_the_429_names_the_window_and_its_reset():
     assert "2027-01-15" in error.message  # the reset, as a UTC date and time
     overage = limited_error("claude", quota, overage_refused=True)
     assert "paid overage" in overage.message
+
+
+def test_a_state_without_a_reset_stops_limiting_a_minute_after_it_was_heard():
+    quota = Quota.from_event({"status": "rejected", "rateLimitType": "seven_day"}, now=NOW)
+    assert quota.limited_until(NOW + 30, allow_overage=True) == NOW + 60
+    assert quota.limited_until(NOW + 3 * 3600, allow_overage=True) is None
+    assert "an unknown time" in limited_error("claude", quota).message

@@ -98,7 +98,7 @@ async def _data(request: Request, runtime: Runtime) -> dict[str, Any]:
         raise InvalidRequest("minutes must be a whole number") from None
     if minutes not in _MINUTES:
         raise InvalidRequest(f"minutes must be one of {', '.join(map(str, _MINUTES))}")
-    writer = request.app.ctx.services.ledger.writer
+    writer = runtime.services.ledger.writer
     data: dict[str, Any] = {
         "version": __version__,
         "now": time.time(),
