@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,27 +184,49 @@ class _Opening:
         anthropic = self.route.endpoint.family == ANTHROPIC
         return RelayedAnswer(sink, answer, "stream_options" in changes, anthropic)
 
-    @asynccontextmanager
-    async def _waiting_on(self, sink: Sink, *, whole: bool) -> AsyncIterator[None]:
-        """The request's deadline, or the plan's first-byte timeout if it comes first, around
-        a call to a sink; its end is a 504 naming the sink (a timeout routing may move on for).
-        """
-        deadline, at = self.deadline, self.deadline.at
-        if self.first_byte_timeout is not None:
-            at = min(at, asyncio.get_running_loop().time() + self.first_byte_timeout)
+    def _waiting_on(self, sink: Sink, *, whole: bool) -> _WaitingOn:
+        return _WaitingOn(sink, self.deadline, self.first_byte_timeout, whole)
+
+
+class _WaitingOn:
+    """The request's deadline, or the plan's first-byte timeout if it comes first, around a
+    call to a sink; its end is a 504 naming the sink (a timeout routing may move on for).
+    A class, not a generator-based context manager: it is on every request's path."""
+
+    __slots__ = ("_at", "_deadline", "_first_byte", "_scope", "_sink", "_whole")
+
+    def __init__(
+        self, sink: Sink, deadline: Deadline, first_byte: float | None, whole: bool
+    ) -> None:
+        self._sink, self._deadline, self._first_byte, self._whole = (
+            sink,
+            deadline,
+            first_byte,
+            whole,
+        )
+        at = deadline.at
+        if first_byte is not None:
+            at = min(at, asyncio.get_running_loop().time() + first_byte)
+        self._at = at
+        self._scope = asyncio.timeout_at(at)
+
+    async def __aenter__(self) -> None:
+        await self._scope.__aenter__()
+
+    async def __aexit__(self, kind: Any, error: Any, trace: Any) -> bool:
         try:
-            async with asyncio.timeout_at(at):
-                yield
+            await self._scope.__aexit__(kind, error, trace)
         except TimeoutError:
-            if at < deadline.at:
-                what = "its whole answer" if whole else "its first byte"
+            if self._at < self._deadline.at:
+                what = "its whole answer" if self._whole else "its first byte"
                 raise UpstreamTimeout(
-                    f"The sink '{sink.name}' did not send {what} within "
-                    f"{self.first_byte_timeout:g} s (routing.retry.first_byte_timeout_seconds)"
+                    f"The sink '{self._sink.name}' did not send {what} within "
+                    f"{self._first_byte:g} s (routing.retry.first_byte_timeout_seconds)"
                 ) from None
             raise UpstreamTimeout(
-                f"The sink '{sink.name}' did not answer within {deadline.seconds:g} s"
+                f"The sink '{self._sink.name}' did not answer within {self._deadline.seconds:g} s"
             ) from None
+        return False
 
 
 async def _answer_body(

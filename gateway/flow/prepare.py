@@ -78,7 +78,10 @@ async def prepare(
             raise InvalidRequest("model: field required (see GET /v1/models)", param="model")
         plan = runtime.resolve(model, route, facts)
         sinks = runtime.sinks
-        if all(_passes_through(sinks[t.sink], endpoint, body) for t in plan.targets):
+        for target in plan.targets:
+            if not _passes_through(sinks[target.sink], endpoint, body):
+                break
+        else:
             return Prepared(plan, None, None)
     if endpoint == COUNT_TOKENS:
         if request_transforms or response_transforms:
@@ -121,8 +124,12 @@ def for_target(
 ) -> tuple[ir.Request, list[str]]:
     """The neutral request as ``sink`` receives it (``model`` its name there), and the hosted
     tools the route lets go because that sink cannot run them."""
-    assert prepared.request is not None
-    request = replace(prepared.request, model=model)
+    request = prepared.request
+    assert request is not None
+    if len(prepared.plan.targets) > 1:  # each try gets its own: one may drop hosted tools
+        request = replace(request, model=model)
+    else:
+        request.model = model
     return request, _unrunnable_hosted_tools(request, sink, route)
 
 

@@ -23,6 +23,7 @@ from ..errors import UsageLimited
 __all__ = ["HEADER_PREFIX", "Quota", "Window", "limited_error"]
 
 HEADER_PREFIX = "anthropic-ratelimit-unified-"
+_STATUS, _CLAIM = HEADER_PREFIX + "status", HEADER_PREFIX + "representative-claim"
 #: Header prefixes of the windows, and their names in the CLI's events.
 _WINDOWS = {"5h": "five_hour", "7d": "seven_day", "7d_oi": "seven_day_overage_included"}
 _USING_OVERAGE = ("allowed", "allowed_warning")
@@ -81,13 +82,13 @@ class Quota:
     @classmethod
     def from_headers(cls, headers: Mapping[str, str], now: float | None = None) -> Quota | None:
         """From an API answer's headers; None when it carries none (an API key's answers)."""
+        status = headers.get(_STATUS)
+        if status is None and headers.get(_CLAIM) is None:  # on every answer: kept cheap
+            return None
 
         def get(name: str) -> str | None:
             return headers.get(HEADER_PREFIX + name)
 
-        status = get("status")
-        if status is None and get("representative-claim") is None:
-            return None
         windows = {}
         for prefix, name in _WINDOWS.items():
             window = Window(

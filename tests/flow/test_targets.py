@@ -176,7 +176,9 @@ def test_a_request_the_client_got_wrong_is_answered_as_is(gateway):
 
 
 def test_a_used_up_window_moves_on_and_is_skipped_until_its_reset(gateway):
-    gateway.a.when("window-", Reply(error=(429, "rate_limit_error", "limit"), headers=REJECTED))
+    # Sent in title case: the relayed path reads the unified headers in any case.
+    titled = {name.title(): value for name, value in REJECTED.items()}
+    gateway.a.when("window-", Reply(error=(429, "rate_limit_error", "limit"), headers=titled))
     first = gateway.ask("window", "window-1")
     assert first.headers["x-gateway-target"] == "b/m-window"
     second = gateway.chat("window", "window-2")

@@ -48,6 +48,8 @@ class RawResponse:
         on_error: Callable[[BaseException], GatewayError] | None = None,
     ) -> None:
         self.status, self.headers, self.body = status, headers, body
+        #: The upstream's own headers, read case-insensitively (``headers`` keep their case).
+        self.upstream_headers: Mapping[str, str] = headers
         self._stream, self._on_close, self._on_error = stream, on_close, on_error
         self._closed = False
 
@@ -90,12 +92,16 @@ async def forward(
         raise
     relayed = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE}
     if response.content_type == "text/event-stream":
-        return RawResponse(
+        answer = RawResponse(
             response.status, relayed, stream=response, on_close=connection.release,
             on_error=connection.transport_error,
         )  # fmt: skip
+        answer.upstream_headers = response.headers
+        return answer
     try:
-        return RawResponse(response.status, relayed, body=await response.read())
+        answer = RawResponse(response.status, relayed, body=await response.read())
+        answer.upstream_headers = response.headers
+        return answer
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise connection.transport_error(exc) from exc
     finally:

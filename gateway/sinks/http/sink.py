@@ -155,11 +155,7 @@ class HttpSink(Sink):
         if query:
             url += "?" + query
         answer = await forward(self._upstream, method, url, headers, body)
-        if self.dialect == "anthropic.messages":
-            # The relayed headers keep the upstream's case; the unified ones are read in any.
-            self._record_quota(
-                {k.lower(): v for k, v in answer.headers.items() if k[:10].lower() == "anthropic-"}
-            )
+        self._record_quota(answer.upstream_headers)  # any case: aiohttp's own mapping
         return answer
 
     async def list_models(self) -> list[ModelEntry]:
