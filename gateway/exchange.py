@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -90,6 +91,26 @@ class Exchange:
     cost_usd: float | None = None
     #: Headers the gateway adds to its answer (``x-gateway-dropped-tools``).
     response_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def caller(self) -> str:
+        """An opaque name of who sent the request, equal for every request of one caller: a
+        named key by its name, the shared token as one caller, a plugin's identity by its
+        ``repr`` (an object without a ``repr`` of its own is never equal to another), and ""
+        when the gateway asks for no authentication."""
+        identity = self.identity
+        if isinstance(identity, Identity):
+            return f"key:{identity.key_name}" if identity.key_name is not None else "token"
+        if identity is None:
+            return ""
+        if type(identity).__repr__ is object.__repr__:
+            return f"object:{uuid.uuid4()}"
+        return f"identity:{identity!r}"
+
+    @property
+    def session_hint(self) -> str | None:
+        """The client's own name for its conversation, if it sends one (Claude Code does)."""
+        return self.headers.get("x-claude-code-session-id") or None
 
     @property
     def latency_ms(self) -> float | None:

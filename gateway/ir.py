@@ -201,6 +201,13 @@ class Request:
     #: Per-request options for the sink (an agent's working_dir); set by transforms only,
     #: never decoded from what a client sent.
     sink_options: dict[str, Any] = field(default_factory=dict)
+    #: Who sent the request, as an opaque name the gateway gives it (a named key's name, say);
+    #: never decoded from a body. A sink that keeps state between requests (a conversation
+    #: kept in its process) serves it only to the same caller.
+    caller: str = ""
+    #: The client's own name for the conversation (Claude Code's ``X-Claude-Code-Session-Id``):
+    #: a hint for such a sink, never proof that two requests belong together.
+    session_hint: str | None = None
 
     def tool(self, name: str) -> Tool | None:
         """The declared tool the model calls ``name``."""

@@ -13,7 +13,7 @@ from .. import __version__
 from ..exchange import Identity
 from ..flow.answers import json_response
 from ..flow.endpoints import Call, Endpoint
-from ..server.metrics import live_gauges
+from ..server.metrics import live_gauges, sink_numbers
 from ..server.runtime import Runtime
 from ..sinks.base import ModelEntry, Sink
 from ..sinks.quota import Quota
@@ -133,6 +133,7 @@ async def metrics(call: Call) -> HTTPResponse:
     text = runtime.services.metrics.render() + live_gauges(
         runtime.sinks.values(), runtime.services.targets.snapshot()
     )
+    text += sink_numbers(runtime.sinks.values())
     return HTTPResponse(text, content_type="text/plain; version=0.0.4")
 
 

@@ -96,6 +96,7 @@ async def complete(
         exchange.stream = asked.body.get("stream") is True
     else:
         exchange.stream = request.stream and not whole
+        request.caller, request.session_hint = exchange.caller, exchange.session_hint
     opening = _Opening(runtime, route, asked, prepared, exchange, deadline, plan.retry, on_text)
     health = runtime.services.targets
     return await try_targets(plan, runtime.sinks, health, exchange, deadline, opening.open)

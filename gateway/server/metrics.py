@@ -10,7 +10,7 @@ of them. One process keeps its counts in memory, in a registry of its own per ap
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -20,11 +20,14 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from ..exchange import Exchange
+from ..sinks.base import Sink
 
-__all__ = ["MULTIPROCESS_DIR", "MetricsRegistry", "live_gauges"]
+__all__ = ["MULTIPROCESS_DIR", "MetricsRegistry", "live_gauges", "sink_numbers"]
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -156,3 +159,29 @@ def live_gauges(sinks: Iterable[Any], targets: Mapping[str, Mapping[str, Any]]) 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def sink_numbers(sinks: Iterable[Sink]) -> bytes:
+    """What each sink reports of itself (:meth:`Sink.metrics`: the processes it keeps, say),
+    read at each scrape from this worker, as ``gateway_sink_<name>{sink=...}``."""
+    registry = CollectorRegistry()
+    registry.register(_SinkNumbers(list(sinks)))
+    return generate_latest(registry)
+
+
+class _SinkNumbers(Collector):
+    def __init__(self, sinks: list[Sink]) -> None:
+        self._sinks = sinks
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for sink in self._sinks:
+            for number in sink.metrics():
+                family = families.get(number.name)
+                if family is None:
+                    kind = CounterMetricFamily if number.kind == "counter" else GaugeMetricFamily
+                    family = families[number.name] = kind(
+                        f"gateway_sink_{number.name}", number.help, labels=["sink", *number.labels]
+                    )
+                family.add_metric([sink.name, *number.labels.values()], number.value)
+        yield from families.values()

@@ -7,7 +7,9 @@ Beside :meth:`Sink.stream`, a sink may offer three capabilities, each with a def
 "not offered": relaying bytes untouched to a backend of the client's own dialect
 (:meth:`Sink.relays` and :meth:`Sink.forward`), listing the backend's models
 (:meth:`Sink.list_models`) and counting tokens (:meth:`Sink.count_tokens`). The gateway uses
-them through this class only, so a plugin sink offers them by overriding these methods.
+them through this class only, so a plugin sink offers them by overriding these methods. What it
+reports of itself goes to ``/status`` and the dashboard (:meth:`Sink.status`) and to
+``/metrics`` (:meth:`Sink.metrics`).
 """
 
 from __future__ import annotations
@@ -15,21 +17,34 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
 
 from .. import ir
 from ..config import SinkConfig
 from ..errors import InvalidRequest
 from .quota import Quota
 
-__all__ = ["DEFAULT_MAX_TOKENS", "ModelEntry", "RawAnswer", "Sink"]
+__all__ = ["DEFAULT_MAX_TOKENS", "ModelEntry", "RawAnswer", "Sink", "SinkMetric"]
 
 #: ``max_tokens`` for requests that do not say, on every sink that speaks to Claude unless its
 #: ``default_max_tokens`` says otherwise: the smallest output limit of the Claude 4 models and
 #: later (Opus 4 and 4.1), so none of them refuses it, while long answers are not cut at a few
 #: thousand tokens. (OpenAI-compatible upstreams need none: they get one only if configured.)
 DEFAULT_MAX_TOKENS = 32000
+
+
+@dataclass(frozen=True, slots=True)
+class SinkMetric:
+    """One number a sink shows on ``/metrics`` (:meth:`Sink.metrics`), exported as
+    ``gateway_sink_<name>`` (``_total`` added to a counter) with the labels ``sink`` and
+    ``labels``; read when ``/metrics`` is asked, from the worker that answers."""
+
+    name: str
+    help: str
+    value: float
+    kind: Literal["gauge", "counter"] = "gauge"
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +108,11 @@ class Sink(abc.ABC):
     def status(self) -> dict[str, Any]:
         """What ``/status`` reports about this sink."""
         return {"name": self.name, "kind": self.kind}
+
+    def metrics(self) -> list[SinkMetric]:
+        """Numbers of this sink's own for ``/metrics`` (processes it keeps, say); none by
+        default."""
+        return []
 
     def readiness_problem(self) -> str | None:
         """Why the sink cannot serve now (no binary, no login, missing credentials), or None.

@@ -94,11 +94,20 @@ class RunDirectory:
         self.path = path
         self._area = area
         self._stops: list[Callable[[], Awaitable[None]]] = []
-        self._removal: asyncio.Task[None] | None = None
+        self._removal: asyncio.Future[None] | None = None
 
     def stop_first(self, stop: Callable[[], Awaitable[None]]) -> None:
         """``stop`` ends a process that writes here; it is awaited before the removal."""
         self._stops.append(stop)
+
+    def hand_over(self) -> RunDirectory:
+        """The directory, and what must stop before it goes, as a new owner's (a process kept
+        after its request): :meth:`remove` of this one does nothing from now on."""
+        successor = RunDirectory(self.path, self._area)
+        successor._stops, self._stops = self._stops, []
+        self._removal = asyncio.get_running_loop().create_future()
+        self._removal.set_result(None)
+        return successor
 
     async def remove(self) -> None:
         """Safe to call more than once. The work runs in a task of its own, so a caller cancelled

@@ -38,6 +38,7 @@ __all__ = [
     "cli_argv",
     "fixed_flags",
     "plan_run",
+    "request_environment",
     "run_environment",
 ]
 
@@ -117,16 +118,7 @@ def plan_run(
             ReplayLine(line).data.decode() for line in transcript_lines(recorded, resume)
         )
     env = _environment(settings, workdir, config_dir)
-    # What the operator set in the sink's env wins over the gateway's choices.
-    env.update(
-        {
-            k: v
-            for k, v in _answer_settings(request, extra_body, flags).items()
-            if k not in settings.env
-        }
-    )
-    if extra_body:
-        env["CLAUDE_CODE_EXTRA_BODY"] = _environment_value(extra_body)
+    env.update(_request_environment(request, settings, extra_body, flags))
     stdin: list[ReplayLine] = []
     if request.tools:
         env.update(CLIENT_TOOLS_ENV)
@@ -134,7 +126,7 @@ def plan_run(
     stdin += replay_lines(replayed)
     return RunPlan(
         model=request.model,
-        max_turns=settings.max_turns,
+        max_turns=settings.turns_per_run,
         tools=settings.offered_tools,
         allowed_tools=settings.permitted_tools,
         system_prompt_file=system_file,
@@ -146,6 +138,32 @@ def plan_run(
         stdin=stdin,
         files=files,
     )
+
+
+def request_environment(
+    request: ir.Request, settings: ClaudeSettings, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment :func:`plan_run` gives ``request``'s run beyond the sink's own: its
+    parameters (``CLAUDE_CODE_EXTRA_BODY``), effort and thinking."""
+    flags = fixed_flags(settings, environ)
+    return _request_environment(request, settings, _extra_body(request, settings), flags)
+
+
+def _request_environment(
+    request: ir.Request,
+    settings: ClaudeSettings,
+    extra_body: dict[str, Any],
+    flags: dict[str, str | None],
+) -> dict[str, str]:
+    # What the operator set in the sink's env wins over the gateway's choices.
+    env = {
+        k: v
+        for k, v in _answer_settings(request, extra_body, flags).items()
+        if k not in settings.env
+    }
+    if extra_body:
+        env["CLAUDE_CODE_EXTRA_BODY"] = _environment_value(extra_body)
+    return env
 
 
 def fixed_flags(
@@ -198,6 +216,10 @@ def _environment(settings: ClaudeSettings, workdir: str, config_dir: str) -> dic
             "CLAUDE_CODE_MAX_RETRIES": str(settings.max_retries),
         }
     )
+    if settings.live:
+        # A held tool call is answered by the CLI itself after MCP_TOOL_TIMEOUT ms (about a day
+        # by default): ours ends the process first, with a minute to spare.
+        env.setdefault("MCP_TOOL_TIMEOUT", str(int((settings.live_max_idle + 60) * 1000)))
     if not settings.prompt_caching:
         # The CLI marks the system prompt and the last block with cache_control; without this
         # the upstream receives exactly the client's blocks.

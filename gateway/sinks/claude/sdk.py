@@ -144,7 +144,7 @@ class ClaudeSdkSink(ClaudeSink):
         return described
 
     async def _run(
-        self, plan: RunPlan, run: RunDirectory, spare: ClaudeSpare | None
+        self, plan: RunPlan, run: RunDirectory, spare: ClaudeSpare | None, request: ir.Request
     ) -> AsyncIterator[ir.Event]:
         # No spares: the SDK sends `initialize` as it connects, and the CLI reads the system
         # prompt and the transcript then, so a client cannot be connected before its request.
@@ -157,7 +157,9 @@ class ClaudeSdkSink(ClaudeSink):
 
         messages = conversation.messages()
         try:
-            async for event in self._answer(messages, conversation.acknowledge, plan, unfinished):
+            async for event in self._answer(
+                messages, conversation.acknowledge, plan.acknowledgements, unfinished
+            ):
                 yield event
         except GatewayError:
             raise

@@ -146,6 +146,12 @@ class ClaudeSink(Sink):
             raise SinkUnavailable(f"The sink '{self.name}' cannot run claude: {self.binary.error}")
         cwd = self._working_dir(request)
         async with self.limiter.slot(self.name):
+            live = self._live_turn(request)
+            if live is not None:  # the next turn of a conversation a process holds
+                async with aclosing(live) as events:
+                    async for event in events:
+                        yield event
+                return
             runs = await self._run_area()
             spare = self._take_spare(request)
             if spare is None:
@@ -164,7 +170,7 @@ class ClaudeSink(Sink):
                 os.makedirs(plan.env["CLAUDE_CODE_TMPDIR"], exist_ok=True)
                 # Closed here, not left to the garbage collector: its process must be gone
                 # before the directory is removed, or the process writes it again.
-                async with aclosing(self._run(plan, run, spare)) as events:
+                async with aclosing(self._run(plan, run, spare, request)) as events:
                     async for event in events:
                         yield event
             finally:
@@ -185,13 +191,14 @@ class ClaudeSink(Sink):
         self,
         messages: AsyncIterator[dict[str, Any]],
         acknowledge: Callable[[], None],
-        plan: RunPlan,
+        acknowledgements: int,
         unfinished: Callable[[StreamJsonTranslator, float], Awaitable[list[ir.Event]]],
     ) -> AsyncIterator[ir.Event]:
         """A run's stream-json messages as events, within the sink's timeout.
 
-        ``unfinished(translator, deadline)`` gives the closing events (or raises) when the
-        output ended before the answer did.
+        The first ``acknowledgements`` result lines answer replayed turns (``acknowledge`` lets
+        the next one go). ``unfinished(translator, deadline)`` gives the closing events (or
+        raises) when the output ended before the answer did.
         """
         translator = StreamJsonTranslator(
             agent=self.settings.agent,
@@ -200,7 +207,7 @@ class ClaudeSink(Sink):
         deadline = asyncio.get_running_loop().time() + self.settings.timeout
         try:
             async for event in run_events(
-                messages, translator, acknowledgements=plan.acknowledgements,
+                messages, translator, acknowledgements=acknowledgements,
                 acknowledge=acknowledge, deadline=deadline,
             ):  # fmt: skip
                 yield event
@@ -214,14 +221,19 @@ class ClaudeSink(Sink):
 
     @abc.abstractmethod
     def _run(
-        self, plan: RunPlan, run: RunDirectory, spare: ClaudeSpare | None
+        self, plan: RunPlan, run: RunDirectory, spare: ClaudeSpare | None, request: ir.Request
     ) -> AsyncIterator[ir.Event]:
-        """Runs ``plan`` (on ``spare`` if it can) and relays its events; stops whatever it
-        started when it ends, and names it to ``run`` (``run.stop_first``) so that it is gone
-        before the directory is."""
+        """Runs ``plan`` (on ``spare`` if it can) for ``request`` and relays its events; stops
+        whatever it started when it ends, and names it to ``run`` (``run.stop_first``) so that
+        it is gone before the directory is."""
 
     def _take_spare(self, request: ir.Request) -> ClaudeSpare | None:
         """A process started ahead of ``request``, whose run directory the run then uses."""
+        return None
+
+    def _live_turn(self, request: ir.Request) -> AsyncIterator[ir.Event] | None:
+        """The answer of a process that holds the conversation ``request`` continues, or None
+        (the request is a run of its own)."""
         return None
 
     def _working_dir(self, request: ir.Request | None) -> str | None:

@@ -117,7 +117,7 @@ class ClaudeSpare:
             env.update(primed.env)
         launch = RunPlan(
             model=primed.model if primed and primed.model else _PLACEHOLDER_MODEL,
-            max_turns=settings.max_turns,
+            max_turns=settings.turns_per_run,
             tools=settings.offered_tools,
             allowed_tools=settings.permitted_tools,
             system_prompt_file=os.path.join(workdir, "system-prompt.txt"),
