@@ -167,7 +167,7 @@ function errors(usage) {
 function sinks(states, targets) {
   const table = el("table");
   table.append(row("th", ["sink", "kind", "ready", "login", "running", "waiting", "warm spares",
-    "5 hours", "7 days", "subscription"]));
+    "5 hours", "7 days", "subscription", "live conversations"]));
   for (const [name, s] of Object.entries(states)) {
     const load = s.processes || s.requests || null;
     const login = s.login ? (s.login.logged_in ? `yes (${s.login.method || "?"})` : "no") : "–";
@@ -176,8 +176,10 @@ function sinks(states, targets) {
     const tr = row("td", [name, s.kind, s.ready ? "yes" : "no", login,
       load ? `${load.running} of ${load.max_running}` : "–",
       load ? `${load.waiting} of ${load.max_waiting}` : "–", warm,
-      windowUse(sub, "five_hour"), windowUse(sub, "seven_day"), subscriptionState(sub)]);
+      windowUse(sub, "five_hour"), windowUse(sub, "seven_day"), subscriptionState(sub),
+      liveSummary(s.live)]);
     tr.setAttribute("data-sink", name);
+    if (s.live) tr.lastChild.title = liveDetail(s.live);
     tr.children[2].className = s.ready ? "ok" : "no";
     if (s.problem) tr.children[2].title = s.problem;
     if (sub) tr.children[9].className = sub.limited_until ? "no" : sub.status === "allowed" ? "ok" : "";
@@ -215,6 +217,18 @@ function subscriptionState(sub) {
 
 // A day and time, for resets and cooldowns that may be days away.
 const when = (ts) => new Date(ts * 1000).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+
+function liveSummary(live) {
+  if (!live) return "–";
+  const misses = Object.values(live.misses).reduce((a, b) => a + b, 0);
+  return `${live.kept} of ${live.max}, ${live.memory_mib} MiB; ${live.hits} hits, ${misses} misses`;
+}
+
+function liveDetail(live) {
+  const list = (counts) => Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  return `misses: ${list(live.misses)}\nended: ${list(live.ended)}\n` +
+    `holding tool calls: ${live.holding_tool_calls}; serving: ${live.serving}`;
+}
 
 function row(cell, values) {
   const tr = el("tr");
