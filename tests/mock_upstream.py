@@ -25,6 +25,7 @@ from aiohttp import web
 class Reply:
     text: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    tool_ids: list[str] | None = None  # of the tool calls; toolu_mock_<n> unless given
     thinking: str | None = None
     stop_reason: str = "end_turn"
     stop_sequence: str | None = None
@@ -519,7 +520,8 @@ def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
     if reply.text:
         blocks.append({"type": "text", "text": reply.text})
     for i, (name, args) in enumerate(reply.tool_calls):
-        blocks.append({"type": "tool_use", "id": f"toolu_mock_{i}", "name": name, "input": args})
+        call_id = reply.tool_ids[i] if reply.tool_ids else f"toolu_mock_{i}"
+        blocks.append({"type": "tool_use", "id": call_id, "name": name, "input": args})
     return blocks
 
 
@@ -528,8 +530,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between stream events")
     parser.add_argument("--chunks", type=int, default=3)
+    parser.add_argument(
+        "--agent", action="store_true",
+        help=f"answer a user turn that asks to '{TOOL_PLEASE}' with a tool call, as an agent's "
+        "upstream does (a fresh tool_use id each time)",
+    )  # fmt: skip
     args = parser.parse_args()
     mock = MockUpstream()
+    if args.agent:
+        mock._reply_for = _agent(mock._reply_for)  # type: ignore[method-assign]
     if args.delay or args.chunks != 3:
         original = mock._reply_for
 
@@ -541,6 +550,20 @@ def main() -> None:
         mock._reply_for = paced  # type: ignore[method-assign]
     mock.received = _Discard()  # type: ignore[assignment]
     web.run_app(mock.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+TOOL_PLEASE = "use a tool"
+
+
+def _agent(reply_for: Any) -> Any:
+    def reply(body: dict[str, Any]) -> Reply:
+        if not last_tool_result_text(body) and TOOL_PLEASE in last_user_text(body):
+            call = f"toolu_{uuid.uuid4().hex[:24]}"
+            return Reply(text="Let me look that up.", tool_calls=[("lookup", {"query": "x"})],
+                         tool_ids=[call], stop_reason="tool_use")  # fmt: skip
+        return reply_for(body)
+
+    return reply
 
 
 class _Discard(list):  # a benchmark run must not grow without bound

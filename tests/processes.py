@@ -29,8 +29,8 @@ def claude_children() -> list[int]:
 
 
 def wait_for_no_claude(timeout: float = 10.0, served: Any = None) -> list[int]:
-    """Waits until no claude child is left (but the spares ready in ``served``, a ServedApp);
-    returns the ones still there at the deadline."""
+    """Waits until no claude child is left (but the spares ready and the live processes kept
+    in ``served``, a ServedApp); returns the ones still there at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         left = [pid for pid in claude_children() if pid not in spare_pids(served)]
@@ -40,7 +40,8 @@ def wait_for_no_claude(timeout: float = 10.0, served: Any = None) -> list[int]:
 
 
 def spare_pids(served: Any) -> set[int]:
-    """The processes the app's warm pools hold ready (started ahead, not serving anything)."""
+    """The processes the app's warm pools hold ready (started ahead, not serving anything) and
+    its live pools keep (a conversation between two requests)."""
     if served is None:
         return set()
     pids = set()
@@ -48,4 +49,7 @@ def spare_pids(served: Any) -> set[int]:
         pool = getattr(sink, "pool", None)
         if pool is not None:
             pids |= {spare.child.pid for spare in pool.spares()}
+        live = getattr(sink, "live", None)
+        if live is not None:
+            pids |= {process.pid for process in live.processes()}
     return pids

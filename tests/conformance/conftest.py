@@ -24,6 +24,10 @@ SINKS = {
     "cli-warm": """
     kind: cli
     warm: 2""",
+    # The same with conversations kept in their process: every answer must be the same.
+    "cli-live": """
+    kind: cli
+    live: 4""",
     "sdk": """
     kind: sdk""",
     # The predecessor SDK (0.0.25), through the adapter.

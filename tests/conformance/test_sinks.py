@@ -87,6 +87,40 @@ def test_multi_turn_reaches_the_upstream_as_turns(clients, mock):
     ]
 
 
+def test_a_conversation_continued_turn_by_turn(kind, gateway, mock):
+    """Each request is the one before, its answer and a new question, as chat clients send
+    them (with live conversations, the process that answered is the one to go on)."""
+    served = gateway()
+    oai = openai.OpenAI(base_url=served.url + "/v1", api_key="x", max_retries=0)
+    claude = anthropic.Anthropic(base_url=served.url, api_key="x", max_retries=0)
+    chat: list = []
+    responses: list = []
+    messages: list = []
+    for question in ("Q1", "Q2"):
+        chat.append({"role": "user", "content": f"chat {question}"})
+        answer = oai.chat.completions.create(model="gpt-4o", messages=chat)
+        assert answer.choices[0].message.content.endswith(f"chat {question}")
+        chat.append({"role": "assistant", "content": answer.choices[0].message.content})
+        responses.append({"role": "user", "content": f"responses {question}"})
+        response = oai.responses.create(model="gpt-4o", input=responses)
+        assert response.output_text.endswith(f"responses {question}")
+        responses += [item.model_dump(exclude_none=True) for item in response.output]
+        messages.append({"role": "user", "content": f"messages {question}"})
+        with claude.messages.stream(model="opus", max_tokens=50, messages=messages) as stream:
+            message = stream.get_final_message()
+        assert message.content[0].text.endswith(f"messages {question}")
+        messages.append({"role": "assistant", "content": message.content[0].text})
+    last = {
+        turns(r.body)[0]["content"][0]["text"].split()[0]: r.body for r in mock.messages_requests()
+    }
+    for name in ("chat", "responses", "messages"):  # each one's last request, as sent upstream
+        texts = [t["content"][0]["text"] for t in turns(last[name])]
+        assert texts == [f"{name} Q1", texts[1], f"{name} Q2"] and texts[1].endswith("Q1")
+    if kind == "cli-live":  # the second turn of each: the process that answered the first
+        live = httpx.get(served.url + "/status", timeout=10).json()["sinks"]["backend"]["live"]
+        assert (live["hits"], live["misses"]) == (3, {"new": 3})
+
+
 @pytest.mark.parametrize(
     ("stop_reason", "finish_reason"), [("end_turn", "stop"), ("max_tokens", "length")]
 )
