@@ -12,7 +12,8 @@
     ├── PayloadTooLarge               413  the headers or the body are over their limit
     ├── Unprocessable                 422  well-formed but refused (schema of a custom endpoint)
     ├── RateLimited                   429  a key's limit, or the upstream asked us to slow down
-    │   └── UsageLimited                   a subscription's window is used up (until its reset)
+    │   ├── UsageLimited                   a subscription's window is used up (until its reset)
+    │   └── BudgetExceeded                 a key's or team's budget is spent (until its reset)
     ├── Overloaded                    429 (OpenAI) / 529 (Anthropic), with Retry-After
     ├── UpstreamError                 502  the backend failed or answered nonsense
     │   └── UpstreamUnreachable            the upstream refused or dropped the connection
@@ -33,6 +34,7 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "AuthenticationFailed",
+    "BudgetExceeded",
     "GatewayError",
     "InvalidRequest",
     "LimitsUnavailable",
@@ -157,6 +159,15 @@ class UsageLimited(RateLimited):
             headers["retry-after"] = str(max(1, round(resets_at - now)))
         super().__init__(message, code="usage_limit_reached", headers=headers)
         self.resets_at = resets_at
+
+
+class BudgetExceeded(RateLimited):
+    """A key or its team has spent its budget for the day, week or month (docs/teams.md#budgets);
+    ``retry-after`` says when it resets."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        headers = {"retry-after": str(max(1, round(retry_after)))}
+        super().__init__(message, code="budget_exceeded", headers=headers)
 
 
 class Overloaded(GatewayError):

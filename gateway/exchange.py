@@ -25,6 +25,8 @@ class Identity:
     models: tuple[str, ...] | None = None
     #: Paths it may call (``/prefix/*`` for a subtree); None: any.
     routes: tuple[str, ...] | None = None
+    #: Sees the usage of every key on the dashboard; any other key sees its own.
+    admin: bool = False
 
     def allows_model(self, model: str) -> bool:
         return self.models is None or any(fnmatchcase(model, m) for m in self.models)
@@ -88,7 +90,14 @@ class Exchange:
     first_byte: float | None = None
     finished: float | None = None
     usage: ir.Usage | None = None
+    #: In US dollars, from the price table (docs/usage.md#prices), else as the sink reported
+    #: it; None when the model that answered has no price.
     cost_usd: float | None = None
+    #: The model as the backend named it in its answer (``claude-opus-5-5`` for ``opus``).
+    response_model: str | None = None
+    #: Why the answer ended: ``end_turn``, ``max_tokens``, ``tool_use`` ...; a relayed OpenAI
+    #: answer's own words (``stop``, ``length``).
+    finish_reason: str | None = None
     #: Headers the gateway adds to its answer (``x-gateway-dropped-tools``).
     response_headers: dict[str, str] = field(default_factory=dict)
 

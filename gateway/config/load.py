@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..teams.budget_rules import BudgetOptions, budgets_from
 from ..teams.keys import KeyRing
 from ..teams.options import StateOptions
+from ..teams.prices import PriceTable
 from .checks import check_references
 from .exposure import Exposure
 from .keys_file import load_keys
@@ -108,7 +110,37 @@ def _build(source: Path, document: Located, problems: list[Problem]) -> Config:
         keys_file=keys_file,
         state=StateOptions.from_options(data.get("state", {})),
         routing=routing,
+        teams=_teams(document, keys, problems),
+        budgets=_budget_options(document, problems),
+        prices=PriceTable(data.get("prices") or {}),
+        tracing=data.get("tracing") or {},
     )
+
+
+def _teams(document: Located, keys: KeyRing, problems: list[Problem]) -> dict[str, Any]:
+    """Each team's budgets; a key naming a team that ``teams:`` lacks is a problem."""
+    raw = document.data.get("teams") or {}
+    teams = {name: budgets_from("team", name, entry.get("budget")) for name, entry in raw.items()}
+    written = len((document.data.get("auth") or {}).get("keys") or ())
+    for index, key in enumerate(keys):
+        if key.team is not None and key.team not in teams:
+            known = ", ".join(sorted(teams)) or "none is defined"
+            message = f"the key '{key.name}' names the team '{key.team}', not in teams: ({known})"
+            # Keys of auth.keys come first; the others are the keys file's.
+            at = ("auth", "keys", index, "team") if index < written else ("auth", "keys_file")
+            problems.append(document.problem(at, message))
+    return teams
+
+
+def _budget_options(document: Located, problems: list[Problem]) -> BudgetOptions:
+    options = BudgetOptions.from_options(document.data.get("budgets") or {})
+    try:
+        _ = options.zone
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        at = ("budgets", "time_zone")
+        problems.append(document.problem(at, f"'{options.time_zone}' is no IANA time zone"))
+        return BudgetOptions()
+    return options
 
 
 def _exposure(

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..teams.budget_rules import Budget, BudgetOptions
 from ..teams.keys import KeyRing
 from ..teams.options import StateOptions
+from ..teams.prices import PriceTable
 from .exposure import Exposure
 from .targets import RetryPolicy, RoutingDefaults, RoutingRule, TargetSpec
 from .yaml_source import JsonPath, Located, Problem
@@ -132,6 +134,12 @@ class Config:
     keys_file: Path | None = None
     state: StateOptions = field(default_factory=StateOptions)
     routing: RoutingDefaults = field(default_factory=RoutingDefaults)
+    #: Teams of keys and their budgets (docs/teams.md#budgets).
+    teams: Mapping[str, tuple[Budget, ...]] = field(default_factory=dict)
+    budgets: BudgetOptions = field(default_factory=BudgetOptions)
+    prices: PriceTable = field(default_factory=PriceTable)
+    #: The ``tracing`` section as written (server/tracing.py reads it with the OTEL_ variables).
+    tracing: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def auth_required(self) -> bool:

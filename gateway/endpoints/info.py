@@ -140,7 +140,7 @@ async def metrics(call: Call) -> HTTPResponse:
 #: GET endpoints every gateway serves; models and status also under each mount.
 INFO_ENDPOINTS = (
     Endpoint("models", models, methods=("GET",), paths=("/v1/models", "/models"),
-             mounted_paths=("/v1/models", "/models")),
+             mounted_paths=("/v1/models", "/models"), listing=True),
     Endpoint("status", status, methods=("GET",), monitoring=True, paths=("/status",),
              mounted_paths=("/status",)),
     Endpoint("health", health, methods=("GET",), monitoring=True, authenticated=False,

@@ -14,9 +14,11 @@ from ..server.runtime import Runtime
 __all__ = ["authenticate_call", "presented_token"]
 
 
-async def authenticate_call(runtime: Runtime, exchange: Exchange) -> None:
+async def authenticate_call(
+    runtime: Runtime, exchange: Exchange, *, any_route: bool = False
+) -> None:
     """Runs the auth hooks on ``exchange``; raises when they refuse it, or when its identity
-    may not call its route."""
+    may not call its route (unless ``any_route``: the model list follows ``models:`` only)."""
     identity = await authenticate(
         runtime.plugins.hook.gateway_authenticate, exchange=exchange, config=runtime.config
     )
@@ -24,7 +26,7 @@ async def authenticate_call(runtime: Runtime, exchange: Exchange) -> None:
     if not isinstance(identity, Identity):
         return
     exchange.key_name = identity.key_name
-    if exchange.route is not None and not _allowed(identity, exchange.route):
+    if not any_route and exchange.route is not None and not _allowed(identity, exchange.route):
         raise PermissionDenied(
             f"The key '{identity.key_name}' may not call {exchange.route}.",
             code="route_not_allowed",

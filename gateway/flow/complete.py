@@ -155,6 +155,7 @@ class _Opening:
             else:
                 response = await _followed(sink.stream(request), self.on_text)
         exchange.usage, exchange.cost_usd = response.usage, response.cost_usd
+        exchange.response_model, exchange.finish_reason = response.model, response.stop_reason
         body = await _answer_body(self.runtime, self.route, request, exchange, self.asked, response)
         return WholeAnswer(body)
 

@@ -26,6 +26,7 @@ from .auth import authenticate_call
 from .body import TOO_DEEP
 from .endpoints import Call
 from .guard import refuse_foreign_names
+from .pricing import price_answer
 from .routes import Route
 
 __all__ = ["dispatch", "error_response", "new_exchange"]
@@ -64,7 +65,7 @@ async def dispatch(request: Request, path: str = "") -> None:
             # below (access log, metrics, ledger) then run after the client has its answer.
             # Its key's slot is freed first, so that its next request finds it free.
             exchange.status = response.status
-            await _release_admission(request, exchange)
+            await _settle(request, runtime, exchange)
             await request.respond(response)
             await response.send(end_stream=True)
             exchange.complete = True
@@ -75,7 +76,7 @@ async def dispatch(request: Request, path: str = "") -> None:
         raise
     finally:
         exchange.finished = time.perf_counter()
-        await _release_admission(request, exchange)
+        await _settle(request, runtime, exchange)
         for sink in runtimes.leave(runtime):
             request.app.ctx.close_later(sink)
         await announce_finished(request, runtime.plugins, exchange)
@@ -144,27 +145,43 @@ async def _serve(
         )
     refuse_foreign_names(request, runtime)
     if endpoint.authenticated:
-        await authenticate_call(runtime, exchange)
+        await authenticate_call(runtime, exchange, any_route=endpoint.listing)
         await _admit(request, runtime, route, exchange)
     await notify(runtime.plugins.hook.gateway_request_started, exchange=exchange)
     return await endpoint.serve(call)
 
 
 async def _admit(request: Request, runtime: Runtime, route: Route, exchange: Exchange) -> None:
-    """Counts the request against its named key's limits (docs/teams.md); 429 when over."""
+    """Counts the request against its named key's limits and budgets (docs/teams.md); 429 when
+    over either."""
     if exchange.key_name is None:
         return
-    limiter = runtime.services.limiter
+    services = runtime.services
+    limiter = services.limiter
     anthropic = error_family(route.endpoint.family, exchange.headers) == ANTHROPIC
     admission = await limiter.admit(runtime.config.keys, exchange, anthropic)
     if admission is not None:
         request.ctx.admission, request.ctx.limiter = admission, limiter
         request.ctx.rate_headers = admission.headers
+    if not (route.endpoint.monitoring or route.endpoint.listing):
+        request.ctx.spending = await services.budgets.admit(exchange.key_name)
+        request.ctx.budgets = services.budgets
 
 
-async def _release_admission(request: Request, exchange: Exchange) -> None:
-    """Ends the request's hold on its key's limits (once; its tokens count from here)."""
-    admission = getattr(request.ctx, "admission", None)
+async def _settle(request: Request, runtime: Runtime, exchange: Exchange) -> None:
+    """The request's end, counted once: its cost at the price table's prices, then its key's
+    hold on its limits released and its cost and tokens added to its budgets. The ledger and
+    the other request-finished hooks see the same cost afterwards."""
+    ctx = request.ctx
+    if getattr(ctx, "settled", False):
+        return
+    ctx.settled = True
+    price_answer(runtime.config.prices, exchange)
+    admission = getattr(ctx, "admission", None)
     if admission is not None:
-        request.ctx.admission = None
-        await request.ctx.limiter.finish(admission, exchange)
+        ctx.admission = None
+        await ctx.limiter.finish(admission, exchange)
+    spending = getattr(ctx, "spending", None)
+    if spending is not None:
+        ctx.spending = None
+        await ctx.budgets.count(spending, exchange)

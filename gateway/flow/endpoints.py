@@ -56,6 +56,9 @@ class Endpoint:
     authenticated: bool = True
     #: Monitoring traffic, not usage: the usage ledger keeps no row of it.
     monitoring: bool = False
+    #: It lists what a key may use (the models): any key may call it whatever its ``routes:``,
+    #: and no budget is asked about it.
+    listing: bool = False
     #: A page for browsers: it answers methods and refusals itself, as pages.
     page: bool = False
     #: Routes of routes.yaml to it are repeated under every mount's prefix and answer without

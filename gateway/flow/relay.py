@@ -37,6 +37,8 @@ async def send_relayed(
         if not answer.streaming:
             body = _json_object(answer.body)
             exchange.usage = _usage(body.get("usage")) if body is not None else None
+            if body is not None:
+                exchange.response_model, exchange.finish_reason = _model_and_end(body)
             if answer.status >= 400:
                 exchange.error_type = _error_kind(body)
             elif body is None:
@@ -65,6 +67,7 @@ async def send_relayed(
             await send_stream_error(response, stream_error, exchange, error)
         finally:
             exchange.usage = usage.usage
+            exchange.response_model, exchange.finish_reason = usage.model, usage.finish_reason
         await response.eof()
         exchange.complete = True
         return None
@@ -97,6 +100,16 @@ def _error_kind(body: dict[str, Any] | None) -> str:
     return kind if isinstance(kind, str) and kind else "upstream_error"
 
 
+def _model_and_end(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The model an upstream's answer names, and why it ended (either API's way)."""
+    model = body.get("model")
+    end = body.get("stop_reason")
+    choices = body.get("choices")
+    if end is None and isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        end = choices[0].get("finish_reason")
+    return (model if isinstance(model, str) else None, end if isinstance(end, str) else None)
+
+
 def _usage(usage: Any, base: ir.Usage | None = None) -> ir.Usage | None:
     if not isinstance(usage, dict):
         return base
@@ -127,6 +140,10 @@ class UsageSniffer:
         self._dropped = False  # the usage chunk's line was just left out
         self._shape = shape  # also shown every whole line, to judge the stream's shape
         self.usage: ir.Usage | None = None
+        #: The model and stop reason the lines that carry usage named (Anthropic's message_start
+        #: and message_delta, OpenAI's usage chunk: there, no finish reason).
+        self.model: str | None = None
+        self.finish_reason: str | None = None
 
     @property
     def unfinished(self) -> bytes:
@@ -176,8 +193,15 @@ class UsageSniffer:
         except ValueError:
             return None
         if isinstance(data, dict):
-            found = data.get("usage") or (data.get("message") or {}).get("usage")
+            message = data.get("message")
+            found = data.get("usage") or (message or {}).get("usage")
             self.usage = _usage(found, self.usage)
+            model, end = _model_and_end(message if isinstance(message, dict) else data)
+            self.model = model or self.model
+            delta = data.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                end = delta["stop_reason"]
+            self.finish_reason = end or self.finish_reason
         return data
 
 

@@ -92,10 +92,13 @@ async def _send_batch(
     for event in batch:
         if isinstance(event, ir.MessageDelta):
             exchange.usage, exchange.cost_usd = event.usage, event.cost_usd
-        elif isinstance(event, ir.MessageStart) and event.usage != _NO_USAGE:
-            # The input tokens, known from the start: they count (key limits, ledger) even
-            # when the client hangs up before the message's end brings the totals.
-            exchange.usage = event.usage
+            exchange.finish_reason = event.stop_reason
+        elif isinstance(event, ir.MessageStart):
+            exchange.response_model = event.model or None
+            if event.usage != _NO_USAGE:
+                # The input tokens, known from the start: they count (key limits, budgets,
+                # ledger) even when the client hangs up before the message's end.
+                exchange.usage = event.usage
         chunks.append(encoder.encode(event))
         if isinstance(event, ir.MessageStop):
             chunks.append(encoder.end())

@@ -46,6 +46,7 @@ UPGRADES: tuple[tuple[str, str], ...] = (
     ("subscription_status", "TEXT"),
     ("five_hour_utilization", "DOUBLE PRECISION"),
     ("seven_day_utilization", "DOUBLE PRECISION"),
+    ("response_model", "TEXT"),  # the model as the backend's answer named it
 )
 _COLUMNS += UPGRADES
 COLUMNS = tuple(name for name, _ in _COLUMNS)
@@ -111,6 +112,7 @@ def row_from(exchange: Exchange) -> tuple[Any, ...]:
         exchange.target,
         len(exchange.attempts) or None,
         *_subscription(exchange.subscription),
+        exchange.response_model,
     )
 
 

@@ -13,14 +13,14 @@ from .record import TABLE
 from .store import Store
 
 __all__ = [
-    "DEFAULT_TABLES", "DIMENSIONS", "FAILED", "Totals", "percentile", "subscriptions", "summary",
-    "window",
+    "DEFAULT_TABLES", "DIMENSIONS", "FAILED", "SERVED", "Scope", "Totals", "percentile", "recent",
+    "subscriptions", "summary", "window",
 ]  # fmt: skip
 
 #: What ``gateway usage`` groups by. A model is the one that served (the name the sink got).
 DIMENSIONS = {
     "day": "day",
-    "model": "COALESCE(target_model, model, '')",
+    "model": "COALESCE(response_model, target_model, model, '')",
     "key": "COALESCE(key_name, '')",
     "route": "COALESCE(route, path, '')",
     "target": "COALESCE(target, '')",
@@ -29,8 +29,6 @@ DIMENSIONS = {
 DEFAULT_TABLES = ("day", "model", "key", "route")
 #: A refused request, or a stream that failed after it began (its status was already 200).
 FAILED = "(status >= 400 OR error_kind IS NOT NULL)"
-_TOKENS = "COALESCE(input_tokens, 0), COALESCE(output_tokens, 0), " \
-    "COALESCE(cache_read_tokens, 0), COALESCE(cache_creation_tokens, 0)"  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -69,7 +67,7 @@ async def summary(store: Store, by: str, since: float, until: float) -> list[Tot
     )
     rows = [
         Totals(str(name), *(int(n or 0) for n in counts), None if cost is None else float(cost))
-        for name, *counts, cost in await store.fetch(sql, (since, until))
+        for name, *counts, cost in await _fetch_served(store, sql, (since, until))
     ]
     if by == "day":
         return sorted(rows, key=lambda t: t.name)
@@ -103,60 +101,155 @@ def percentile(ordered: list[float], p: float) -> float | None:
 
 _PERCENTILES = (50, 90, 99)
 
+#: The model that served a request: as its answer named it, else as the sink received it, else
+#: as the client asked (an alias and the model it resolved to are one series).
+SERVED = "COALESCE(response_model, target_model, model, '')"
+_BEFORE_SERVED = "COALESCE(target_model, model, '')"  # a ledger made before response_model
+_TOKEN_SUM = "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) + " \
+    "COALESCE(cache_read_tokens, 0) + COALESCE(cache_creation_tokens, 0)"  # fmt: skip
+#: The columns of a recent request on the dashboard: its envelope, never its content.
+RECENT = ("ts", "key", "route", "model", "served", "target", "status", "error", "stream",
+          "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+          "cost_usd", "latency_ms", "ttfb_ms")  # fmt: skip
 
-async def window(store: Store, since: float, until: float, buckets: int) -> dict[str, Any]:
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which rows a dashboard reader sees: every key's (an admin), or one key's own."""
+
+    key: str | None = None
+    every_key: bool = True
+
+    def where(self) -> tuple[str, tuple[Any, ...]]:
+        if self.every_key:
+            return "", ()
+        return " AND key_name = ?", (self.key,)
+
+
+async def _fetch_served(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Runs ``sql`` naming the served model; on a ledger no gateway of this version has opened
+    (no ``response_model`` column: ``gateway usage`` only reads), without that column."""
+    try:
+        return await store.fetch(sql, params)
+    except Exception:
+        if SERVED not in sql:
+            raise
+        return await store.fetch(sql.replace(SERVED, _BEFORE_SERVED), params)
+
+
+async def window(
+    store: Store, since: float, until: float, buckets: int, scope: Scope = Scope()
+) -> dict[str, Any]:
     """What the dashboard draws for [since, until) cut into ``buckets`` equal slices.
 
-    The rows of the window are read and added up here, the same way on both stores: 10^5 rows
-    (a busy day) take ~0.9 s on this project's 2-core machine, 1 h of them ~0.05 s.
+    Counts, tokens and cost are added up by the database, grouped by slice, model and key, so
+    a 30-day window reads a few thousand groups, not every row; only the latencies of the
+    answers are read one by one, for their percentiles.
     """
-    sql = (
-        f"SELECT ts, COALESCE(target_model, model, ''), COALESCE(key_name, ''), {_TOKENS}, "
-        f"status, error_kind, latency_ms, ttfb_ms FROM {TABLE} WHERE ts >= ? AND ts < ?"
+    since_ms, width_ms = int(since * 1000), max(1, int((until - since) * 1000 / buckets))
+    where, args = scope.where()
+    # Whole milliseconds divided as integers: the same slice on SQLite and PostgreSQL (whose
+    # casts round where SQLite's truncate, which moves a row by under a millisecond).
+    slot = "(CAST(ts * 1000 AS BIGINT) - ?) / ?"
+    period = (since_ms, width_ms, since, until, *args)
+    groups = await _fetch_served(store, (
+        f"SELECT {slot}, {SERVED}, COALESCE(model, ''), COALESCE(key_name, ''), COUNT(*), "
+        "SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), "
+        "SUM(COALESCE(cache_read_tokens, 0)), SUM(COALESCE(cache_creation_tokens, 0)), "
+        f"SUM(cost_usd), SUM(CASE WHEN cost_usd IS NULL AND {_TOKEN_SUM} > 0 THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {FAILED} THEN 1 ELSE 0 END) FROM {TABLE} "
+        f"WHERE ts >= ? AND ts < ?{where} GROUP BY 1, 2, 3, 4"
+    ), period)  # fmt: skip
+    errors = await store.fetch(
+        f"SELECT COALESCE(error_kind, 'http_' || CAST(status AS TEXT)), COUNT(*) FROM {TABLE} "
+        f"WHERE ts >= ? AND ts < ?{where} AND {FAILED} GROUP BY 1",
+        (since, until, *args),
     )
-    rows = await store.fetch(sql, (since, until))
+    timings = await store.fetch(
+        f"SELECT {slot}, latency_ms, ttfb_ms FROM {TABLE} "
+        f"WHERE ts >= ? AND ts < ?{where} AND NOT {FAILED} AND latency_ms IS NOT NULL",
+        period,
+    )
     # Added up on a thread: the event loop then only waits its turn for the GIL (slices of
-    # 5 ms) instead of the whole sum (~0.5 s for 10^5 rows on a busy machine).
-    return await asyncio.to_thread(_draw, rows, since, until, buckets)
-
-
-def _draw(rows: list[tuple[Any, ...]], since: float, until: float, buckets: int) -> dict[str, Any]:
+    # 5 ms) instead of the whole sum (~0.3 s for 10^5 latencies on a busy machine).
+    drawn = await asyncio.to_thread(_draw, groups, timings, buckets)
     width = (until - since) / buckets
+    errors_by_kind = Counter({str(kind): int(n) for kind, n in errors})
+    drawn["totals"]["errors"] = sum(errors_by_kind.values())
+    return {"since": since, "until": until, "bucket_seconds": width, "buckets": buckets,
+            **drawn, "errors": dict(errors_by_kind.most_common())}  # fmt: skip
+
+
+async def recent(
+    store: Store, since: float, until: float, scope: Scope = Scope(), *, query: str = "",
+    failed_only: bool = False, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The last ``limit`` requests of [since, until), newest first; ``query`` is matched
+    (case-sensitively, as SQL LIKE) against key, route, path, models and target."""
+    where, args = scope.where()
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        columns = ("key_name", "route", "path", "model", "target_model", "target", "error_kind")
+        where += " AND (" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")"
+        args += (pattern,) * len(columns)
+    if failed_only:
+        where += f" AND {FAILED}"
+    rows = await _fetch_served(store, (
+        f"SELECT ts, key_name, COALESCE(route, path), model, {SERVED}, target, status, "
+        "error_kind, stream, input_tokens, output_tokens, cache_read_tokens, "
+        f"cache_creation_tokens, cost_usd, latency_ms, ttfb_ms FROM {TABLE} "
+        f"WHERE ts >= ? AND ts < ?{where} ORDER BY ts DESC LIMIT {int(limit)}"
+    ), (since, until, *args))  # fmt: skip
+    return [dict(zip(RECENT, row, strict=True)) | {"stream": bool(row[8])} for row in rows]
+
+
+def _draw(
+    groups: list[tuple[Any, ...]], timings: list[tuple[Any, ...]], buckets: int
+) -> dict[str, Any]:
     requests: dict[str, dict[str, list[int]]] = {"model": {}, "key": {}}
     tokens: dict[str, dict[str, list[int]]] = {"model": {}, "key": {}}
-    latency: dict[int, list[float]] = defaultdict(list)
-    ttfb: dict[int, list[float]] = defaultdict(list)
-    errors: Counter[str] = Counter()
-    totals = Totals("all")
-    for ts, model, key, tin, tout, tread, tcreate, status, error, lat, first in rows:
-        slot = min(buckets - 1, int((ts - since) // width))
-        spent = int(tin) + int(tout) + int(tread) + int(tcreate)
-        for by, name in (("model", model), ("key", key)):
-            requests[by].setdefault(name, [0] * buckets)[slot] += 1
-            tokens[by].setdefault(name, [0] * buckets)[slot] += spent
-        totals.requests += 1
+    cost: dict[str, dict[str, list[float]]] = {"model": {}, "key": {}}
+    asked: dict[str, set[str]] = defaultdict(set)
+    unpriced: Counter[str] = Counter()
+    totals = Totals("all", cost_usd=0.0)
+    for slot, served, model, key, count, tin, tout, tread, tcreate, spent, free, _ in groups:
+        at = min(buckets - 1, max(0, int(slot)))
+        used = int(tin) + int(tout) + int(tread) + int(tcreate)
+        for by, name in (("model", served), ("key", key)):
+            requests[by].setdefault(name, [0] * buckets)[at] += int(count)
+            tokens[by].setdefault(name, [0] * buckets)[at] += used
+            cost[by].setdefault(name, [0.0] * buckets)[at] += float(spent or 0)
+        if model and model != served:
+            asked[served].add(model)
+        if free:
+            unpriced[served] += int(free)
+        totals.requests += int(count)
         totals.input_tokens += int(tin)
         totals.output_tokens += int(tout)
         totals.cache_read_tokens += int(tread)
         totals.cache_creation_tokens += int(tcreate)
-        if (status is not None and status >= 400) or error is not None:
-            totals.errors += 1
-            errors[error or f"http_{status}"] += 1
-        elif lat is not None:  # failures are fast and would hide how slow answers are
-            latency[slot].append(float(lat))
-            if first is not None:
-                ttfb[slot].append(float(first))
+        totals.cost_usd = (totals.cost_usd or 0.0) + float(spent or 0)
+    latency: dict[int, list[float]] = defaultdict(list)
+    ttfb: dict[int, list[float]] = defaultdict(list)
+    for slot, lat, first in timings:
+        at = min(buckets - 1, max(0, int(slot)))
+        latency[at].append(float(lat))
+        if first is not None:
+            ttfb[at].append(float(first))
+    for by in cost:
+        cost[by] = {name: [round(v, 6) for v in values] for name, values in cost[by].items()}
     return {
-        "since": since,
-        "until": until,
-        "bucket_seconds": width,
-        "buckets": buckets,
-        "totals": totals.as_dict(),
+        "totals": totals.as_dict() | {"cost_usd": round(totals.cost_usd or 0.0, 6),
+                                      "unpriced": sum(unpriced.values())},
         "requests": requests,
         "tokens": tokens,
+        "cost": cost,
+        #: The names clients asked for that each served model answered to (aliases).
+        "aliases": {served: sorted(names) for served, names in asked.items()},
+        #: Requests with tokens but no price, by served model: their cost is unknown.
+        "unpriced": dict(unpriced.most_common()),
         "latency_ms": _percentiles(latency, buckets),
         "ttfb_ms": _percentiles(ttfb, buckets),
-        "errors": dict(errors.most_common()),
     }
 
 

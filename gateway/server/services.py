@@ -1,5 +1,6 @@
-"""The app's services: the key limiter, the metrics registry, the usage ledger, the health of
-routing's targets and the store of OpenAI Responses.
+"""The app's services: the key limiter and the budgets (counted in the limiter's state store),
+the metrics registry, the usage ledger, the health of routing's targets and the store of OpenAI
+Responses.
 
 Opened when the server starts, configured again by every reload (counters, the Redis client
 and the ledger's store survive one that keeps their settings), closed at shutdown. The request
@@ -14,6 +15,7 @@ from ..config import Config
 from ..flow.targets import TargetHealth
 from ..ledger.service import Ledger
 from ..response_store.service import ResponseStore
+from ..teams.budgets import Budgets
 from ..teams.limiter import Limiter
 from .metrics import MetricsRegistry
 
@@ -23,6 +25,8 @@ __all__ = ["Services"]
 class Services:
     def __init__(self) -> None:
         self.limiter = Limiter()
+        limiter = self.limiter
+        self.budgets = Budgets(lambda: limiter.state, lambda: limiter.options.on_unavailable)
         self.metrics = MetricsRegistry()
         self.ledger = Ledger()
         #: Cooldowns, probes and requests in flight of each target (flow/targets.py).
@@ -32,6 +36,7 @@ class Services:
     async def configure(self, config: Config) -> None:
         """Takes a configuration, at start and after each reload."""
         await self.limiter.configure(config.state, config.limits.request_timeout)
+        self.budgets.configure(config.keys, dict(config.teams), config.budgets)
         await self.ledger.configure(config)
         self.targets.configure(config.routing)
         await self.responses.configure(config)

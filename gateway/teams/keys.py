@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exchange import Identity
+from .budget_rules import Budget, budgets_from
 
 __all__ = ["NAME_PATTERN", "ClientKey", "KeyRing", "hash_key", "key_from_entry", "new_key"]
 
@@ -42,6 +43,11 @@ class ClientKey:
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     concurrency: int | None = None
+    #: Sees every key's usage on the dashboard, not only its own.
+    admin: bool = False
+    #: The team whose budgets it also counts against (``teams:`` in routes.yaml).
+    team: str | None = None
+    budgets: tuple[Budget, ...] = ()
 
     @property
     def limited(self) -> bool:
@@ -50,7 +56,7 @@ class ClientKey:
     @property
     def identity(self) -> Identity:
         """What a request that presents this key is allowed."""
-        return Identity(self.name, self.models, self.routes)
+        return Identity(self.name, self.models, self.routes, admin=self.admin)
 
 
 class KeyRing:
@@ -102,4 +108,7 @@ def key_from_entry(raw: Mapping[str, Any]) -> ClientKey:
         requests_per_minute=raw.get("requests_per_minute"),
         tokens_per_minute=raw.get("tokens_per_minute"),
         concurrency=raw.get("concurrency"),
+        admin=bool(raw.get("admin", False)),
+        team=raw.get("team"),
+        budgets=budgets_from("key", raw["name"], raw.get("budget")),
     )

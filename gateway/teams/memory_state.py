@@ -48,6 +48,8 @@ class MemoryState:
         self._requests: dict[str, _Window] = {}
         self._tokens: dict[str, _Window] = {}
         self._in_flight: dict[str, int] = {}
+        #: Budget counters by name: [micro-dollars, tokens, unix time it may be dropped].
+        self._spent: dict[str, list[float]] = {}
 
     async def admit(self, key: ClientKey, ticket: str) -> Verdict:
         now, name = self._clock(), key.name
@@ -81,6 +83,26 @@ class MemoryState:
             self._in_flight[key.name] = max(0, self._in_flight.get(key.name, 0) - 1)
         if tokens:
             self._tokens.setdefault(key.name, _Window()).add(tokens, self._clock(), self.window)
+
+    async def budget_spent(self, counters: list[str]) -> list[tuple[int, int]]:
+        """What each budget counter holds: (micro-dollars, tokens)."""
+        found = (self._spent.get(name) for name in counters)
+        return [(int(c[0]), int(c[1])) if c else (0, 0) for c in found]
+
+    async def budget_add(
+        self, counters: list[str], micro_usd: int, tokens: int, expires: list[float]
+    ) -> list[tuple[int, int]]:
+        """Adds an answer to each counter (kept until its ``expires``); their new totals."""
+        now = time.time()
+        for name in [n for n, c in self._spent.items() if c[2] < now]:
+            del self._spent[name]
+        totals = []
+        for name, until in zip(counters, expires, strict=True):
+            counter = self._spent.setdefault(name, [0, 0, until])
+            counter[0] += micro_usd
+            counter[1] += tokens
+            totals.append((int(counter[0]), int(counter[1])))
+        return totals
 
     async def status(self) -> dict[str, Any]:
         return {"backend": self.kind, "reachable": True}

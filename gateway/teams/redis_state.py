@@ -74,6 +74,29 @@ return 1
 """
 
 
+# KEYS: budget counters (hashes of usd micro-dollars and tokens).
+_SPENT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'usd', 'tokens')
+  out[i] = {tonumber(v[1] or '0'), tonumber(v[2] or '0')}
+end
+return out
+"""
+
+# KEYS: budget counters. ARGV: micro-dollars, tokens, then each counter's expiry (unix ms).
+_SPEND = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local usd = redis.call('HINCRBY', key, 'usd', ARGV[1])
+  local tokens = redis.call('HINCRBY', key, 'tokens', ARGV[2])
+  redis.call('PEXPIREAT', key, ARGV[2 + i])
+  out[i] = {usd, tokens}
+end
+return out
+"""
+
+
 class StateUnavailable(Exception):
     """Redis could not be asked; the limiter applies ``state.on_unavailable``."""
 
@@ -98,6 +121,8 @@ class RedisState:
         )
         self._admit = self._client.register_script(_ADMIT)
         self._finish = self._client.register_script(_FINISH)
+        self._spent = self._client.register_script(_SPENT)
+        self._spend = self._client.register_script(_SPEND)
         self.reachable = True
         self.since = time.time()
         self.problem: str | None = None
@@ -134,6 +159,22 @@ class RedisState:
     async def finish(self, key: ClientKey, ticket: str, held: bool, tokens: int) -> None:
         keys = self._keys(key.name, "tokens", "in_flight", "usage")
         await self._call(self._finish, keys, [tokens, self.window_ms, ticket, int(held)])
+
+    def _budget_keys(self, counters: list[str]) -> list[str]:
+        # One hash tag for every budget counter: a key's and its team's are counted by one
+        # script, which a Redis Cluster runs only on keys of one slot.
+        return [f"{self.prefix}{{budgets}}:{name}" for name in counters]
+
+    async def budget_spent(self, counters: list[str]) -> list[tuple[int, int]]:
+        found = await self._call(self._spent, self._budget_keys(counters), [])
+        return [(int(usd), int(tokens)) for usd, tokens in found]
+
+    async def budget_add(
+        self, counters: list[str], micro_usd: int, tokens: int, expires: list[float]
+    ) -> list[tuple[int, int]]:
+        args = [micro_usd, tokens, *(round(t * 1000) for t in expires)]
+        found = await self._call(self._spend, self._budget_keys(counters), args)
+        return [(int(usd), int(tokens)) for usd, tokens in found]
 
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         if not self.reachable and time.monotonic() < self._quiet_until:

@@ -197,7 +197,7 @@ def _row(ts, day, model, key, status, latency, subscription=(None, None, None)):
     error = None if status < 400 else "overloaded_error"
     return (ts, day, f"r{ts}", "host", key, "POST", "/v1/messages", "/v1/messages",
             "anthropic.messages", model, model, "up", False, status, error, 10, 4, 1, 1,
-            latency / 2, latency, None, f"up/{model}", 1, *subscription)  # fmt: skip
+            latency / 2, latency, None, f"up/{model}", 1, *subscription, None)  # fmt: skip
 
 
 def test_gateway_usage_reads_the_ledger(ledger, tmp_path, capsys):
