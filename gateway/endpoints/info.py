@@ -128,6 +128,12 @@ async def hello(call: Call) -> HTTPResponse:
     return HTTPResponse(status=200)
 
 
+async def no_icon(call: Call) -> HTTPResponse:
+    """What browsers ask every site for on their own (an icon): no content, and being the
+    browser's doing, not a client's, no row in the ledger and no error on the dashboard."""
+    return HTTPResponse(status=204, headers={"cache-control": "max-age=86400"})
+
+
 async def metrics(call: Call) -> HTTPResponse:
     runtime = call.runtime
     text = runtime.services.metrics.render() + live_gauges(
@@ -146,6 +152,8 @@ INFO_ENDPOINTS = (
     Endpoint("health", health, methods=("GET",), monitoring=True, authenticated=False,
              paths=("/health",)),
     Endpoint("metrics", metrics, methods=("GET",), monitoring=True, paths=("/metrics",)),
+    Endpoint("browser", no_icon, methods=("GET", "HEAD"), monitoring=True, authenticated=False,
+             paths=("/favicon.ico", "/apple-touch-icon.png", "/apple-touch-icon-precomposed.png")),
     Endpoint("hello", hello, methods=("HEAD", "GET"), monitoring=True, authenticated=False,
              paths=("/api/hello",), mounted_paths=("/api/hello",)),
 )  # fmt: skip

@@ -181,8 +181,14 @@ async def window(
 
 
 async def recent(
-    store: Store, since: float, until: float, scope: Scope = Scope(), *, query: str = "",
-    failed_only: bool = False, limit: int = 50,
+    store: Store,
+    since: float,
+    until: float,
+    scope: Scope = Scope(),
+    *,
+    query: str = "",
+    failed_only: bool = False,
+    limit: int = 50,
 ) -> list[dict[str, Any]]:
     """The last ``limit`` requests of [since, until), newest first; ``query`` is matched
     (case-sensitively, as SQL LIKE) against key, route, path, models and target."""
@@ -239,8 +245,8 @@ def _draw(
     for by in cost:
         cost[by] = {name: [round(v, 6) for v in values] for name, values in cost[by].items()}
     return {
-        "totals": totals.as_dict() | {"cost_usd": round(totals.cost_usd or 0.0, 6),
-                                      "unpriced": sum(unpriced.values())},
+        "totals": totals.as_dict()
+        | {"cost_usd": round(totals.cost_usd or 0.0, 6), "unpriced": sum(unpriced.values())},
         "requests": requests,
         "tokens": tokens,
         "cost": cost,

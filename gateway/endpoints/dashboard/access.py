@@ -7,22 +7,28 @@ The cookie is read only for /dashboard paths (``Path=/dashboard``, ``SameSite=St
 API key; it names the key that logged in and never holds a credential. A valid session puts that
 key's identity on the exchange (``exchange.identity``, ``exchange.key_name``), and the session
 itself on ``request.ctx.dashboard_session``, as an auth hook's answer would be.
+
+Any key may log in, whatever its ``routes:``: an admin key (``admin: true``), ``auth.token`` and
+this machine on a gateway without a token see every key; any other key its own usage and budgets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from sanic import Request
 from sanic.response import HTTPResponse
 
 from ...config.exposure import is_loopback
 from ...errors import PermissionDenied
+from ...exchange import Identity
 from ...flow.auth import authenticate_call, presented_token
 from ...flow.endpoints import Call
+from ...ledger.report import Scope
 from . import session as sessions
 
-__all__ = ["COOKIE", "authorise", "end_session", "same_origin", "start_session"]
+__all__ = ["COOKIE", "authorise", "end_session", "same_origin", "start_session", "viewer"]
 
 COOKIE = "gateway_dashboard"
 
@@ -63,7 +69,8 @@ async def authorise(call: Call, token: str | None = None) -> None:
     if token is None and _resume(call):
         return
     exchange.headers = with_token(request.headers, token)
-    await authenticate_call(call.runtime, exchange)
+    # Any key may open it (routes: are the API's paths); what it shows depends on viewer().
+    await authenticate_call(call.runtime, exchange, any_route=True)
     if exchange.identity is None and not is_loopback(exchange.remote_addr):
         raise PermissionDenied(
             "Without auth.token the dashboard is shown on this machine only: set auth.token to "
@@ -82,14 +89,20 @@ def _resume(call: Call) -> bool:
     if session is None:
         return False
     identity = session.identity(config)
-    if exchange.route is not None and not identity.allows_route(exchange.route):
-        raise PermissionDenied(
-            f"The key '{identity.key_name}' may not call {exchange.route}.",
-            code="route_not_allowed",
-        )
     exchange.identity, exchange.key_name = identity, session.key_name
     request.ctx.dashboard_session = session
     return True
+
+
+def viewer(identity: Any) -> Scope:
+    """What a reader of the dashboard may see: every key's usage for an admin key, the
+    gateway's own token (``auth.token``) or this machine on a gateway without a token (no
+    identity); a key's own usage and budgets for any other key."""
+    if identity is None or not isinstance(identity, Identity):
+        return Scope()
+    if identity.admin or identity.key_name is None:
+        return Scope(identity.key_name)
+    return Scope(identity.key_name, every_key=False)
 
 
 def same_origin(request: Request) -> bool:

@@ -3,12 +3,14 @@
 "use strict";
 
 // A day's window reads every row of the day: it is polled less often than the last hour.
-const POLL_MS = { 15: 2000, 60: 2000, 360: 5000, 1440: 15000 };
+const POLL_MS = { 15: 2000, 60: 2000, 360: 5000, 1440: 15000, 10080: 30000, 43200: 60000 };
 const SVG = "http://www.w3.org/2000/svg";
 const PALETTE = ["#c15f3c", "#4e79a7", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7",
   "#9c755f", "#e15759", "#bab0ac"];
 const colours = new Map();
 let minutes = 60;
+let query = "";
+let errorsOnly = false;
 let updates = 0;
 let timer = null;
 
@@ -29,7 +31,12 @@ function el(tag, attributes = {}, text = null) {
 const number = (n) => (n === null || n === undefined ? "–" : Math.round(n).toLocaleString("en-US"));
 const short = (n) => (n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e4 ? (n / 1e3).toFixed(0) + "k" : number(n));
 const NONE = { model: "(no model)", key: "(no key)" };
-const clock = (ts) => new Date(ts * 1000).toTimeString().slice(0, 5);
+// Over more than a day, slices are hours or days: their labels are dates.
+const clock = (ts) => (minutes > 1440
+  ? new Date(ts * 1000).toLocaleDateString([], { month: "short", day: "numeric" })
+  : new Date(ts * 1000).toTimeString().slice(0, 5));
+const dollars = (n) => (n === null || n === undefined ? "–"
+  : "$" + n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: n < 1 && n > 0 ? 4 : 2 }));
 
 function replaceBody(figure, ...nodes) {
   while (figure.children.length > 1) figure.lastChild.remove();
@@ -39,6 +46,8 @@ function replaceBody(figure, ...nodes) {
 function cards(usage, data) {
   const totals = usage ? usage.totals : {};
   const items = [
+    ["cost_usd", "cost (USD)", totals.cost_usd, dollars],
+    ["unpriced", "answers without a price", totals.unpriced],
     ["requests", "requests", totals.requests],
     ["total_tokens", "tokens", totals.total_tokens],
     ["input_tokens", "input tokens", totals.input_tokens],
@@ -49,17 +58,18 @@ function cards(usage, data) {
     ["ttfb_p50", "first token p50 (ms)", usage ? usage.ttfb_ms.p50 : null],
   ];
   const section = document.getElementById("cards");
-  section.replaceChildren(...items.map(([key, text, value]) => {
-    const card = el("div", { class: "card" + (key === "errors" && value ? " bad" : "") });
-    card.append(el("span", { class: "value", "data-metric": key, "data-value": value ?? "" }, number(value)),
+  section.replaceChildren(...items.map(([key, text, value, shown = number]) => {
+    const card = el("div", { class: "card" + ((key === "errors" || key === "unpriced") && value ? " bad" : "") });
+    card.append(el("span", { class: "value", "data-metric": key, "data-value": value ?? "" }, shown(value)),
       el("span", { class: "label" }, text));
     return card;
   }));
 }
 
 // Stacked columns, one per time slice, a colour per series; the legend carries each total.
-function stacked(id, seriesByName, usage, by) {
-  const label = (name) => name || NONE[by];
+function stacked(id, seriesByName, usage, by, shown = number) {
+  const aliases = by === "model" ? usage.aliases || {} : {};
+  const label = (name) => (name || NONE[by]) + (aliases[name] ? ` (${aliases[name].join(", ")})` : "");
   const figure = document.getElementById(id);
   const names = Object.keys(seriesByName).sort((a, b) => sum(seriesByName[b]) - sum(seriesByName[a]));
   if (!names.length) return replaceBody(figure, el("div", { class: "empty" }, "no requests in this period"));
@@ -69,7 +79,7 @@ function stacked(id, seriesByName, usage, by) {
   const top = Math.max(1, ...columns);
   const step = (width - left) / count;
   const svg = el("svg:svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "data-chart": id });
-  axes(svg, width, height, left, bottom, short(top), usage);
+  axes(svg, width, height, left, bottom, shown === number ? short(top) : shown(top), usage);
   const base = new Array(count).fill(0);
   for (const name of names) {
     const group = el("svg:g", { "data-series": name, fill: colour(name) });
@@ -81,12 +91,12 @@ function stacked(id, seriesByName, usage, by) {
       const rect = el("svg:rect", { x: (left + i * step + 0.5).toFixed(1), y: y.toFixed(1),
         width: Math.max(1, step - 1).toFixed(1), height: h.toFixed(1),
         "data-bucket": i, "data-value": value });
-      rect.append(el("svg:title", {}, `${label(name)} ${clock(usage.since + i * usage.bucket_seconds)}: ${number(value)}`));
+      rect.append(el("svg:title", {}, `${label(name)} ${clock(usage.since + i * usage.bucket_seconds)}: ${shown(value)}`));
       group.append(rect);
     });
     svg.append(group);
   }
-  replaceBody(figure, svg, legend(names.map((n) => [n, label(n), sum(seriesByName[n]), colour(n)])));
+  replaceBody(figure, svg, legend(names.map((n) => [n, label(n), sum(seriesByName[n]), colour(n)]), shown));
 }
 
 // p50 and p90 as lines over time; the legend gives p50, p90 and p99 of the whole period.
@@ -136,13 +146,13 @@ function axes(svg, width, height, left, bottom, topLabel, usage) {
   }
 }
 
-function legend(items) {
+function legend(items, shown = number) {
   const list = el("ul", { class: "legend" });
   for (const [key, text, total, paint] of items) {
     const item = el("li", total === null ? {} : { "data-series": key, "data-total": total });
     item.append(el("span", { class: "swatch", "data-colour": paint }), el("span", {}, text));
     item.firstChild.style.background = paint;
-    if (total !== null) item.append(el("span", { class: "total" }, number(total)));
+    if (total !== null) item.append(el("span", { class: "total" }, shown(total)));
     list.append(item);
   }
   return list;
@@ -239,16 +249,77 @@ function row(cell, values) {
 function ledger(state) {
   const footer = document.getElementById("ledger");
   if (!state) return (footer.textContent = "The usage ledger is off (usage.enabled: false).");
+  if (state.location === undefined) return (footer.textContent = state.error ? `Ledger: ${state.error}` : "");
   footer.textContent = `Ledger: ${state.backend} ${state.location} · ${number(state.written)} rows written` +
     ` by this gateway, ${number(state.pending)} pending` + (state.error ? ` · error: ${state.error}` : "");
 }
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 
+// Each budget the reader may see: spent of its limit, its state and when it resets.
+function budgets(rows, zone) {
+  const figure = document.getElementById("budgets");
+  if (!rows.length) return replaceBody(figure, el("div", { class: "empty" }, "no budgets (docs/teams.md#budgets)"));
+  const table = el("table");
+  table.append(row("th", ["budget", "period", "spent", "limit", "used", "resets"]));
+  for (const b of rows) {
+    const shares = [];
+    if (b.usd) shares.push((b.spent_usd ?? 0) / b.usd);
+    if (b.tokens) shares.push((b.spent_tokens ?? 0) / b.tokens);
+    const share = Math.max(...shares);
+    const spent = [b.usd ? dollars(b.spent_usd) : null, b.tokens ? `${number(b.spent_tokens)} tokens` : null].filter(Boolean).join(", ");
+    const limit = [b.usd ? dollars(b.usd) : null, b.tokens ? `${number(b.tokens)} tokens` : null].filter(Boolean).join(", ");
+    const tr = row("td", [`${b.scope} ${b.owner}`, `${b.period} (${b.label})`, b.state === null ? "unknown" : spent, limit, "", when(b.resets)]);
+    const paint = b.state === "spent" ? "no" : b.state === "warning" ? "warn" : "";
+    const meter = el("span", { class: `meter ${paint}` });
+    meter.append(el("span"));
+    meter.firstChild.style.width = `${Math.min(100, Math.round(share * 100))}%`;
+    tr.children[4].append(meter, el("span", { class: paint }, `${Math.round(share * 100)}%${b.state === "spent" ? " spent" : b.state === "warning" ? " (warning)" : ""}`));
+    tr.setAttribute("data-budget", `${b.scope}:${b.owner}:${b.period}`);
+    tr.setAttribute("data-state", b.state ?? "");
+    tr.setAttribute("data-spent-usd", b.spent_usd ?? "");
+    tr.setAttribute("data-spent-tokens", b.spent_tokens ?? "");
+    table.append(tr);
+  }
+  replaceBody(figure, table, el("div", { class: "empty" }, `periods in ${zone || "the gateway's local time"}`));
+}
+
+// The last requests of the period: their envelope only (never content), newest first.
+function recentRequests(rows) {
+  const box = document.getElementById("recent");
+  if (!rows || !rows.length) return box.replaceChildren(el("div", { class: "empty" }, "no requests match"));
+  const table = el("table");
+  table.append(row("th", ["time", "key", "route", "model", "target", "status", "tokens in / out", "cost", "latency (ms)"]));
+  for (const r of rows) {
+    const served = r.served && r.served !== r.model ? `${r.model} → ${r.served}` : r.model || "–";
+    const input = (r.input_tokens ?? 0) + (r.cache_read_tokens ?? 0) + (r.cache_creation_tokens ?? 0);
+    const tokens = r.input_tokens === null && r.output_tokens === null ? "–" : `${number(input)} / ${number(r.output_tokens ?? 0)}`;
+    const cost = r.cost_usd !== null ? dollars(r.cost_usd) : (r.input_tokens || r.output_tokens ? "no price" : "–");
+    const status = r.error ? `${r.status} ${r.error}` : String(r.status ?? "–");
+    const tr = row("td", [new Date(r.ts * 1000).toLocaleString(), r.key || "–", r.route || "–", served,
+      r.target || "–", status, tokens, cost, number(r.latency_ms)]);
+    tr.setAttribute("data-request", "");
+    tr.setAttribute("data-key", r.key ?? "");
+    tr.setAttribute("data-cost", r.cost_usd ?? "");
+    if (r.error || r.status >= 400) tr.children[5].className = "no";
+    if (r.cost_usd === null && (r.input_tokens || r.output_tokens)) tr.children[7].className = "warn";
+    for (const i of [6, 7, 8]) tr.children[i].classList.add("number");
+    table.append(tr);
+  }
+  box.replaceChildren(table);
+}
+
 function render(data) {
   const usage = data.usage;
   cards(usage, data);
+  const viewer = document.getElementById("viewer");
+  viewer.textContent = data.viewer.admin ? "all keys" : `your usage (key ${data.viewer.key})`;
+  viewer.setAttribute("data-admin", data.viewer.admin);
+  budgets(data.budgets || [], data.time_zone);
+  recentRequests(data.recent);
   if (usage) {
+    stacked("cost-model", usage.cost.model, usage, "model", dollars);
+    stacked("cost-key", usage.cost.key, usage, "key", dollars);
     stacked("requests-model", usage.requests.model, usage, "model");
     stacked("requests-key", usage.requests.key, usage, "key");
     stacked("tokens-model", usage.tokens.model, usage, "model");
@@ -257,7 +328,8 @@ function render(data) {
     percentiles("ttfb", usage.ttfb_ms, usage);
     errors(usage);
   }
-  sinks(data.sinks, data.targets);
+  document.getElementById("sinks").classList.toggle("hidden", !data.sinks);
+  if (data.sinks) sinks(data.sinks, data.targets);
   ledger(data.ledger);
   updates += 1;
   const updated = document.getElementById("updated");
@@ -270,7 +342,8 @@ function render(data) {
 async function refresh() {
   clearTimeout(timer);
   try {
-    const response = await fetch(`/dashboard/data?minutes=${minutes}`, { cache: "no-store" });
+    const params = new URLSearchParams({ minutes, q: query, errors: errorsOnly ? "1" : "0" });
+    const response = await fetch(`/dashboard/data?${params}`, { cache: "no-store" });
     if (response.status === 401) return location.reload(); // logged out: the login form
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     render(await response.json());
@@ -287,6 +360,15 @@ document.getElementById("windows").addEventListener("click", (event) => {
   if (!button) return;
   minutes = Number(button.dataset.minutes);
   document.querySelectorAll("#windows button").forEach((b) => b.classList.toggle("active", b === button));
+  refresh();
+});
+let typing = null;
+document.getElementById("filter").addEventListener("input", (event) => {
+  clearTimeout(typing);
+  typing = setTimeout(() => { query = event.target.value.trim(); refresh(); }, 250);
+});
+document.getElementById("errors-only").addEventListener("change", (event) => {
+  errorsOnly = event.target.checked;
   refresh();
 });
 refresh();
