@@ -9,7 +9,7 @@ RUN pip wheel --no-deps --no-cache-dir -q -w /dist .
 FROM python:3.11-slim
 COPY --from=wheel /dist/ /tmp/dist/
 RUN python -m venv /opt/gateway \
- && /opt/gateway/bin/pip install --no-cache-dir -q "$(ls /tmp/dist/*.whl)[postgres]" \
+ && /opt/gateway/bin/pip install --no-cache-dir -q "$(ls /tmp/dist/*.whl)[postgres,tracing]" \
  && rm -r /tmp/dist \
  && useradd --create-home gateway
 USER gateway

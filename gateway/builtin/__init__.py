@@ -14,6 +14,7 @@ from .endpoints import BuiltinEndpoints
 from .metrics import Metrics
 from .sinks import BuiltinSinks
 from .token_auth import TokenAuth
+from .traces import Traces
 from .usage_ledger import UsageLedger
 
 __all__ = ["default_plugins"]
@@ -21,4 +22,7 @@ __all__ = ["default_plugins"]
 
 def default_plugins() -> list[Any]:
     """New instances of the built-in plugins, in the order they are registered."""
-    return [BuiltinSinks(), BuiltinEndpoints(), TokenAuth(), AccessLog(), Metrics(), UsageLedger()]
+    return [
+        BuiltinSinks(), BuiltinEndpoints(), TokenAuth(), AccessLog(), Metrics(), UsageLedger(),
+        Traces(),
+    ]  # fmt: skip

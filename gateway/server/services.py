@@ -1,6 +1,6 @@
 """The app's services: the key limiter and the budgets (counted in the limiter's state store),
-the metrics registry, the usage ledger, the health of routing's targets and the store of OpenAI
-Responses.
+the metrics registry, the usage ledger, the health of routing's targets, the store of OpenAI
+Responses and the exporter of traces.
 
 Opened when the server starts, configured again by every reload (counters, the Redis client
 and the ledger's store survive one that keeps their settings), closed at shutdown. The request
@@ -17,6 +17,7 @@ from ..ledger.service import Ledger
 from ..response_store.service import ResponseStore
 from ..teams.budgets import Budgets
 from ..teams.limiter import Limiter
+from ..tracing.service import Tracing
 from .metrics import MetricsRegistry
 
 __all__ = ["Services"]
@@ -32,6 +33,8 @@ class Services:
         #: Cooldowns, probes and requests in flight of each target (flow/targets.py).
         self.targets = TargetHealth()
         self.responses = ResponseStore()
+        #: OpenTelemetry traces, when an endpoint is configured (gateway/tracing/).
+        self.tracing = Tracing()
 
     async def configure(self, config: Config) -> None:
         """Takes a configuration, at start and after each reload."""
@@ -40,8 +43,10 @@ class Services:
         await self.ledger.configure(config)
         self.targets.configure(config.routing)
         await self.responses.configure(config)
+        await self.tracing.configure(config.tracing)
 
     async def close(self) -> None:
+        await self.tracing.close()
         await self.responses.close()
         await self.ledger.close()
         await self.limiter.close()
