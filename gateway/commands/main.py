@@ -25,6 +25,7 @@ from ..config.starter import ExistingFiles, find_config, write_starter
 from ..config.yaml_source import ConfigError
 from ..server.plugins import build_plugin_manager, sink_kinds
 from ..server.runtime import Runtime, build_runtime
+from ..teams.sharing import shared_login_warnings
 from . import service as service_unit
 from . import usage as usage_report
 from .about import about
@@ -391,6 +392,10 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Once, before any worker starts (docs/teams.md#whose-login-serves-whom).
+    kinds = sink_kinds(build_plugin_manager(config))
+    for warning in shared_login_warnings(config, kinds, os.environ):
+        logging.getLogger("gateway").warning("%s", warning)
     if args.workers == 1:
         app.run(
             host=host, port=port, single_process=True, access_log=False, motd=False,

@@ -90,6 +90,13 @@ class Sink(abc.ABC):
         #: logged in with a subscription, an API answer's unified headers); None: never seen.
         self.quota: Quota | None = None
 
+    @classmethod
+    def personal_login(cls, options: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+        """Whether a sink of these options answers with one person's own login (a Claude
+        subscription) rather than an API key: ``gateway serve`` warns when several named keys
+        can reach one (docs/teams.md#whose-login-serves-whom). Not by default."""
+        return False
+
     def saw_quota(self, quota: Quota | None) -> None:
         """Records what an answer reported of the windows (routing reads ``quota``)."""
         if quota is not None:

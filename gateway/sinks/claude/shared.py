@@ -8,7 +8,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,13 @@ class ClaudeSink(Sink):
         self._login_check: asyncio.Task[None] | None = None
         self._login_wait: asyncio.Task[None] | None = None
         self._runs: RunArea | None = None
+
+    @classmethod
+    def personal_login(cls, options: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+        """Claude Code answers with the login of the user running the gateway unless the run
+        gets an API key (the sink's ``env:`` over the gateway's environment)."""
+        env = options.get("env") or {}
+        return not (env.get("ANTHROPIC_API_KEY") or environ.get("ANTHROPIC_API_KEY"))
 
     async def start(self) -> None:
         self._runs = await asyncio.to_thread(_open_run_area)
