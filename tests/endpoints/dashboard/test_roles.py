@@ -85,7 +85,9 @@ def test_an_admin_sees_every_key_and_a_key_its_own(gateway, browser):
     assert browser.evaluate(
         "[...document.querySelectorAll('tr[data-budget]')].map(r => r.dataset.budget)"
     ) == ["key:alice:day"]
-    cost = browser.evaluate("Number(document.querySelector('[data-metric=cost_usd]').dataset.value)")
+    cost = browser.evaluate(
+        "Number(document.querySelector('[data-metric=cost_usd]').dataset.value)"
+    )
     assert cost == pytest.approx(2 * (11 * 4 + 7 * 20) / 1e6)  # the default price of Opus 5.5
 
     _login(browser, gateway.url, KEYS["lead"])
@@ -95,9 +97,12 @@ def test_an_admin_sees_every_key_and_a_key_its_own(gateway, browser):
     assert browser.evaluate(
         "[...document.querySelectorAll('tr[data-budget]')].map(r => r.dataset.budget)"
     ) == ["key:alice:day", "key:bob:month"]
-    assert browser.evaluate(
-        "document.querySelector('tr[data-budget=\"key:bob:month\"]').dataset.spentTokens"
-    ) == "54"
+    assert (
+        browser.evaluate(
+            "document.querySelector('tr[data-budget=\"key:bob:month\"]').dataset.spentTokens"
+        )
+        == "54"
+    )
 
 
 def test_data_a_refused_login_models_and_icons(gateway, browser):
