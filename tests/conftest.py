@@ -131,6 +131,20 @@ def fuzz_tally(pytestconfig: pytest.Config) -> Counter:
     return pytestconfig.stash.setdefault(_FUZZ_TALLY, Counter())
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of pytest-xdist hands its fuzz tally to the controller, which reports it."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fuzz_tally"] = dict(session.config.stash.get(_FUZZ_TALLY, Counter()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    tally = getattr(node, "workeroutput", {}).get("fuzz_tally")
+    if tally:
+        node.config.stash.setdefault(_FUZZ_TALLY, Counter()).update(tally)  # type: ignore[attr-defined]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     tally = config.stash.get(_FUZZ_TALLY, None)
     if not tally:
