@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--pin", action="store_true", help="subjects on CPU 0, the rest on 1")
+    parser.add_argument("--one-target", action="store_true",
+                        help="only the one-target comparison, on a config any checkout reads "
+                        "(to compare two checkouts from before routing)")  # fmt: skip
     args = parser.parse_args(argv)
     stop_on_sigterm()
     pins = {"subject": "0", "upstream": "1"} if args.pin else {}
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         Servers(Path(tmp), pins) as servers,
     ):
         mock = start_mock(servers, "mock", chunks=BURST_CHUNKS)
-        here = _gateway(servers, "routed", mock, Path(tmp), routed=True)
+        here = _gateway(servers, "routed", mock, Path(tmp), routed=not args.one_target)
         before = _gateway(servers, "before", mock, Path(tmp), cwd=args.reference.resolve())
         cpu_lines: list[str] = []
         for path, make in (
@@ -82,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                                   values, 0.98))  # fmt: skip
             cpu_lines.append(f"{path}: {timed.median_us(subject.url):.0f} us CPU a request now, "
                              f"{timed.median_us(reference.url):.0f} before")  # fmt: skip
+        if args.one_target:
+            _print(results, args)
+            print("\n".join(cpu_lines))
+            return 0
         print("  measuring a fallback after a refused connection, c=1", file=sys.stderr)
         values = _ratios(args.rounds, measure.p50, _model(here, "fallback"), _model(here, "alone"),
                          divide=False)  # fmt: skip
