@@ -112,7 +112,10 @@ def _gateway(
         text = text.replace("routes:\n", _ROUTED_MODELS.format(model=UPSTREAM_MODEL) + "routes:\n")
     config.write_text(text)
     port = free_port()
-    command = [*gateway_command(), "serve", "--config", str(config), "--port", str(port)]
+    entry = gateway_command()
+    if cwd is not None and (cwd / "gateway" / "cli.py").exists():  # a checkout before the layout
+        entry = [*entry[:2], "import sys; from gateway.cli import main; sys.exit(main())"]
+    command = [*entry, "serve", "--config", str(config), "--port", str(port)]
     extra = {"cwd": cwd} if cwd is not None else {}
     servers.start(name, command, port, env=gateway_env(), probe="/health", **extra)
     return port
