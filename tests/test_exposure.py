@@ -182,14 +182,47 @@ def test_serving_remote_clients_keeps_pages_of_this_machine_out(open_to_remote):
     assert httpx.post(url, json=BODY, headers={"host": "localhost:8000"}).status_code == 200
 
 
-def test_remote_clients_may_name_the_gateway_by_any_host_but_not_send_an_origin(open_to_remote):
-    """What the flag allows: a client of another machine (here behind the trusted proxy) uses
-    the gateway under the name it knows it by; a web page there is still refused."""
+def test_a_forwarded_address_from_this_machine_does_not_make_a_page_remote(open_to_remote):
+    """A page rebound to 127.0.0.1 may add X-Forwarded-For itself: the trusted proxy list makes
+    that the client's address, but the connection still comes from this machine."""
     url = open_to_remote.url + "/api/v1/messages"
-    remote = {"x-forwarded-for": "192.0.2.5", "host": "gateway.lan:8000"}
-    assert httpx.post(url, json=BODY, headers=remote).status_code == 200
-    page = {**remote, "origin": "https://attacker.example", "content-type": "text/plain"}
-    assert httpx.post(url, content=json.dumps(BODY), headers=page).status_code == 403
+    rebound = {"host": "attacker.example", "x-forwarded-for": "203.0.113.9"}
+    assert httpx.post(url, json=BODY, headers=rebound).status_code == 403
+    assert httpx.get(open_to_remote.url + "/api/v1/models", headers=rebound).status_code == 403
+
+
+def _guarded(peer: str, headers: dict[str, str]) -> None:
+    """refuse_foreign_names for a connection from ``peer``: tests bind only 127.0.0.1."""
+    from types import SimpleNamespace
+
+    from sanic.compat import Header
+
+    from gateway.config.exposure import Exposure
+    from gateway.flow.guard import refuse_foreign_names
+
+    exposure = Exposure.from_options({"trusted_proxies": ["10.0.0.1"]}, token_required=False)
+    request = SimpleNamespace(
+        headers=Header(headers),
+        ip=peer,
+        app=SimpleNamespace(ctx=SimpleNamespace(open_to_remote=True)),
+        ctx=SimpleNamespace(),
+    )
+    runtime = SimpleNamespace(config=SimpleNamespace(exposure=exposure, auth_required=False))
+    refuse_foreign_names(request, runtime)
+
+
+def test_remote_clients_may_name_the_gateway_by_any_host_but_not_send_an_origin():
+    """What the flag allows: a client of another machine (directly, or behind a trusted proxy
+    of another machine) names the gateway as it knows it; a web page there is still refused."""
+    from gateway.errors import PermissionDenied
+
+    remote = {"host": "gateway.lan:8000"}
+    _guarded("192.0.2.5", remote)
+    _guarded("10.0.0.1", {**remote, "x-forwarded-for": "192.0.2.5"})
+    with pytest.raises(PermissionDenied):
+        _guarded("192.0.2.5", {**remote, "origin": "https://attacker.example"})
+    with pytest.raises(PermissionDenied):  # the proxy forwards a client of its own machine
+        _guarded("10.0.0.1", {**remote, "x-forwarded-for": "127.0.0.1"})
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,8 @@ async def dispatch(request: Request, path: str = "") -> None:
             exchange.status = response.status
             await _settle(request, runtime, exchange)
             await request.respond(response)
-            await response.send(end_stream=True)
+            if request.method != "HEAD":  # a HEAD's answer is sent whole by respond()
+                await response.send(end_stream=True)
             exchange.complete = True
         return None
     except asyncio.CancelledError:

@@ -6,9 +6,10 @@ most one Origin that is an origin: anything else is a 400, so no parser down the
 ``Host: localhost:80@evil.com`` as localhost or pick another of two Host headers.
 
 Without a token, the guard always holds for the clients of this machine. The operator's
-``--allow-unauthenticated-remote`` lets clients of *other* machines (the client's address as the
-trusted proxies give it) name the gateway by any host; their Origin is still checked, and
-nothing of it changes what a page in a local browser may do.
+``--allow-unauthenticated-remote`` lets clients of *other* machines (the connection from
+elsewhere, and the client's address as the trusted proxies give it too) name the gateway by any
+host; their Origin is still checked, and nothing of it changes what a page in a local browser
+may do.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ def refuse_foreign_names(request: Request, runtime: Runtime) -> None:
     if exposure.public_url:
         _refuse_foreign(exposure, host, origin)
     elif not runtime.config.auth_required:
-        remote = request.app.ctx.open_to_remote and not is_loopback(_client(request, exposure))
+        # The connection itself must come from elsewhere: a page on this machine can send
+        # X-Forwarded-For as well as a proxy can.
+        remote = (
+            request.app.ctx.open_to_remote
+            and not is_loopback(request.ip)
+            and not is_loopback(_client(request, exposure))
+        )
         _refuse_foreign(exposure, None if remote else host, origin)
 
 

@@ -31,3 +31,13 @@ def test_the_probe_is_answered_at_every_base_url_without_credentials(serve, writ
     assert refused.status_code == 405 and refused.headers["allow"] == "HEAD, GET"
     # Anything else still asks for the token.
     assert httpx.get(served.url + "/api/v1/models").status_code == 401
+
+
+def test_a_head_is_answered_without_an_error_logged(serve, write_config, caplog):
+    served = serve(write_config(ROUTES))
+    with caplog.at_level("ERROR"):
+        for _ in range(3):
+            assert httpx.head(served.url + "/api/hello").status_code == 200
+        # The next request on the server shows the HEADs were handled to their end.
+        assert httpx.get(served.url + "/api/hello").status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
