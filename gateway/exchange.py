@@ -11,7 +11,7 @@ from typing import Any
 
 from . import ir
 
-__all__ = ["Attempt", "Exchange", "Identity"]
+__all__ = ["Attempt", "Exchange", "Identity", "sees_every_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,15 @@ class Identity:
         if self.routes is None:
             return True
         return any(path == r or (r.endswith("/*") and path.startswith(r[:-1])) for r in self.routes)
+
+
+def sees_every_key(identity: Any) -> bool:
+    """Whether a caller may see every key's usage (the dashboard, /metrics, /status): an admin
+    key, the gateway's own token, a plugin's identity that names no key, or no identity at all
+    (a gateway without a token, on this machine). Any other named key sees its own."""
+    if not isinstance(identity, Identity):
+        return True
+    return identity.admin or identity.key_name is None
 
 
 @dataclass(slots=True)

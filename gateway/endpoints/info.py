@@ -10,7 +10,8 @@ from typing import Any
 from sanic.response import HTTPResponse
 
 from .. import __version__
-from ..exchange import Identity
+from ..errors import PermissionDenied
+from ..exchange import Identity, sees_every_key
 from ..flow.answers import json_response
 from ..flow.endpoints import Call, Endpoint
 from ..server.metrics import live_gauges, sink_numbers
@@ -92,6 +93,8 @@ async def status(call: Call) -> HTTPResponse:
     }
     if runtime.config.keys or runtime.config.state.url:
         keys = [key.name for key in runtime.config.keys]
+        if not sees_every_key(call.exchange.identity):  # a key learns of no other key
+            keys = [name for name in keys if name == call.exchange.key_name]
         limiter = runtime.services.limiter
         body["limits"] = dict(await limiter.status()) | {"keys": keys}
     return json_response(body)
@@ -135,6 +138,14 @@ async def no_icon(call: Call) -> HTTPResponse:
 
 
 async def metrics(call: Call) -> HTTPResponse:
+    """Prometheus text; its series count every key's requests, so only for whoever sees every
+    key (docs/teams.md#roles)."""
+    if not sees_every_key(call.exchange.identity):
+        raise PermissionDenied(
+            f"/metrics shows every key's usage; the key '{call.exchange.key_name}' is not an "
+            "admin key. Scrape it with auth.token or a key with admin: true.",
+            code="admin_only",
+        )
     runtime = call.runtime
     text = runtime.services.metrics.render() + live_gauges(
         runtime.sinks.values(), runtime.services.targets.snapshot()

@@ -22,7 +22,7 @@ from sanic.response import HTTPResponse
 
 from ...config.exposure import is_loopback
 from ...errors import PermissionDenied
-from ...exchange import Identity
+from ...exchange import Identity, sees_every_key
 from ...flow.auth import authenticate_call, presented_token
 from ...flow.endpoints import Call
 from ...ledger.report import Scope
@@ -98,10 +98,8 @@ def viewer(identity: Any) -> Scope:
     """What a reader of the dashboard may see: every key's usage for an admin key, the
     gateway's own token (``auth.token``) or this machine on a gateway without a token (no
     identity); a key's own usage and budgets for any other key."""
-    if identity is None or not isinstance(identity, Identity):
-        return Scope()
-    if identity.admin or identity.key_name is None:
-        return Scope(identity.key_name)
+    if sees_every_key(identity):
+        return Scope(identity.key_name if isinstance(identity, Identity) else None)
     return Scope(identity.key_name, every_key=False)
 
 

@@ -126,3 +126,15 @@ def test_data_a_refused_login_models_and_icons(gateway, browser):
     assert httpx.get(gateway.url + "/favicon.ico").status_code == 204
     after = client.get("/dashboard/data").json()["usage"]
     assert after["totals"]["requests"] == before and after["errors"] == {}
+
+
+def test_metrics_and_status_name_other_keys_to_admins_only(gateway):
+    def get(path: str, key: str) -> httpx.Response:
+        return httpx.get(gateway.url + path, headers={"authorization": f"Bearer {key}"})
+
+    refused = get("/metrics", KEYS["bob"])  # bob may call any route, yet is no admin
+    assert refused.status_code == 403, refused.text
+    assert "admin: true" in refused.json()["error"]["message"]
+    assert get("/status", KEYS["bob"]).json()["limits"]["keys"] == ["bob"]
+    assert 'key="alice"' in get("/metrics", KEYS["lead"]).text
+    assert get("/status", KEYS["lead"]).json()["limits"]["keys"] == ["lead", "alice", "bob"]
