@@ -128,6 +128,13 @@ def _gone(*seconds: str) -> None:
         ("{path: /usr/bin/git, args: ['log', '--upload-pack=.*']}", "admit '--upload-pack=sh'"),
         ("{path: /usr/bin/find, args: ['-[a-z]+']}", "admit '-exec', '-execdir', '-ok'"),
         ("{path: /usr/bin/git, args: ['(']}", "'(' is not a regular expression"),
+        # git and GNU getopt take any unambiguous abbreviation of a long option.
+        ("{path: /usr/bin/git, args: ['log|ls-remote', '--[a-z]{5}=[^=]+']}", "admit '--uploa=sh'"),
+        # An interpreter's arguments are code: a character class admits {system("id")}.
+        (
+            r"{path: /usr/bin/awk, args: ['\{print \$1\}', '[^/]+\.txt']}",
+            r"'[^/]+\.txt' is not literal, and for '/usr/bin/awk' it is an interpreter",
+        ),
         ("/bin/busybox", "is a shell"),
     ],
 )
@@ -136,6 +143,12 @@ def test_gateway_check_refuses_a_program_that_runs_others_unconstrained(write_co
     with pytest.raises(ConfigError) as caught:
         load_checked(str(path))
     assert says in str(caught.value), str(caught.value)
+
+
+def test_gateway_check_accepts_literal_arguments_for_an_interpreter(write_config):
+    entry = r"{path: /usr/bin/awk, args: ['-F,', '(?:\{print \$1\}|data\.csv)']}"
+    path = write_config(ROUTES.split("      executables:")[0] + f"      executables: [{entry}]\n")
+    load_checked(str(path))
 
 
 @needs_git

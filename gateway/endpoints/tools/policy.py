@@ -9,8 +9,11 @@ runs ``-c alias.x='!cmd'``, ``--upload-pack=cmd``, find runs ``-exec``, env and 
 arguments, an interpreter runs ``-c`` code. A shell is never accepted. The others are accepted
 only with ``args``, and only if no pattern admits one of the arguments that make them run
 something else (listed per program below; a program is known by its file name, and by the file
-name of what its path resolves to, so ``/usr/bin/awk -> mawk`` is known too). The list is of
-the programs people allowlist, not of every program there is: the docs say so.
+name of what its path resolves to, so ``/usr/bin/awk -> mawk`` is known too). Long options are
+tried in every abbreviation too (``--uploa=sh``): git and GNU getopt accept any unambiguous
+one. An interpreter's arguments are code, which no sample covers: its patterns must be literal
+alternatives (plain text, punctuation escaped). The list is of the programs people allowlist,
+not of every program there is: the docs say so.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ _MULTI_CALL = re.compile(r"busybox|toybox")
 _WRAPPER = ("sh", "/bin/sh", "-c")
 _INTERPRETER = ("-c", "-e", "-E", "-m", "-r", "-x", "-", "--eval=1", "--command=1",
                 'BEGIN{system("sh")}', "-f", "-S")  # fmt: skip
+# A regular expression that can match only the strings it spells: alternatives of plain
+# characters and escaped punctuation, with at most one group around them.
+_PLAIN = r"(?:[^\\.^$*+?{}\[\]|()]|\\[^A-Za-z0-9])+"
+_LITERALS = re.compile(rf"\((?:\?:)?{_PLAIN}(?:\|{_PLAIN})*\)|{_PLAIN}(?:\|{_PLAIN})*")
+_INTERPRETERS = "it is an interpreter: its arguments are code (sed's e command, awk's system())"
 # Per kind of program: its file names (a pattern), what it runs, and arguments that make it run
 # something else (or write where it should not), which a route's patterns may not admit.
 # fmt: off
@@ -70,7 +78,7 @@ _RUNNERS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
             r"racket|irb|ghci|runghc|ocaml|swipl|erl|escript|elixir|sed|vim?|nvim|ex|view|emacs"
             r")[0-9.]*"
         ),
-        "it is an interpreter: its arguments are code (sed's e command, awk's system())",
+        _INTERPRETERS,
         (*_INTERPRETER, "1e sh", "e sh", "s/x/sh/e", "+!sh", "--cmd=!sh"),
     ),
     (
@@ -168,12 +176,29 @@ def option_problems(options: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], s
                              "List it as {path, args} with patterns that allow only the "
                              "arguments you mean (docs/tools.md)"))  # fmt: skip
             continue
-        admitted = [p for p in probes if any(c.fullmatch(p) for c in compiled)]
+        if what == _INTERPRETERS:
+            problems += [
+                (("executables", i, "args", j), f"'{pattern}' is not literal, and for '{path}' "
+                 f"{what}: list the arguments themselves, escaped (\\{{print \\$1\\}}|data\\.csv)")
+                for j, pattern in enumerate(patterns) if not _LITERALS.fullmatch(pattern)
+            ]  # fmt: skip
+        admitted = [p for p in _with_abbreviations(probes) if any(c.fullmatch(p) for c in compiled)]
         if admitted:
             shown = ", ".join(repr(a) for a in admitted[:4])
             problems.append((("executables", i, "args"), f"the patterns for '{path}' admit "
                              f"{shown}, and {what}: narrow them"))  # fmt: skip
     return problems
+
+
+def _with_abbreviations(probes: Sequence[str]) -> list[str]:
+    """The probes and every abbreviation of their long options (``--upload-pack=sh`` is also
+    ``--u=sh`` ... ``--upload-pac=sh``), which git and GNU getopt accept when unambiguous."""
+    tried = list(probes)
+    for probe in probes:
+        if probe.startswith("--") and len(probe) > 3:
+            name, equals, value = probe[2:].partition("=")
+            tried += [f"--{name[:end]}{equals}{value}" for end in range(1, len(name))]
+    return tried
 
 
 def _compile_all(patterns: Sequence[str]) -> tuple[list[re.Pattern[str]], list[tuple[int, str]]]:
