@@ -55,7 +55,7 @@ mounts:
   - {{prefix: /cold, sink: cold}}
 auth:
   keys:
-    - {{name: alice, hash: "{alice}"}}
+    - {{name: alice, hash: "{alice}", admin: true}}
     - {{name: bob, hash: "{bob}"}}
 access_log:
   enabled: false
