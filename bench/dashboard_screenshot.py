@@ -2,9 +2,9 @@
 dashboard's 15-minute view in headless Chromium.
 
 A gateway in front of the mock upstream (tests/mock_upstream.py) serves both SDKs for
-``--minutes`` minutes at a rate that rises and falls, from two named keys (set by a throwaway
-plugin, as named keys would) and two models, with some answers slow and some refused; then the
-page is opened, logged into and photographed.
+``--minutes`` minutes at a rate that rises and falls, from two named keys of one team (each with
+a budget) and two models, with some answers slow and some refused; then the page is opened,
+logged into with the admin token and photographed.
 
     .venv/bin/python bench/dashboard_screenshot.py [--minutes 4] [--out docs/usage-dashboard.png]
 """
@@ -31,13 +31,18 @@ from server import ServedApp  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
 from gateway.config import load_config  # noqa: E402
-from gateway.hookspecs import hookimpl  # noqa: E402
-from gateway.server.plugins import build_plugin_manager  # noqa: E402
+from gateway.teams.keys import hash_key, new_key  # noqa: E402
 
 TOKEN = "screenshot-token"
 ROUTES = """
 version: 1
-auth: {{token: {token}}}
+auth:
+  token: {token}
+  keys:
+    - {{name: laptop, hash: "{laptop}", team: platform, budget: {{period: day, usd: 2}}}}
+    - {{name: ci-bot, hash: "{ci_bot}", team: platform, budget: {{period: day, tokens: 3000000}}}}
+teams:
+  platform: {{budget: {{period: month, usd: 40}}}}
 sinks:
   claude-api: {{kind: http, base_url: "{upstream}", dialect: anthropic.messages}}
 models:
@@ -49,12 +54,6 @@ routes:
 access_log: {{enabled: false}}
 usage: {{path: {ledger}}}
 """
-
-
-class KeyNames:
-    @hookimpl
-    def gateway_authenticate(self, exchange):
-        exchange.key_name = exchange.headers.get("x-key-name")
 
 
 def main() -> None:
@@ -69,25 +68,22 @@ def main() -> None:
                                 cache_read_input_tokens=18000, chunks=8, delay=0.05))  # fmt: skip
     upstream.when("short", Reply(text="ok", input_tokens=900, output_tokens=120,
                                  cache_read_input_tokens=6000, chunks=3, delay=0.01))  # fmt: skip
+    keys = {"laptop": new_key(), "ci-bot": new_key()}
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder) / "routes.yaml"
         config_path.write_text(ROUTES.format(
-            token=TOKEN, upstream=upstream.base_url, ledger=Path(folder) / "usage.db"
+            token=TOKEN, upstream=upstream.base_url, ledger=Path(folder) / "usage.db",
+            laptop=hash_key(keys["laptop"]), ci_bot=hash_key(keys["ci-bot"]),
         ))  # fmt: skip
-        config = load_config(config_path)
-        plugins = build_plugin_manager(config)
-        plugins.register(KeyNames())
-        app = create_app(config, plugins=plugins)
+        app = create_app(load_config(config_path))
         app.config.TOUCHUP = False
         served = ServedApp(app).start()
         clients = {
             name: (
-                openai.OpenAI(base_url=served.url + "/v1", api_key=TOKEN, max_retries=0,
-                              default_headers={"x-key-name": name}),
-                anthropic.Anthropic(base_url=served.url, api_key=TOKEN, max_retries=0,
-                                    default_headers={"x-key-name": name}),
+                openai.OpenAI(base_url=served.url + "/v1", api_key=key, max_retries=0),
+                anthropic.Anthropic(base_url=served.url, api_key=key, max_retries=0),
             )
-            for name in ("laptop", "ci-bot")
+            for name, key in keys.items()
         }  # fmt: skip
         started = time.monotonic()
         end = started + args.minutes * 60

@@ -85,8 +85,8 @@ async def try_targets(
         raise
     if failure is None:  # every target was being probed by other requests
         raise SinkUnavailable(f"No target of '{plan.requested}' can take a request now; retry.")
+    _name_target(exchange, failure.target)
     if isinstance(failure.error, RelayedAnswer):
-        _name_target(exchange, failure.error, failure.target)
         return failure.error
     raise failure.error
 
@@ -121,6 +121,7 @@ async def _try_target(
             break  # cooling down, or another request is probing it
         attempt = Attempt(target.sink, target.model, time.perf_counter())
         exchange.attempts.append(attempt)
+        _name_target(exchange, target)  # also what an error answer and the ledger name
         try:
             answer = await open_target(target, sink)
         except GatewayError as error:
@@ -143,7 +144,6 @@ async def _try_target(
                 health.succeeded(target, routed=routed)
                 if failure is not None:
                     failure.close()
-                _name_target(exchange, answer, target)
                 answer.on_sent = lambda: health.end(target, routed=routed)
                 return answer, None
             health.end(target, routed=routed)
@@ -162,8 +162,9 @@ async def _try_target(
     return None, failure
 
 
-def _name_target(exchange: Exchange, answer: Answer, target: Target) -> None:
-    """Names the target that answered on the exchange and in the answer's headers."""
+def _name_target(exchange: Exchange, target: Target) -> None:
+    """Names the target tried last on the exchange and in the headers of its answer, an error
+    answer included."""
     exchange.target, exchange.target_model, exchange.sink = target.key, target.model, target.sink
     exchange.response_headers["x-gateway-target"] = target.key
     exchange.response_headers["x-gateway-attempts"] = str(len(exchange.attempts))

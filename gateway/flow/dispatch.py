@@ -50,7 +50,8 @@ def error_response(exchange: Exchange, error: GatewayError, family: str | None) 
     status, body = error_encoder(family, exchange.headers)(error)
     exchange.status = status
     exchange.error_type = error.kind
-    return json_response(body, status, error.headers or None)
+    headers = {**exchange.response_headers, **error.headers}  # the target tried, if any
+    return json_response(body, status, headers or None)
 
 
 async def dispatch(request: Request, path: str = "") -> None:

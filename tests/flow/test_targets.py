@@ -173,6 +173,21 @@ def test_a_request_the_client_got_wrong_is_answered_as_is(gateway):
         gateway.ask("wrong", "wrong-1")
     assert "max_tokens: too big" in caught.value.message
     assert gateway.seen("wrong-1") == (1, 0)
+    # Translated, the error is the gateway's own answer: it names the target all the same.
+    with pytest.raises(openai.BadRequestError) as refused:
+        gateway.chat("wrong", "wrong-2")
+    assert refused.value.response.headers["x-gateway-target"] == "a/m-wrong"
+    assert refused.value.response.headers["x-gateway-attempts"] == "1"
+    assert gateway.seen("wrong-2") == (1, 0)
+
+
+def test_an_error_answer_after_every_target_failed_names_the_last_one(gateway):
+    gateway.a.when("spent-", Reply(error=(500, "api_error", "boom")))
+    gateway.b.when("spent-", Reply(error=(500, "api_error", "boom too")))
+    with pytest.raises(openai.InternalServerError) as failed:
+        gateway.chat("broken", "spent-1")
+    assert failed.value.response.headers["x-gateway-target"] == "b/m-broken"
+    assert failed.value.response.headers["x-gateway-attempts"] == "2"
 
 
 def test_a_used_up_window_moves_on_and_is_skipped_until_its_reset(gateway):
