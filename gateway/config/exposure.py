@@ -21,6 +21,7 @@ Pure: reads a request's peer address and headers, returns decisions. No Sanic.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -54,6 +55,9 @@ _HOST = re.compile(r"(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?|\[[0
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?P<host>[^/?#@]+)")
 
 
+# A gateway sees few Host and Origin values; each is read twice a request. Bounded: a client
+# sending ever new ones only turns entries over.
+@functools.lru_cache(maxsize=256)
 def host_name(value: str) -> str | None:
     """The host of a Host header, lower-case and without port or brackets; None if the value is
     not ``name[:port]``."""
@@ -70,6 +74,7 @@ def host_name(value: str) -> str | None:
     return name
 
 
+@functools.lru_cache(maxsize=256)
 def origin_host(value: str) -> str | None:
     """The host of an Origin (``scheme://host[:port]``, or ``null``: no host, "")."""
     if value == "null":
