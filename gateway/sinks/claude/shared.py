@@ -98,11 +98,12 @@ class ClaudeSink(Sink):
             self._login_check = asyncio.get_running_loop().create_task(self._check_login())
 
     async def _check_login(self) -> None:
-        was = self.login.problem
         found = await check_login(self.binary.path, self.settings.env)  # type: ignore[arg-type]
         if found.checked_at < self.login.checked_at:
             return  # a check started later has answered already: this one is stale
-        self.login = found
+        # Compared with the state now, not as this check began: another check may have seen
+        # the change meanwhile, and processes started ahead must be renewed once, not twice.
+        was, self.login = self.login.problem, found
         if self.login.problem != was:
             log.warning("sink %s: %s", self.name, self.login.problem or "ready: claude has a login")
             self._login_changed()

@@ -9,12 +9,16 @@ import os
 import stat
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import anthropic
 import httpx
 import pytest
 from processes import claude_children, spare_pids, wait_for_no_claude
+from waiting import wait_until
 
+from gateway.sinks.claude.login import LoginState
+from gateway.sinks.claude.shared import ClaudeSink
 from gateway.sinks.claude.warm_pool import WarmPool
 
 # --- the pool's rules -------------------------------------------------------------------------
@@ -254,7 +258,7 @@ def test_a_changed_binary_replaces_the_spares(warm_gateway, tmp_path):
     ask(served, SINGLE)  # the check is made when a spare is taken: this one runs cold
     ready(served)
     assert spare_pids(served) != {old}
-    assert old not in claude_children()
+    wait_until(lambda: old not in claude_children(), "the old spare to end and be reaped", 15)
 
 
 def test_idle_spares_are_recycled(warm_gateway):
@@ -285,8 +289,45 @@ def test_no_spare_starts_before_a_login_exists_and_they_start_when_it_appears(
     # Decided at start-up, before the server answers: no spare was ever asked for.
     sink = served.app.ctx.runtimes.current.sinks["claude"]
     assert sink.login.logged_in is False
-    assert pool_status(served)["ready"] == 0 and claude_children() == []
+    assert pool_status(served)["ready"] == 0
+    # A login check that has just ended is a child too until it is reaped (claude_children
+    # counts zombies): wait for those, a spare would stay.
+    wait_until(lambda: claude_children() == [], "no claude child without a login", 15)
     # `claude auth login` done while the gateway serves (a token here): the pool fills.
     monkeypatch.setenv("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-test")
     ready(served)
-    assert sink.login.logged_in is True and len(claude_children()) == 1
+    assert sink.login.logged_in is True
+    spares = spare_pids(served)
+    assert len(spares) == 1
+    wait_until(lambda: set(claude_children()) == spares, "only the one spare", 15)
+
+
+def test_two_login_checks_that_both_see_a_new_login_renew_the_spares_once(monkeypatch):
+    """A check started before a login appeared and one started later may both find it; only
+    the first to answer changes the state, so spares started under it are not replaced twice."""
+    answers: list[asyncio.Future[LoginState]] = []
+
+    async def check_login(binary, env):
+        answers.append(asyncio.get_running_loop().create_future())
+        return await answers[-1]
+
+    monkeypatch.setattr("gateway.sinks.claude.shared.check_login", check_login)
+    changes = []
+    sink = SimpleNamespace(
+        name="claude", binary=SimpleNamespace(path="claude"), settings=SimpleNamespace(env={}),
+        login=LoginState(False, checked_at=1.0), _login_changed=lambda: changes.append(1),
+    )  # fmt: skip
+
+    async def both() -> None:
+        first = asyncio.create_task(ClaudeSink._check_login(sink))
+        second = asyncio.create_task(ClaudeSink._check_login(sink))
+        while len(answers) < 2:
+            await asyncio.sleep(0)
+        answers[0].set_result(LoginState(True, "oauth_token", checked_at=2.0))
+        await first
+        answers[1].set_result(LoginState(True, "oauth_token", checked_at=3.0))
+        await second
+
+    asyncio.run(both())
+    assert sink.login.checked_at == 3.0 and sink.login.logged_in is True
+    assert changes == [1]
