@@ -12,6 +12,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import anthropic
 import pytest
@@ -208,3 +209,36 @@ print(sorted(m for m in sys.modules if m.startswith(("opentelemetry.sdk.trace",
                           cwd=root, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_sampler_decides_for_the_request_and_its_tries(monkeypatch):
+    """Spans are built as finished spans, so the sampling a live span would get is applied by
+    hand: a client's unsampled trace records nothing (the default sampler follows the parent),
+    OTEL_TRACES_SAMPLER=always_off nothing at all; a sampled one records the request and its
+    tries under the client's span."""
+    from gateway import ir
+    from gateway.exchange import Attempt, Exchange
+    from gateway.tracing.settings import TracingSettings
+    from gateway.tracing.spans import SpanRecorder
+
+    def spans(headers: dict[str, str]) -> list:
+        recorder = SpanRecorder(TracingSettings(True, "http://127.0.0.1:9/v1/traces"))
+        recorder.processor.shutdown()  # nothing is sent: the spans are read as they end
+        ended: list = []
+        recorder.processor = SimpleNamespace(on_end=ended.append)
+        exchange = Exchange("id", "POST", "/v1/messages", headers, "::1")
+        exchange.started, exchange.finished = 1.0, 2.0
+        exchange.endpoint, exchange.model, exchange.usage = "anthropic.messages", "opus", ir.Usage()
+        exchange.attempts = [Attempt("dead", "m", 1.0, 1.1, "connect"), Attempt("up", "m", 1.1)]
+        recorder.record(exchange)
+        return ended
+
+    assert spans({"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"}) == []
+    sampled = spans({"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    *tries, root = sampled
+    assert {format(s.context.trace_id, "032x") for s in sampled} == {TRACE_ID}
+    assert format(root.parent.span_id, "016x") == PARENT_ID
+    assert [t.parent.span_id for t in tries] == [root.context.span_id] * 2
+    assert [t.status.status_code.name for t in tries] == ["ERROR", "UNSET"]
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    assert spans({}) == []
