@@ -120,18 +120,22 @@ class _Opening:
         self.runtime, self.route, self.asked, self.prepared = runtime, route, asked, prepared
         self.exchange, self.deadline, self.on_text = exchange, deadline, on_text
         self.first_byte_timeout = retry.first_byte_timeout_seconds
+        self._target_headers: list[str] = []  # the answer headers that describe one target
 
     async def open(self, target: Target, sink: Sink) -> Answer:
         route, asked, prepared, exchange = self.route, self.asked, self.prepared, self.exchange
         name = route.endpoint.name
         exchange.sink, exchange.target_model = sink.name, target.model
+        for header in self._target_headers:  # an earlier target's, which did not answer
+            exchange.response_headers.pop(header, None)
+        self._target_headers.clear()
         if prepared.passes_through(sink, name, asked.body):
             exchange.passthrough = True
             return await self._relay(sink, target.model)
         exchange.passthrough = False
         request, dropped = for_target(prepared, sink, route, target.model)
         if dropped:
-            exchange.response_headers["x-gateway-dropped-tools"] = ", ".join(dropped)
+            self._describe_target({"x-gateway-dropped-tools": ", ".join(dropped)})
         if name == COUNT_TOKENS:
             async with self._waiting_on(sink, whole=True):
                 return WholeAnswer({"input_tokens": await sink.count_tokens(request)})
@@ -144,8 +148,12 @@ class _Opening:
             exchange.subscription = quota.summary()
             if route.endpoint.family == ANTHROPIC:
                 # Claude Code's own limit warnings read these (they are the sink's latest).
-                exchange.response_headers.update(quota.headers())
+                self._describe_target(quota.headers())
         return answer
+
+    def _describe_target(self, headers: dict[str, str]) -> None:
+        self.exchange.response_headers.update(headers)
+        self._target_headers += headers
 
     async def _whole(self, sink: Sink, request: ir.Request) -> WholeAnswer:
         exchange = self.exchange

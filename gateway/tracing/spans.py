@@ -17,9 +17,10 @@ import time
 from typing import Any
 
 from opentelemetry import propagate
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
@@ -43,6 +44,8 @@ _COMPLETIONS = {"anthropic.messages", "openai.chat", "openai.responses", "custom
 
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+#: More attributes than a span of ours has (about 25): limits above it never cut anything.
+_ATTRIBUTES_AT_MOST = 40
 
 
 class SpanRecorder:
@@ -57,7 +60,15 @@ class SpanRecorder:
         resource = Resource.create(
             {"service.name": settings.service_name, "service.version": __version__}
         )
-        self.provider = TracerProvider(resource=resource)
+        # Closed with the recorder (a reload may replace it), not left to an exit handler.
+        self.provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        # The OTEL_*_LIMIT variables, as a live span would apply them; the defaults cut nothing.
+        self.limits = SpanLimits()
+        self._limited = (
+            self.limits.max_span_attributes < _ATTRIBUTES_AT_MOST
+            or self.limits.max_span_attribute_length is not None
+            or self.limits.max_events < 1
+        )
         # With no endpoint given, the exporter reads the OTEL_EXPORTER_OTLP_* variables (the
         # endpoint, headers, timeout, compression, certificates) as every OTel SDK does.
         exporter = (
@@ -128,6 +139,10 @@ class SpanRecorder:
         end: int,
     ) -> ReadableSpan:
         status = Status(StatusCode.ERROR, error) if error else Status(StatusCode.UNSET)
+        if self._limited:
+            most, longest = self.limits.max_span_attributes, self.limits.max_span_attribute_length
+            attributes = BoundedAttributes(most, attributes, max_value_len=longest)  # type: ignore[assignment]
+            events = events[: self.limits.max_events]
         return ReadableSpan(
             name, context, parent, self.provider.resource, attributes, events, (), kind,
             status=status, start_time=start, end_time=end, instrumentation_scope=self.scope,
@@ -135,6 +150,7 @@ class SpanRecorder:
 
     def close(self) -> None:
         self.processor.shutdown()
+        self.provider.shutdown()
 
 
 def _operation(exchange: Exchange) -> str | None:

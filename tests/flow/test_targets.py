@@ -37,6 +37,7 @@ sinks:
   dead: {{kind: http, dialect: anthropic.messages, base_url: "http://127.0.0.1:{dead}"}}
   windowed: {{kind: http, dialect: anthropic.messages, base_url: "{a}"}}
   strict: {{kind: http, dialect: anthropic.messages, base_url: "{a}", when_limited: refuse}}
+  chat-dead: {{kind: http, dialect: openai.chat, base_url: "http://127.0.0.1:{dead}/v1"}}
 routing:
   retry: {{attempts: 2, when: [overloaded], backoff_seconds: 0.01, max_backoff_seconds: 0.02}}
   cooldown: {{failures: 2, seconds: 600}}
@@ -45,6 +46,8 @@ models:
   - {{name: busy, targets: [{{sink: a, model: m-busy}}, {{sink: b, model: m-busy}}]}}
   - {{name: busier, targets: [{{sink: a, model: m-busier}}, {{sink: b, model: m-busier}}]}}
   - {{name: broken, targets: [{{sink: a, model: m-broken}}, {{sink: b, model: m-broken}}]}}
+  - {{name: spent, targets: [{{sink: a, model: m-spent}}, {{sink: b, model: m-spent}}]}}
+  - {{name: hosted, targets: [{{sink: chat-dead, model: m-hosted}}, {{sink: a, model: m-hosted}}]}}
   - name: slow
     targets: [{{sink: a, model: m-slow}}, {{sink: b, model: m-slow}}]
     retry: {{first_byte_timeout_seconds: 1}}
@@ -65,6 +68,7 @@ models:
 routes:
   - {{path: /v1/messages, dialect: anthropic.messages}}
   - {{path: /v1/chat/completions, dialect: openai.chat}}
+  - {{path: /v1/responses, dialect: openai.responses, hosted_tools: drop}}
 """
 
 
@@ -143,6 +147,18 @@ def test_a_server_error_moves_on_without_a_retry(gateway):
     assert gateway.seen("broken-1") == (1, 1)
 
 
+def test_what_a_target_that_did_not_answer_said_of_itself_is_not_in_the_answer(gateway):
+    # An OpenAI Chat upstream cannot run web_search: the gateway drops it for that target
+    # and says so; the Anthropic target that answers runs it, so the answer says nothing.
+    answer = gateway.openai.responses.with_raw_response.create(
+        model="hosted", input="hosted-1", store=False, tools=[{"type": "web_search"}]
+    )
+    assert answer.headers["x-gateway-target"] == "a/m-hosted"
+    assert "x-gateway-dropped-tools" not in answer.headers
+    [upstream] = [r for r in gateway.a.messages_requests() if "hosted-1" in str(r.body)]
+    assert "web_search" in str(upstream.body["tools"])
+
+
 def test_a_hang_past_the_first_byte_timeout_moves_on(gateway):
     gate = threading.Event()
     gateway.a.when("slow-", Reply(gate=gate))
@@ -185,8 +201,8 @@ def test_an_error_answer_after_every_target_failed_names_the_last_one(gateway):
     gateway.a.when("spent-", Reply(error=(500, "api_error", "boom")))
     gateway.b.when("spent-", Reply(error=(500, "api_error", "boom too")))
     with pytest.raises(openai.InternalServerError) as failed:
-        gateway.chat("broken", "spent-1")
-    assert failed.value.response.headers["x-gateway-target"] == "b/m-broken"
+        gateway.chat("spent", "spent-1")
+    assert failed.value.response.headers["x-gateway-target"] == "b/m-spent"
     assert failed.value.response.headers["x-gateway-attempts"] == "2"
 
 

@@ -212,14 +212,17 @@ print(sorted(m for m in sys.modules if m.startswith(("opentelemetry.sdk.trace",
 
 
 def test_the_sampler_decides_for_the_request_and_its_tries(monkeypatch):
-    """Spans are built as finished spans, so the sampling a live span would get is applied by
-    hand: a client's unsampled trace records nothing (the default sampler follows the parent),
-    OTEL_TRACES_SAMPLER=always_off nothing at all; a sampled one records the request and its
-    tries under the client's span."""
+    """Spans are built as finished spans, so the sampling and limits a live span would get are
+    applied by hand: a client's unsampled trace records nothing (the default sampler follows the
+    parent), OTEL_TRACES_SAMPLER=always_off nothing at all; a sampled one records the request
+    and its tries under the client's span; OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT cuts values."""
     from gateway import ir
     from gateway.exchange import Attempt, Exchange
     from gateway.tracing.settings import TracingSettings
     from gateway.tracing.spans import SpanRecorder
+
+    for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"):
+        monkeypatch.delenv(name, raising=False)
 
     def spans(headers: dict[str, str]) -> list:
         recorder = SpanRecorder(TracingSettings(True, "http://127.0.0.1:9/v1/traces"))
@@ -240,5 +243,9 @@ def test_the_sampler_decides_for_the_request_and_its_tries(monkeypatch):
     assert format(root.parent.span_id, "016x") == PARENT_ID
     assert [t.parent.span_id for t in tries] == [root.context.span_id] * 2
     assert [t.status.status_code.name for t in tries] == ["ERROR", "UNSET"]
+    # The span limits a live span would get apply too.
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4")
+    *_, cut = spans({})
+    assert cut.attributes["url.path"] == "/v1/" and cut.attributes["gateway.request_id"] == "id"
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
     assert spans({}) == []
