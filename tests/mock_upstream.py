@@ -57,6 +57,18 @@ class Received:
     raw: bytes
 
 
+def five_hour_limit_reached(resets_at: int) -> dict[str, str]:
+    """The unified rate-limit headers of the API's 429 for a subscription whose five-hour
+    window is used up until ``resets_at`` (Unix seconds)."""
+    return {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-representative-claim": "five_hour",
+        "anthropic-ratelimit-unified-reset": str(resets_at),
+        "anthropic-ratelimit-unified-5h-utilization": "1.0",
+        "anthropic-ratelimit-unified-5h-reset": str(resets_at),
+    }
+
+
 def last_user_text(body: dict[str, Any], *, whole: bool = False) -> str:
     """The last text block of the last user turn that has text; all its text if ``whole``."""
     for message in reversed(body.get("messages", [])):

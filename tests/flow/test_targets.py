@@ -14,7 +14,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from mock_upstream import MockUpstream, Reply
+from mock_upstream import MockUpstream, Reply, five_hour_limit_reached
 from server import ServedApp
 from waiting import wait_until
 
@@ -22,13 +22,7 @@ from gateway.app import create_app
 from gateway.config import load_config
 
 RESET = int(time.time()) + 3 * 3600
-REJECTED = {
-    "anthropic-ratelimit-unified-status": "rejected",
-    "anthropic-ratelimit-unified-representative-claim": "five_hour",
-    "anthropic-ratelimit-unified-reset": str(RESET),
-    "anthropic-ratelimit-unified-5h-utilization": "1.0",
-    "anthropic-ratelimit-unified-5h-reset": str(RESET),
-}
+REJECTED = five_hour_limit_reached(RESET)
 ROUTES = """
 version: 1
 sinks:

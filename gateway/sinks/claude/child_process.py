@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from .ndjson import NDJSONDecoder
 
-__all__ = ["ChildProcess", "StdinLine", "run_to_end"]
+__all__ = ["ChildProcess", "StdinLine", "proc_bytes", "run_to_end"]
 
 log = logging.getLogger("gateway.sinks")
 
@@ -82,14 +82,7 @@ class ChildProcess:
 
     def resident_bytes(self) -> int:
         """The child's resident memory (VmRSS), 0 where /proc cannot say."""
-        try:
-            with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-        except (OSError, ValueError):
-            pass
-        return 0
+        return proc_bytes(f"/proc/{self.pid}/status", "VmRSS") or 0
 
     def acknowledge(self) -> None:
         """The child has answered an acknowledged stdin line: the next one may be written."""
@@ -199,3 +192,17 @@ async def run_to_end(
         await asyncio.shield(process.wait())
         raise
     return process.returncode or 0, out, err
+
+
+def proc_bytes(path: str, field: str) -> int | None:
+    """A ``Field:   N kB`` line of a /proc file, in bytes; None where the file or line is
+    missing (another kernel, a process that is gone)."""
+    prefix = field + ":"
+    try:
+        with open(path, encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith(prefix):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None

@@ -24,6 +24,7 @@ from collections import Counter, OrderedDict
 from typing import Any
 
 from ..base import SinkMetric
+from .child_process import proc_bytes
 from .live_conversation import Continuation
 from .live_process import LiveProcess, calendar_dates
 
@@ -272,30 +273,12 @@ def _until_a_date_changes() -> float:
 def proportional_bytes(pid: int) -> int:
     """A process's share of the memory it uses (PSS: pages shared with the other ``claude``
     processes count a part each), VmRSS where /proc has no smaps_rollup; 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
+    found = proc_bytes(f"/proc/{pid}/smaps_rollup", "Pss")
+    if found is None:
+        found = proc_bytes(f"/proc/{pid}/status", "VmRSS")
+    return found or 0
 
 
 def available_bytes() -> int | None:
     """The machine's MemAvailable, or None where /proc/meminfo cannot say."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
+    return proc_bytes("/proc/meminfo", "MemAvailable")

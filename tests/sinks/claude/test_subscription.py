@@ -10,7 +10,7 @@ import time
 import anthropic
 import httpx
 import pytest
-from mock_upstream import MockUpstream, Reply
+from mock_upstream import MockUpstream, Reply, five_hour_limit_reached
 from processes import wait_for_no_claude
 
 RESET = int(time.time()) + 3 * 3600
@@ -22,13 +22,7 @@ WARNING = {
     "anthropic-ratelimit-unified-5h-reset": str(RESET),
     "anthropic-ratelimit-unified-5h-surpassed-threshold": "0.9",
 }
-REJECTED = {
-    "anthropic-ratelimit-unified-status": "rejected",
-    "anthropic-ratelimit-unified-representative-claim": "five_hour",
-    "anthropic-ratelimit-unified-reset": str(RESET),
-    "anthropic-ratelimit-unified-5h-utilization": "1.0",
-    "anthropic-ratelimit-unified-5h-reset": str(RESET),
-}
+REJECTED = five_hour_limit_reached(RESET)
 ROUTES = """
 version: 1
 sinks:

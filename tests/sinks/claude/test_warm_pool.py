@@ -306,9 +306,12 @@ def test_two_login_checks_that_both_see_a_new_login_renew_the_spares_once(monkey
     """A check started before a login appeared and one started later may both find it; only
     the first to answer changes the state, so spares started under it are not replaced twice."""
     answers: list[asyncio.Future[LoginState]] = []
+    both_asked = asyncio.Event()
 
     async def check_login(binary, env):
         answers.append(asyncio.get_running_loop().create_future())
+        if len(answers) == 2:
+            both_asked.set()
         return await answers[-1]
 
     monkeypatch.setattr("gateway.sinks.claude.shared.check_login", check_login)
@@ -321,8 +324,7 @@ def test_two_login_checks_that_both_see_a_new_login_renew_the_spares_once(monkey
     async def both() -> None:
         first = asyncio.create_task(ClaudeSink._check_login(sink))
         second = asyncio.create_task(ClaudeSink._check_login(sink))
-        while len(answers) < 2:
-            await asyncio.sleep(0)
+        await both_asked.wait()
         answers[0].set_result(LoginState(True, "oauth_token", checked_at=2.0))
         await first
         answers[1].set_result(LoginState(True, "oauth_token", checked_at=3.0))
